@@ -1,0 +1,1 @@
+"""cdlib: continuous delivery in the Ansible style."""

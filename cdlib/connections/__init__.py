@@ -1,0 +1,21 @@
+"""Transports to hosts behind one interface: ``local`` and ``ssh``."""
+
+from cdlib.connections.base import (
+    Become,
+    CommandResult,
+    Connection,
+    ConnectionStats,
+    TransportError,
+    UnreachableError,
+)
+from cdlib.connections.local import LocalConnection
+
+__all__ = [
+    "Become",
+    "CommandResult",
+    "Connection",
+    "ConnectionStats",
+    "LocalConnection",
+    "TransportError",
+    "UnreachableError",
+]
