@@ -1,1 +1,83 @@
-"""cdlib: continuous delivery in the Ansible style."""
+"""cdlib: continuous delivery in the Ansible style.
+
+Write plays in Python, run them with ``cdlib run`` or :func:`cdlib.run`::
+
+    from cdlib import Play, tasks
+
+    play = Play("Install the app", hosts="web")
+    play.task(tasks.directory("/srv/app", mode="0755"))
+"""
+
+from cdlib import tasks
+from cdlib.connections import (
+    Become,
+    CommandResult,
+    Connection,
+    LocalConnection,
+    UnreachableError,
+)
+from cdlib.connections.factory import ConnectionOptions, connection_for
+from cdlib.engine.errors import CdlibError, Origin, PlaybookError, PlaybookErrors, TaskFailed
+from cdlib.engine.events import CallbackSink, EventSink, JsonLinesSink
+from cdlib.engine.play import Handler, Play
+from cdlib.engine.playbook import Playbook, load_playbook
+from cdlib.engine.results import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    HostStats,
+    RunResult,
+    TaskResult,
+)
+from cdlib.engine.runner import run
+from cdlib.engine.secrets import Secret
+from cdlib.engine.task import HostContext, Plan, Status, Task
+from cdlib.inventory import Group, Host, Inventory, InventoryError, load_inventory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "Become",
+    "CallbackSink",
+    "CdlibError",
+    "CommandResult",
+    "Connection",
+    "ConnectionOptions",
+    "EventSink",
+    "Group",
+    "Handler",
+    "Host",
+    "HostContext",
+    "HostStats",
+    "Inventory",
+    "InventoryError",
+    "JsonLinesSink",
+    "LocalConnection",
+    "Origin",
+    "Plan",
+    "Play",
+    "Playbook",
+    "PlaybookError",
+    "PlaybookErrors",
+    "RunResult",
+    "Secret",
+    "Status",
+    "Task",
+    "TaskFailed",
+    "TaskResult",
+    "UnreachableError",
+    "connection_for",
+    "load_inventory",
+    "load_playbook",
+    "run",
+    "tasks",
+]

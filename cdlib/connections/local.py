@@ -52,7 +52,6 @@ class LocalConnection(Connection):
         """Nothing to close for local commands."""
 
 
-
 def _text(data: bytes | str | None) -> str:
     if data is None:
         return ""

@@ -95,7 +95,7 @@ def _ancestry(groups: dict[str, Group], host: str) -> list[str]:
     result: set[str] = set()
     for g in containing:
         result.add(g)
-        for p, grp in groups.items():
+        for p in groups:
             if _descends(groups, p, g):
                 result.add(p)
     return sorted(result, key=lambda g: (depth.get(g, 0), g))

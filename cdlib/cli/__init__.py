@@ -1,0 +1,1 @@
+"""The ``cdlib`` command line."""

@@ -1,0 +1,63 @@
+"""Entry point of the ``cdlib`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from cdlib.cli import run as run_cmd
+from cdlib.cli.parser import Parser
+
+
+def build_parser() -> Parser:
+    """The full argument parser with every subcommand."""
+    from cdlib import __version__
+
+    parser = Parser(
+        prog="cdlib",
+        description="Continuous delivery in the Ansible style: idempotent tasks, "
+        "blue/green and canary releases, feature toggles.",
+    )
+    parser.add_argument("--version", action="version", version=f"cdlib {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    run_cmd.add_parser(sub)
+    for mod in _optional_commands():
+        mod.add_parser(sub)
+    return parser
+
+
+def _optional_commands() -> list[Any]:
+    mods: list[Any] = []
+    for name in ("cdlib.inventory.cli", "cdlib.flags.cli"):
+        try:
+            mods.append(__import__(name, fromlist=["add_parser"]))
+        except ImportError:
+            continue
+    return mods
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``cdlib`` with ``argv``; returns the exit code."""
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if extras:
+        sub = _subparser(parser, args.command)
+        sub.error(f"unrecognized arguments: {' '.join(extras)}")
+    func = args.func
+    return int(func(args))
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]  # type: ignore[no-any-return]
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

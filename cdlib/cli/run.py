@@ -1,0 +1,164 @@
+"""``cdlib run PLAYBOOK -i INVENTORY``: run a playbook against an inventory."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cdlib.engine.errors import CdlibError
+from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_USAGE
+
+HELP = "run a playbook (a Python file of plays) against an inventory"
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``run`` on the top-level subparsers."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "run",
+        help=HELP,
+        description=HELP + ". Exit codes: 0 all hosts ok, 2 a host failed, 3 a host "
+        "unreachable, 4 bad input (nothing was changed), 5 bad usage, 99 interrupted.",
+    )
+    p.add_argument("playbook", help="path of the playbook .py file")
+    p.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        default=[],
+        metavar="SRC",
+        help="inventory file, directory or 'host1,host2,' list (repeatable); "
+        "default: localhost with the local connection",
+    )
+    p.add_argument("-C", "--check", action="store_true", help="predict changes without making any")
+    p.add_argument("-D", "--diff", action="store_true", help="show content diffs")
+    p.add_argument("-l", "--limit", metavar="PATTERN", help="restrict to hosts matching PATTERN")
+    p.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="key=value pairs, a JSON/YAML mapping, or @file (repeatable)",
+    )
+    p.add_argument("-f", "--forks", type=int, default=10, help="hosts run at once (default 10)")
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text for people, json for JSON Lines events on stdout",
+    )
+    p.add_argument(
+        "--host-key-policy",
+        choices=["strict", "accept-new", "off"],
+        default="strict",
+        help="SSH host key checking (default strict)",
+    )
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
+    p.add_argument("-u", "--user", help="SSH login user when the inventory names none")
+    p.add_argument(
+        "-K",
+        "--ask-become-pass",
+        action="store_true",
+        help="prompt for the sudo password (or set CDLIB_BECOME_PASSWORD)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="show messages of ok tasks")
+    p.set_defaults(func=main)
+
+
+def parse_extra_vars(items: list[str]) -> dict[str, Any]:
+    """``-e`` values: ``k=v k2=v2``, a JSON/YAML mapping, or ``@file``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        item = item.strip()
+        if item.startswith("@"):
+            path = Path(item[1:])
+            try:
+                data = yaml.safe_load(path.read_text())
+            except OSError as exc:
+                raise CdlibError(f"-e {item}: cannot read {path}: {exc.strerror}") from None
+            except yaml.YAMLError as exc:
+                raise CdlibError(f"-e {item}: invalid YAML/JSON in {path}: {exc}") from None
+            if not isinstance(data, dict):
+                raise CdlibError(f"-e {item}: {path} must hold a mapping")
+            out.update(data)
+        elif item.startswith("{"):
+            try:
+                data = json.loads(item)
+            except json.JSONDecodeError as exc:
+                raise CdlibError(f"-e: invalid JSON: {exc}") from None
+            out.update(data)
+        else:
+            for pair in item.split():
+                k, sep, v = pair.partition("=")
+                if not sep or not k:
+                    raise CdlibError(f"-e: expected key=value, got {pair!r}")
+                out[k] = v
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the playbook; print events; return the exit code."""
+    from cdlib.connections.factory import ConnectionOptions
+    from cdlib.engine.console import ConsoleSink
+    from cdlib.engine.errors import PlaybookErrors
+    from cdlib.engine.events import EventSink, JsonLinesSink
+    from cdlib.engine.runner import run
+    from cdlib.inventory.model import InventoryError
+
+    if args.forks < 1:
+        print("cdlib run: --forks must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        extra = parse_extra_vars(args.extra_vars)
+    except CdlibError as exc:
+        print(f"cdlib run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    become_pw = os.environ.get("CDLIB_BECOME_PASSWORD")
+    if args.ask_become_pass and become_pw is None:
+        become_pw = getpass.getpass("BECOME password: ")
+    sink: EventSink = (
+        JsonLinesSink(sys.stdout, diff=args.diff)
+        if args.format == "json"
+        else ConsoleSink(sys.stdout, diff=args.diff, verbose=args.verbose)
+    )
+    try:
+        result = run(
+            args.playbook,
+            args.inventory or None,
+            check=args.check,
+            diff=args.diff,
+            limit=args.limit,
+            extra_vars=extra,
+            forks=args.forks,
+            sinks=[sink],
+            connection_options=ConnectionOptions(
+                host_key_policy=args.host_key_policy,
+                connect_timeout=args.connect_timeout,
+                become_password=become_pw,
+                user=args.user,
+            ),
+        )
+    except PlaybookErrors as exc:
+        _bad_input([str(e) for e in exc.errors], args.format)
+        return EXIT_BAD_INPUT
+    except (CdlibError, InventoryError) as exc:
+        _bad_input([str(exc)], args.format)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return result.exit_code
+
+
+def _bad_input(messages: list[str], fmt: str) -> None:
+    for m in messages:
+        print(f"ERROR: {m}", file=sys.stderr)
+    print("nothing was changed on any host", file=sys.stderr)
+    if fmt == "json":
+        print(json.dumps({"event": "error", "errors": messages, "exit_code": EXIT_BAD_INPUT}))

@@ -1,0 +1,69 @@
+"""Build the right :class:`Connection` for an inventory host."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import cast
+
+from cdlib.connections.base import Become, Connection
+from cdlib.connections.local import LocalConnection
+from cdlib.inventory.model import Host
+
+TRANSPORTS = ("ssh", "local")
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """Run-wide connection settings (CLI flags); host vars override them."""
+
+    host_key_policy: str = "strict"
+    connect_timeout: float = 10.0
+    become_password: str | None = None
+    user: str | None = None
+
+
+def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connection:
+    """A connection to ``host`` from its vars (``ansible_connection``, ``ansible_host`` ...).
+
+    Host vars understood beyond Ansible's: ``cdlib_known_hosts_file`` and
+    ``cdlib_host_key_policy`` (``strict``, ``accept-new``, ``off``).
+    """
+    opts = opts or ConnectionOptions()
+    become = None
+    if host.become:
+        pw = host.var("ansible_become_password", "ansible_become_pass")
+        become = Become(
+            user=host.become_user,
+            password=str(pw) if pw is not None else opts.become_password,
+        )
+    kind = host.connection
+    if kind == "local":
+        return LocalConnection(host.name, become=become)
+    if kind not in ("ssh", "paramiko", "smart"):
+        raise ValueError(
+            f"host {host.name}: unknown ansible_connection {kind!r} "
+            f"(cdlib supports: {', '.join(TRANSPORTS)})"
+        )
+    from cdlib.connections.ssh import HostKeyPolicy, SSHConnection
+
+    policy = str(host.var("cdlib_host_key_policy", default=opts.host_key_policy))
+    if policy not in ("strict", "accept-new", "off"):
+        raise ValueError(
+            f"host {host.name}: cdlib_host_key_policy must be strict, accept-new or off, "
+            f"got {policy!r}"
+        )
+    known = host.var("cdlib_known_hosts_file")
+    pw = host.var("ansible_password", "ansible_ssh_pass")
+    return SSHConnection(
+        host.name,
+        address=host.address,
+        port=host.port,
+        user=host.user or opts.user,
+        key_file=os.path.expanduser(host.key_file) if host.key_file else None,
+        password=str(pw) if pw is not None else None,
+        known_hosts=str(known) if known else None,
+        host_key_policy=cast(HostKeyPolicy, policy),
+        connect_timeout=float(host.var("ansible_timeout", default=opts.connect_timeout)),
+        become=become,
+    )

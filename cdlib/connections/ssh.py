@@ -1,0 +1,233 @@
+"""The ``ssh`` transport, through fabric (paramiko underneath).
+
+One connection per host for the whole run; commands go over fresh channels of the
+same transport and files over one SFTP session. Host keys are checked against
+known_hosts by default.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import paramiko
+
+from cdlib.connections.base import Become, CommandResult, Connection, UnreachableError
+
+HostKeyPolicy = Literal["strict", "accept-new", "off"]
+
+
+class _AcceptNew(paramiko.MissingHostKeyPolicy):
+    """Trust a host seen for the first time and record its key (like ``accept-new``)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        if self.path:
+            with self._lock, open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class SSHConnection(Connection):
+    """Commands and files over SSH.
+
+    Args:
+        host: inventory name (used in messages).
+        address: where to connect; defaults to ``host``.
+        port: SSH port.
+        user: login user (default: fabric/ssh config, then the local user).
+        key_file: private key path.
+        password: login password (prefer keys).
+        known_hosts: known_hosts file to check host keys against (in addition to the
+            user's ``~/.ssh/known_hosts``).
+        host_key_policy: ``strict`` (default: unknown keys are refused), ``accept-new``
+            (trust and record a host's first key; a changed key is still refused) or
+            ``off`` (no checking; for throw-away hosts only).
+        connect_timeout: seconds for TCP connect and SSH handshake.
+        become: run commands through sudo as another user.
+    """
+
+    transport = "ssh"
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        address: str | None = None,
+        port: int = 22,
+        user: str | None = None,
+        key_file: str | None = None,
+        password: str | None = None,
+        known_hosts: str | None = None,
+        host_key_policy: HostKeyPolicy = "strict",
+        connect_timeout: float = 10.0,
+        become: Become | None = None,
+    ) -> None:
+        super().__init__(host, become=become)
+        self.address = address or host
+        self.port = port
+        self.user = user
+        self.key_file = key_file
+        self._password = password
+        self.known_hosts = known_hosts
+        self.host_key_policy = host_key_policy
+        self.connect_timeout = connect_timeout
+        self._fabric: Any = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._sftp_lock = threading.Lock()
+
+    def login_user(self) -> str:
+        """The SSH login user."""
+        if self._fabric is not None:
+            return str(self._fabric.user)
+        return self.user or os.environ.get("USER", "")
+
+    def _connect(self) -> None:
+        from fabric import Config
+        from fabric import Connection as FabricConnection
+
+        connect_kwargs: dict[str, Any] = {
+            "banner_timeout": self.connect_timeout,
+            "auth_timeout": self.connect_timeout,
+        }
+        if self.key_file:
+            connect_kwargs["key_filename"] = os.path.expanduser(self.key_file)
+            connect_kwargs["look_for_keys"] = False
+        if self._password is not None:
+            connect_kwargs["password"] = self._password
+        # An empty Config: no ~/.fabric.yaml surprises; ~/.ssh/config is still honoured.
+        fc = FabricConnection(
+            host=self.address,
+            user=self.user,
+            port=self.port,
+            connect_timeout=self.connect_timeout,
+            connect_kwargs=connect_kwargs,
+            config=Config(),
+        )
+        client: paramiko.SSHClient = fc.client
+        # fabric trusts unknown hosts by default; cdlib does not.
+        if self.host_key_policy == "strict":
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        elif self.host_key_policy == "accept-new":
+            client.set_missing_host_key_policy(_AcceptNew(self.known_hosts))
+        else:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        if self.known_hosts:
+            try:
+                client.load_host_keys(os.path.expanduser(self.known_hosts))
+            except FileNotFoundError:
+                if self.host_key_policy == "strict":
+                    raise UnreachableError(
+                        self.host, f"known_hosts file {self.known_hosts} not found"
+                    ) from None
+                Path(self.known_hosts).touch()
+        try:
+            fc.open()
+        except paramiko.BadHostKeyException as exc:
+            raise UnreachableError(
+                self.host,
+                f"host key for {self.address} has CHANGED (got {exc.key.get_name()}); "
+                "possible man-in-the-middle; update known_hosts if the change is expected",
+            ) from None
+        except paramiko.SSHException as exc:
+            text = str(exc)
+            if "not found in known_hosts" in text:
+                text = (
+                    f"host key of {self.address} is unknown (not in known_hosts); add it with "
+                    f"ssh-keyscan, or use host_key_policy='accept-new'"
+                )
+            elif isinstance(exc, paramiko.AuthenticationException):
+                text = f"authentication failed for {fc.user}@{self.address}: {exc}"
+            raise UnreachableError(self.host, text) from None
+        except TimeoutError:
+            raise UnreachableError(
+                self.host,
+                f"connect to {self.address}:{self.port} timed out after {self.connect_timeout:g}s",
+            ) from None
+        except OSError as exc:
+            raise UnreachableError(
+                self.host, f"cannot connect to {self.address}:{self.port}: {exc.strerror or exc}"
+            ) from None
+        self._fabric = fc
+
+    def _transport(self) -> paramiko.Transport:
+        t = self._fabric.client.get_transport() if self._fabric else None
+        if t is None or not t.is_active():
+            raise UnreachableError(self.host, "connection lost")
+        return t  # type: ignore[no-any-return]
+
+    def _run(
+        self, command: str, *, stdin: bytes | None, timeout: float | None, display: str
+    ) -> CommandResult:
+        try:
+            chan = self._transport().open_session(timeout=self.connect_timeout)
+            if timeout is not None:
+                chan.settimeout(timeout)
+            chan.exec_command(command)
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out = chan.makefile("rb", -1).read()
+            err = chan.makefile_stderr("rb", -1).read()
+            code = chan.recv_exit_status()
+            chan.close()
+        except TimeoutError:
+            return CommandResult(display, 124, "", f"timed out after {timeout}s")
+        except UnreachableError:
+            raise
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise UnreachableError(
+                self.host, f"connection lost: {exc or type(exc).__name__}"
+            ) from None
+        if code == -1:
+            raise UnreachableError(self.host, "connection lost before the command finished")
+        return CommandResult(
+            display, code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        )
+
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        with self._sftp_lock:
+            if self._sftp is None:
+                self._sftp = self._fabric.client.open_sftp()
+            return self._sftp
+
+    def _put(self, data: bytes, remote_path: str) -> None:
+        try:
+            self._sftp_client().putfo(io.BytesIO(data), remote_path, confirm=False)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise
+            raise UnreachableError(self.host, f"upload failed: {exc}") from None
+
+    def _get(self, remote_path: str) -> bytes:
+        try:
+            with self._sftp_client().open(remote_path, "rb") as fh:
+                fh.prefetch()
+                return fh.read()
+        except (paramiko.SSHException, EOFError) as exc:
+            raise UnreachableError(self.host, f"download failed: {exc}") from None
+
+    def close(self) -> None:
+        """Close SFTP and the SSH connection."""
+        if self._sftp is not None:
+            try:
+                self._sftp.close()
+            except Exception:
+                pass
+            self._sftp = None
+        if self._fabric is not None:
+            try:
+                self._fabric.close()
+            except Exception:
+                pass
+            self._fabric = None
+        self._connected = False

@@ -1,0 +1,1 @@
+"""The engine: plays, the parallel runner, handlers, results and events."""

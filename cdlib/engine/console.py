@@ -1,0 +1,77 @@
+"""Human output: a line per task and host, diffs on request, an Ansible-style recap."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+from cdlib.engine.results import RunResult, TaskResult
+from cdlib.engine.task import Status
+
+_COLORS = {
+    Status.OK: "green",
+    Status.CHANGED: "yellow",
+    Status.FAILED: "red",
+    Status.SKIPPED: "cyan",
+    Status.UNREACHABLE: "bold red",
+}
+
+
+class ConsoleSink:
+    """Prints results as they come; colours and a progress bar on a terminal."""
+
+    def __init__(
+        self, stream: IO[str] | None = None, *, diff: bool = False, verbose: bool = False
+    ) -> None:
+        from rich.console import Console
+
+        self.stream = stream or sys.stdout
+        self.diff = diff
+        self.verbose = verbose
+        self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
+        self.tty = self.console.is_terminal
+        self._progress = None
+        self._bar = None
+
+    def play_start(self, play: str, hosts: list[str], check: bool) -> None:
+        """``PLAY [name] (check mode) on N hosts``."""
+        mode = " (check mode)" if check else ""
+        self.console.print(f"\n[bold]PLAY \\[{_esc(play)}]{mode}[/bold] on {len(hosts)} host(s)")
+
+    def task_result(self, r: TaskResult) -> None:
+        """``changed  [host]  task  (origin)`` and the message or diff under it."""
+        color = _COLORS[r.status]
+        label = r.status.value + (" (handler)" if r.handler else "")
+        line = f"[{color}]{label:<12}[/{color}] \\[{_esc(r.host)}] {_esc(r.task)}"
+        if r.changes and r.status is Status.CHANGED:
+            line += f" [dim]({_esc('; '.join(r.changes)[:120])})[/dim]"
+        self.console.print(line)
+        if r.status in (Status.FAILED, Status.UNREACHABLE) and r.msg:
+            where = f" at {r.origin}" if r.origin else ""
+            self.console.print(f"    [{color}]{_esc(r.msg)}[/{color}][dim]{where}[/dim]")
+        elif self.verbose and r.msg:
+            self.console.print(f"    [dim]{_esc(r.msg)}[/dim]")
+        if self.diff and r.diff:
+            for dl in r.diff.splitlines():
+                style = "green" if dl.startswith("+") else "red" if dl.startswith("-") else "dim"
+                self.console.print(f"    [{style}]{_esc(dl)}[/{style}]")
+
+    def run_end(self, result: RunResult) -> None:
+        """The recap."""
+        self.console.print("\n[bold]PLAY RECAP[/bold]")
+        width = max((len(h) for h in result.stats), default=0)
+        for host, s in result.stats.items():
+            color = "red" if s.failed or s.unreachable else "yellow" if s.changed else "green"
+            self.console.print(
+                f"[{color}]{host:<{width}}[/{color}] : ok={s.ok:<4} changed={s.changed:<4} "
+                f"unreachable={s.unreachable:<4} failed={s.failed:<4} skipped={s.skipped:<4} "
+                f"ignored={s.ignored}"
+            )
+        if result.aborted:
+            self.console.print(f"[red]aborted: {_esc(result.aborted)}[/red]")
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

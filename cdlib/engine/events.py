@@ -1,0 +1,100 @@
+"""Where run events go: the console, JSON Lines, or a Python callback."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO, Any, Protocol
+
+from cdlib.engine.results import RunResult, TaskResult
+from cdlib.engine.secrets import Redactor
+
+
+class EventSink(Protocol):
+    """Receives events as the run goes; all calls come with a lock held by the runner."""
+
+    def play_start(self, play: str, hosts: list[str], check: bool) -> None:
+        """A play begins."""
+
+    def task_result(self, result: TaskResult) -> None:
+        """One task finished on one host."""
+
+    def run_end(self, result: RunResult) -> None:
+        """The run finished."""
+
+
+class Events:
+    """Fans events out to sinks with secrets redacted and one lock for ordering."""
+
+    def __init__(self, sinks: list[EventSink], redact: Redactor) -> None:
+        self.sinks = sinks
+        self.redact = redact
+        self._lock = threading.Lock()
+
+    def play_start(self, play: str, hosts: list[str], check: bool) -> None:
+        """Forward a play start."""
+        with self._lock:
+            for s in self.sinks:
+                s.play_start(play, hosts, check)
+
+    def task_result(self, result: TaskResult) -> None:
+        """Redact then forward a result."""
+        result.msg = self.redact(result.msg)
+        if result.diff:
+            result.diff = self.redact(result.diff)
+        result.changes = [self.redact(c) for c in result.changes]
+        with self._lock:
+            for s in self.sinks:
+                s.task_result(result)
+
+    def run_end(self, result: RunResult) -> None:
+        """Forward the end of the run."""
+        with self._lock:
+            for s in self.sinks:
+                s.run_end(result)
+
+
+class JsonLinesSink:
+    """One JSON object per line: ``play_start``, ``task_result`` ..., ``recap``."""
+
+    def __init__(self, stream: IO[str] | None = None, *, diff: bool = False) -> None:
+        self.stream = stream or sys.stdout
+        self.diff = diff
+
+    def _write(self, ev: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(ev, sort_keys=False, default=str) + "\n")
+        self.stream.flush()
+
+    def play_start(self, play: str, hosts: list[str], check: bool) -> None:
+        """Emit ``play_start``."""
+        self._write({"event": "play_start", "play": play, "hosts": hosts, "check": check})
+
+    def task_result(self, result: TaskResult) -> None:
+        """Emit ``task_result``."""
+        self._write(result.to_event(with_diff=self.diff))
+
+    def run_end(self, result: RunResult) -> None:
+        """Emit ``recap``."""
+        self._write(result.recap_event())
+
+
+class CallbackSink:
+    """Calls ``fn(event_dict)`` for each event; for tools embedding cdlib."""
+
+    def __init__(self, fn: Callable[[dict[str, Any]], None], *, diff: bool = True) -> None:
+        self.fn = fn
+        self.diff = diff
+
+    def play_start(self, play: str, hosts: list[str], check: bool) -> None:
+        """Forward ``play_start``."""
+        self.fn({"event": "play_start", "play": play, "hosts": hosts, "check": check})
+
+    def task_result(self, result: TaskResult) -> None:
+        """Forward ``task_result``."""
+        self.fn(result.to_event(with_diff=self.diff))
+
+    def run_end(self, result: RunResult) -> None:
+        """Forward ``recap``."""
+        self.fn(result.recap_event())

@@ -1,0 +1,85 @@
+"""Load a playbook: a plain Python file whose top level creates :class:`Play` objects."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdlib.engine.errors import Origin, PlaybookError, PlaybookErrors
+from cdlib.engine.play import Play, collect_plays
+
+
+@dataclass
+class Playbook:
+    """The plays of one playbook file, and where to find its templates."""
+
+    path: Path
+    plays: list[Play]
+
+    @property
+    def search_path(self) -> list[Path]:
+        """Template search path: the playbook's directory and its ``templates/``."""
+        d = self.path.parent
+        return [d, d / "templates"]
+
+
+def load_playbook(path: str | os.PathLike[str]) -> Playbook:
+    """Execute the playbook file and collect its plays.
+
+    Any exception raised while it runs (a misspelt option, a wrong type, a Python
+    error) becomes a :class:`PlaybookError` naming the file and line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise PlaybookError(f"playbook {p} not found")
+    if p.suffix != ".py":
+        raise PlaybookError(
+            f"playbook {p}: cdlib playbooks are Python files (.py); YAML playbooks are not supported"
+        )
+    parent = str(p.parent.resolve())
+    sys.path.insert(0, parent)
+    try:
+        with collect_plays() as plays:
+            runpy.run_path(str(p), run_name="__cdlib_playbook__")
+    except (PlaybookError, PlaybookErrors):
+        raise
+    except SyntaxError as exc:
+        raise PlaybookError(
+            f"syntax error: {exc.msg}", origin=Origin(_rel(exc.filename or str(p)), exc.lineno or 0)
+        ) from None
+    except SystemExit as exc:
+        raise PlaybookError(f"playbook {p} called exit({exc.code})") from None
+    except Exception as exc:
+        raise PlaybookError(f"{type(exc).__name__}: {exc}", origin=_user_frame(exc, p)) from exc
+    finally:
+        try:
+            sys.path.remove(parent)
+        except ValueError:
+            pass
+    if not plays:
+        raise PlaybookError(f"playbook {p} defines no plays (create cdlib.Play objects)")
+    return Playbook(p, plays)
+
+
+def _rel(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _user_frame(exc: BaseException, playbook: Path) -> Origin:
+    """The deepest traceback frame in the playbook file (else the deepest outside cdlib)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    target = str(playbook.resolve())
+    best = None
+    for fr in frames:
+        if os.path.abspath(fr.filename) == target:
+            best = fr
+    if best is None and frames:
+        best = frames[-1]
+    if best is None:
+        return Origin(_rel(str(playbook)), 0)
+    return Origin(_rel(best.filename), best.lineno or 0)

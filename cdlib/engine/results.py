@@ -1,0 +1,155 @@
+"""Structured results of a run: per task and host, per host, per play, and the recap."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdlib.engine.task import Status
+
+#: Exit codes, as Ansible's where they overlap.
+EXIT_OK = 0
+EXIT_FAILED = 2
+EXIT_UNREACHABLE = 3
+EXIT_BAD_INPUT = 4
+EXIT_USAGE = 5
+EXIT_INTERRUPTED = 99
+
+
+@dataclass
+class TaskResult:
+    """One task on one host."""
+
+    play: str
+    host: str
+    task: str
+    status: Status
+    msg: str = ""
+    diff: str | None = None
+    changes: list[str] = field(default_factory=list)
+    origin: str = ""
+    duration: float = 0.0
+    handler: bool = False
+    #: A failure that ``ignore_errors`` let pass.
+    ignored: bool = False
+    #: The exception behind a failed or unreachable result, kept whole.
+    exception: BaseException | None = field(default=None, repr=False)
+
+    @property
+    def changed(self) -> bool:
+        """True for a changed result."""
+        return self.status is Status.CHANGED
+
+    def to_event(self, *, with_diff: bool) -> dict[str, Any]:
+        """The JSON event for this result."""
+        ev: dict[str, Any] = {
+            "event": "task_result",
+            "play": self.play,
+            "host": self.host,
+            "task": self.task,
+            "status": self.status.value,
+            "changed": self.changed,
+            "msg": self.msg,
+            "changes": self.changes,
+            "origin": self.origin,
+            "duration": round(self.duration, 4),
+        }
+        if self.handler:
+            ev["handler"] = True
+        if self.ignored:
+            ev["ignored"] = True
+        if with_diff and self.diff:
+            ev["diff"] = self.diff
+        if self.exception is not None:
+            ev["exception"] = type(self.exception).__name__
+        return ev
+
+
+@dataclass
+class HostStats:
+    """Counts per status for one host, as in Ansible's recap."""
+
+    ok: int = 0
+    changed: int = 0
+    unreachable: int = 0
+    failed: int = 0
+    skipped: int = 0
+    ignored: int = 0
+
+    def add(self, r: TaskResult) -> None:
+        """Count a result (``changed`` also counts as ``ok``, as Ansible does)."""
+        if r.status is Status.OK:
+            self.ok += 1
+        elif r.status is Status.CHANGED:
+            self.ok += 1
+            self.changed += 1
+        elif r.status is Status.SKIPPED:
+            self.skipped += 1
+        elif r.status is Status.UNREACHABLE:
+            self.unreachable += 1
+        elif r.ignored:
+            self.ignored += 1
+        else:
+            self.failed += 1
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain dict for events and JSON."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunResult:
+    """Everything a run did; what :func:`cdlib.run` returns."""
+
+    results: list[TaskResult] = field(default_factory=list)
+    stats: dict[str, HostStats] = field(default_factory=dict)
+    check: bool = False
+    aborted: str | None = None
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        """Hosts with at least one (not ignored) failure."""
+        return [h for h, s in self.stats.items() if s.failed]
+
+    @property
+    def unreachable_hosts(self) -> list[str]:
+        """Hosts that could not be reached."""
+        return [h for h, s in self.stats.items() if s.unreachable]
+
+    @property
+    def ok(self) -> bool:
+        """True when every host succeeded."""
+        return not self.failed_hosts and not self.unreachable_hosts and self.aborted is None
+
+    @property
+    def exit_code(self) -> int:
+        """0 all good; 2 a host failed; 3 a host unreachable (and none failed)."""
+        if self.failed_hosts or self.aborted:
+            return EXIT_FAILED
+        if self.unreachable_hosts:
+            return EXIT_UNREACHABLE
+        return EXIT_OK
+
+    def changed(self) -> set[tuple[str, str]]:
+        """(host, task) pairs that changed (or would change, in check mode)."""
+        return {(r.host, r.task) for r in self.results if r.changed}
+
+    def for_host(self, host: str) -> list[TaskResult]:
+        """Results of one host in order."""
+        return [r for r in self.results if r.host == host]
+
+    def counts(self) -> Counter[str]:
+        """Results per status over all hosts."""
+        return Counter(r.status.value for r in self.results)
+
+    def recap_event(self) -> dict[str, Any]:
+        """The final JSON event."""
+        return {
+            "event": "recap",
+            "check": self.check,
+            "ok": self.ok,
+            "exit_code": self.exit_code,
+            "aborted": self.aborted,
+            "hosts": {h: s.as_dict() for h, s in self.stats.items()},
+        }

@@ -1,0 +1,26 @@
+"""Tasks for playbooks: ``from cdlib import tasks`` then ``tasks.file(...)``."""
+
+from cdlib.tasks.command import Command, command
+from cdlib.tasks.files import (
+    Directory,
+    File,
+    Symlink,
+    Template,
+    directory,
+    file,
+    symlink,
+    template,
+)
+
+__all__ = [
+    "Command",
+    "Directory",
+    "File",
+    "Symlink",
+    "Template",
+    "command",
+    "directory",
+    "file",
+    "symlink",
+    "template",
+]

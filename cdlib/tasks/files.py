@@ -1,0 +1,410 @@
+"""File tasks: ``directory``, ``file``, ``template``, ``symlink``.
+
+Each reads one :class:`~cdlib.facts.files.PathFact`, compares it with the desired
+state and, when they differ, changes the host with one atomic command.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from cdlib.engine.errors import TaskFailed
+from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.templating import Templar
+from cdlib.facts.base import Fact
+from cdlib.facts.files import FileState, PathFact
+from cdlib.tasks._shell import atomic_symlink_command, atomic_write_command, attrs_command, q
+
+_PROTECTED = {
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/home",
+    "/lib",
+    "/proc",
+    "/root",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var",
+}
+
+
+def normalize_mode(mode: str | int | None) -> str | None:
+    """``0o644``, ``"644"`` or ``"0644"`` to ``"0644"``; ``None`` stays ``None``."""
+    if mode is None:
+        return None
+    if isinstance(mode, int):
+        return format(mode, "04o")
+    text = mode.strip()
+    if text.startswith("0o"):
+        text = text[2:]
+    return text.zfill(4)
+
+
+def _mode_ok(mode: str | None) -> bool:
+    if mode is None:
+        return True
+    return len(mode) == 4 and all(c in "01234567" for c in mode)
+
+
+@dataclass(kw_only=True)
+class _Attrs(Task):
+    """Mode and ownership options shared by file-like tasks."""
+
+    mode: str | int | None = None
+    owner: str | None = None
+    group: str | None = None
+
+    def _validate_attrs(self) -> None:
+        self.mode = normalize_mode(self.mode)
+        if not _mode_ok(self.mode):
+            raise self.error(f"option 'mode' must be an octal mode like '0644', got {self.mode!r}")
+
+    def _attr_changes(self, st: FileState) -> list[str]:
+        out = []
+        if self.mode and st.mode != self.mode:
+            out.append(f"mode {st.mode} -> {self.mode}")
+        if self.owner and st.owner != self.owner:
+            out.append(f"owner {st.owner} -> {self.owner}")
+        if self.group and st.group != self.group:
+            out.append(f"group {st.group} -> {self.group}")
+        return out
+
+
+def _check_path(task: Task, path: str, option: str = "path") -> None:
+    if not path.startswith("/"):
+        raise task.error(f"option {option!r} must be an absolute path, got {path!r}")
+
+
+@dataclass
+class Directory(_Attrs):
+    """Ensure a directory exists (with parents) or is absent.
+
+    Options: ``path``; ``state`` (``present`` or ``absent``); ``mode``, ``owner``,
+    ``group`` of the directory itself. Check mode reports the directory it would
+    create or remove and the attributes it would change.
+    """
+
+    path: str
+    state: Literal["present", "absent"] = "present"
+
+    templated = ("path", "owner", "group")
+    kind = "directory"
+
+    def validate(self) -> None:
+        """Absolute path; valid mode."""
+        self._validate_attrs()
+        if not self.path.startswith("{{"):
+            _check_path(self, self.path)
+
+    def describe(self) -> str:
+        """``directory /path``."""
+        return f"directory {self.path}"
+
+    def facts(self) -> list[Fact]:
+        """The path's state."""
+        return [PathFact(self.path)]
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Compare with what is there."""
+        _check_path(self, self.path)
+        st: FileState = ctx.fact(PathFact(self.path))
+        if self.state == "absent":
+            if not st.exists:
+                return Plan(ok_msg="absent")
+            if self.path.rstrip("/") in _PROTECTED:
+                raise TaskFailed(f"refusing to remove {self.path}")
+            return Plan(changes=[f"remove {self.path}"], affects=[self.path])
+        if st.exists and st.kind != "directory":
+            raise TaskFailed(f"{self.path} exists and is a {st.kind}, not a directory")
+        if not st.exists:
+            return Plan(changes=[f"create {self.path}"], affects=[self.path])
+        changes = self._attr_changes(st)
+        return Plan(changes=changes, affects=[self.path], ok_msg="exists")
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """mkdir -p and chmod/chown in one command, or rm -rf."""
+        if self.state == "absent":
+            ctx.run(f"rm -rf -- {q(self.path)}")
+            return None
+        cmd = f"mkdir -p -- {q(self.path)}"
+        attrs = attrs_command(self.path, self.mode, self.owner, self.group)  # type: ignore[arg-type]
+        ctx.run(cmd + (" && " + attrs if attrs else ""))
+        return None
+
+
+def _diff(old: bytes | None, new: bytes | None, path: str, ctx: HostContext) -> str | None:
+    """Unified diff of text content, or a one-line note for binary/unknown content."""
+    if not ctx.diff:
+        return None
+
+    def text(b: bytes | None) -> list[str] | None:
+        if b is None:
+            return []
+        try:
+            return b.decode("utf-8").splitlines(keepends=True)
+        except UnicodeDecodeError:
+            return None
+
+    a, b = text(old), text(new)
+    if a is None or b is None:
+        return f"binary content of {path} differs\n"
+    lines = difflib.unified_diff(
+        a,
+        b,
+        fromfile=f"{path} (before)" if old is not None else "/dev/null",
+        tofile=f"{path} (after)" if new is not None else "/dev/null",
+    )
+    out = "".join(
+        ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n" for ln in lines
+    )
+    return ctx.redact(out) if out else None
+
+
+@dataclass(kw_only=True)
+class _Content(_Attrs):
+    """Shared plan/apply of tasks that manage a file's content (file, template)."""
+
+    state: Literal["present", "absent"] = "present"
+    _data: bytes | None = field(default=None, init=False, repr=False)
+
+    def target_path(self) -> str:
+        """The file on the host."""
+        raise NotImplementedError
+
+    def desired_bytes(self) -> bytes | None:
+        """Content to write, or ``None`` to leave content alone."""
+        return self._data
+
+    def facts(self) -> list[Fact]:
+        """The path's state."""
+        return [PathFact(self.target_path())]
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Compare checksum and attributes."""
+        path = self.target_path()
+        st: FileState = ctx.fact(PathFact(path))
+        if self.state == "absent":
+            if not st.exists:
+                return Plan(ok_msg="absent")
+            if st.kind == "directory":
+                raise TaskFailed(f"{path} is a directory; use directory(state='absent')")
+            return Plan(
+                changes=[f"remove {path}"],
+                affects=[path],
+                diff=_diff(st.content, None, path, ctx),
+            )
+        if st.exists and st.kind != "file":
+            raise TaskFailed(f"{path} exists and is a {st.kind}, not a file")
+        data = self.desired_bytes()
+        if not st.exists:
+            data = data if data is not None else b""
+            return Plan(
+                changes=[f"create {path}"],
+                affects=[path],
+                data=data,
+                diff=_diff(None, data, path, ctx),
+            )
+        changes: list[str] = []
+        diff = None
+        write: bytes | None = None
+        if data is not None and hashlib.sha256(data).hexdigest() != st.sha256:
+            changes.append("content")
+            write = data
+            if st.content is not None:
+                diff = _diff(st.content, data, path, ctx)
+            elif ctx.diff:
+                diff = f"content of {path} differs (too large to diff)\n"
+        changes += self._attr_changes(st)
+        return Plan(changes=changes, affects=[path], data=write, diff=diff, ok_msg="in place")
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """One command: atomic write with attributes, attribute fix, or removal."""
+        path = self.target_path()
+        mode = normalize_mode(self.mode)
+        if self.state == "absent":
+            ctx.run(f"rm -f -- {q(path)}")
+        elif plan.data is not None:
+            ctx.run(atomic_write_command(path, mode, self.owner, self.group), stdin=plan.data)
+        else:
+            ctx.run(attrs_command(path, mode, self.owner, self.group))
+        return None
+
+
+def _with_data(t: _Content, data: bytes) -> _Content:
+    c = copy.copy(t)
+    object.__setattr__(c, "_data", data)
+    return c
+
+
+def _local(templar: Templar, name: str) -> Path:
+    p = Path(name)
+    return p if p.is_absolute() else templar.search_path[0] / p
+
+
+@dataclass
+class File(_Content):
+    """Ensure a file has the given content and attributes, or is absent.
+
+    Options: ``path``; ``content`` (text or bytes; ``None`` leaves content alone and
+    only creates an empty file when missing); ``src`` (a local file, relative to the
+    playbook, to copy instead of ``content``); ``state`` (``present`` or ``absent``);
+    ``mode``, ``owner``, ``group``. The write is atomic (temp file in the same
+    directory, then rename). Check mode reports content and attribute changes; with
+    ``--diff`` a unified diff with secret values masked.
+    """
+
+    path: str
+    content: str | bytes | None = None
+    src: str | None = None
+
+    templated = ("path", "owner", "group", "src")
+    kind = "file"
+
+    def validate(self) -> None:
+        """One content source at most; absolute path; valid mode."""
+        self._validate_attrs()
+        if self.content is not None and self.src is not None:
+            raise self.error("options 'content' and 'src' are mutually exclusive")
+        if "{{" not in self.path:
+            _check_path(self, self.path)
+
+    def target_path(self) -> str:
+        """``path``."""
+        return self.path
+
+    def describe(self) -> str:
+        """``file /path``."""
+        return f"file {self.path}"
+
+    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+        """Render options and read ``src`` now, so a missing file fails before any host."""
+        t = super().prepare(variables, templar)
+        assert isinstance(t, File)
+        _check_path(t, t.path)
+        if t.src is not None:
+            src = _local(templar, t.src)
+            try:
+                return _with_data(t, src.read_bytes())
+            except OSError as exc:
+                raise self.error(f"cannot read src {str(src)!r}: {exc.strerror}") from None
+        if t.content is not None:
+            return _with_data(t, t.content.encode() if isinstance(t.content, str) else t.content)
+        return t
+
+
+@dataclass
+class Template(_Content):
+    """Render a jinja2 template with the host's variables and write it like ``file``.
+
+    Options: ``src`` (template path, relative to the playbook's directory or its
+    ``templates/``); ``dest``; ``vars`` (extra variables for this template);
+    ``mode``, ``owner``, ``group``. Rendering uses StrictUndefined and happens for
+    every host before any host is touched, so an undefined variable is reported with
+    the template's name and line. Check mode and ``--diff`` show the content change,
+    with secret values masked.
+    """
+
+    src: str
+    dest: str
+    vars: Mapping[str, Any] | None = None
+
+    templated = ("src", "dest", "owner", "group")
+    kind = "template"
+
+    def validate(self) -> None:
+        """Absolute ``dest``; valid mode."""
+        self._validate_attrs()
+        if "{{" not in self.dest:
+            _check_path(self, self.dest, "dest")
+
+    def target_path(self) -> str:
+        """``dest``."""
+        return self.dest
+
+    def describe(self) -> str:
+        """``template src -> dest``."""
+        return f"template {self.src} -> {self.dest}"
+
+    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+        """Render the template for this host now (local work, before any host)."""
+        t = super().prepare(variables, templar)
+        assert isinstance(t, Template)
+        _check_path(t, t.dest, "dest")
+        tvars = dict(variables)
+        if t.vars:
+            tvars.update(t.vars)
+        return _with_data(t, templar.render_file(t.src, tvars).encode())
+
+
+@dataclass
+class Symlink(Task):
+    """Ensure ``path`` is a symlink to ``target``, switched atomically.
+
+    Options: ``path``; ``target``; ``force`` (replace a regular file or empty
+    directory at ``path``). The link is created under a temporary name and renamed
+    over ``path``, so readers never find it missing. Check mode reports the old and
+    new target.
+    """
+
+    path: str
+    target: str
+    force: bool = False
+
+    templated = ("path", "target")
+    kind = "symlink"
+
+    def validate(self) -> None:
+        """Absolute path."""
+        if not self.path.startswith("{{"):
+            _check_path(self, self.path)
+
+    def describe(self) -> str:
+        """``symlink path -> target``."""
+        return f"symlink {self.path} -> {self.target}"
+
+    def facts(self) -> list[Fact]:
+        """The link's state."""
+        return [PathFact(self.path)]
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Compare the link target."""
+        st: FileState = ctx.fact(PathFact(self.path))
+        if st.kind == "link":
+            if st.target == self.target:
+                return Plan(ok_msg=f"-> {self.target}")
+            return Plan(
+                changes=[f"target {st.target} -> {self.target}"],
+                affects=[self.path],
+                diff=f"-{self.path} -> {st.target}\n+{self.path} -> {self.target}\n"
+                if ctx.diff
+                else None,
+            )
+        if st.exists and not self.force:
+            raise TaskFailed(f"{self.path} exists and is a {st.kind}; set force=True to replace it")
+        return Plan(changes=[f"link -> {self.target}"], affects=[self.path])
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """Atomic rename of a fresh link over the path."""
+        st: FileState = ctx.fact(PathFact(self.path))
+        pre = ""
+        if st.kind == "directory" and self.force:
+            pre = f"rmdir -- {q(self.path)} && "
+        ctx.run(pre + atomic_symlink_command(self.path, self.target))
+        return None
+
+
+#: Lowercase aliases, as playbooks usually spell tasks.
+directory = Directory
+file = File
+template = Template
+symlink = Symlink
