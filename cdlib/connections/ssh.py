@@ -7,6 +7,7 @@ known_hosts by default.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
@@ -219,15 +220,11 @@ class SSHConnection(Connection):
     def close(self) -> None:
         """Close SFTP and the SSH connection."""
         if self._sftp is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._sftp.close()
-            except Exception:
-                pass
             self._sftp = None
         if self._fabric is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._fabric.close()
-            except Exception:
-                pass
             self._fabric = None
         self._connected = False

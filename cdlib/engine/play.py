@@ -135,10 +135,7 @@ def batches(hosts: list[str], serial: Any) -> list[list[str]]:
     k = 0
     while i < len(hosts):
         spec = sizes[min(k, len(sizes) - 1)]
-        if isinstance(spec, str):
-            n = max(1, int(len(hosts) * int(spec[:-1]) / 100))
-        else:
-            n = int(spec)
+        n = max(1, int(len(hosts) * int(spec[:-1]) / 100)) if isinstance(spec, str) else int(spec)
         out.append(hosts[i : i + n])
         i += n
         k += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import runpy
 import sys
@@ -38,7 +39,8 @@ def load_playbook(path: str | os.PathLike[str]) -> Playbook:
         raise PlaybookError(f"playbook {p} not found")
     if p.suffix != ".py":
         raise PlaybookError(
-            f"playbook {p}: cdlib playbooks are Python files (.py); YAML playbooks are not supported"
+            f"playbook {p}: cdlib playbooks are Python files (.py); "
+            "YAML playbooks are not supported"
         )
     parent = str(p.parent.resolve())
     sys.path.insert(0, parent)
@@ -56,10 +58,8 @@ def load_playbook(path: str | os.PathLike[str]) -> Playbook:
     except Exception as exc:
         raise PlaybookError(f"{type(exc).__name__}: {exc}", origin=_user_frame(exc, p)) from exc
     finally:
-        try:
+        with contextlib.suppress(ValueError):
             sys.path.remove(parent)
-        except ValueError:
-            pass
     if not plays:
         raise PlaybookError(f"playbook {p} defines no plays (create cdlib.Play objects)")
     return Playbook(p, plays)

@@ -7,6 +7,7 @@ bounded by ``forks``; serial batches, ``max_fail_percentage``, ``any_errors_fata
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -228,10 +229,8 @@ class _Runner:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             for c in self._conns.values():
-                try:
+                with contextlib.suppress(Exception):
                     c.close()
-                except Exception:
-                    pass
             self.events.run_end(self.result)
         return self.result
 

@@ -81,7 +81,9 @@ class Templar:
             where = ", ".join(str(p) for p in self.search_path)
             raise TemplateError(name, None, f"template not found (searched {where})") from None
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(exc.filename or name, exc.lineno, f"syntax error: {exc.message}")
+            raise TemplateError(
+                exc.filename or name, exc.lineno, f"syntax error: {exc.message}"
+            ) from None
         except jinja2.UndefinedError as exc:
             line = _template_line(exc.__traceback__, name)
             raise TemplateError(_path_of(self, name), line, _undefined_message(exc)) from None
