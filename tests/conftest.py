@@ -1,0 +1,59 @@
+"""Shared pytest fixtures: the SSH test fleet.
+
+``fleet`` is one fleet of 5 sshd hosts per test session (per xdist worker); ``fleet_inventory``
+writes its inventory into the test's ``tmp_path`` after resetting the hosts to a clean state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fleet import Fleet, fleet_available
+
+FLEET_SIZE = 5
+
+
+def fleet_subnet(worker: str | None = None, env: str | None = None) -> str:
+    """The subnet for this test process's fleet, so that parallel runs never collide.
+
+    Without xdist: ``CDLIB_FLEET_SUBNET`` or 127.0.0. Under xdist worker ``gwN``: 127.0.(10+N),
+    or, when ``CDLIB_FLEET_SUBNET`` is 127.0.C, 127.0.(100 + 10*C + N).
+    """
+    worker = worker if worker is not None else os.environ.get("PYTEST_XDIST_WORKER")
+    env = env if env is not None else os.environ.get("CDLIB_FLEET_SUBNET")
+    if not worker or not worker.startswith("gw"):
+        return env or "127.0.0"
+    n = int(worker[2:])
+    if env:
+        a, b, c = env.split(".")
+        third = 100 + 10 * int(c) + n
+        if int(c) > 15 or n > 9:
+            raise RuntimeError(f"cannot derive an xdist fleet subnet from {env!r} for {worker}")
+        return f"{a}.{b}.{third}"
+    if n > 89:
+        raise RuntimeError(f"too many xdist workers for fleet subnets ({worker})")
+    return f"127.0.{10 + n}"
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Iterator[Fleet]:
+    """Five real sshd hosts (``host1``..``host5``) for the whole session; see tests/fleet.py."""
+    why = fleet_available()
+    if why:
+        pytest.skip(why)
+    f = Fleet(FLEET_SIZE, subnet=fleet_subnet())
+    try:
+        yield f
+    finally:
+        f.stop()
+
+
+@pytest.fixture
+def fleet_inventory(fleet: Fleet, tmp_path: Path) -> Path:
+    """Reset the fleet (all hosts up, empty per-host dirs) and write its inventory (group web)."""
+    fleet.reset()
+    return fleet.inventory_yaml(tmp_path / "inventory.yml")

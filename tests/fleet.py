@@ -1,0 +1,717 @@
+"""The SSH test fleet: N real sshd hosts on loopback addresses, each with private directories.
+
+Host ``k`` (1-based) is an OpenSSH server listening on ``{subnet}.{10+k}:22``. It runs in its
+own mount namespace where per-host directories from the fleet's work dir are bind-mounted over
+``/srv``, ``/opt``, ``/var/lib/cdlib`` and ``/etc/cdlib-host`` (and ``/tmp`` when the work dir
+is not itself under ``/tmp``), so what one host writes there the others do not see. Processes,
+users and the network are shared with the machine: only those directories are per host.
+
+Use it from pytest through the ``fleet`` fixture (tests/conftest.py), from Python::
+
+    with Fleet(3) as fleet:
+        inv = fleet.inventory_yaml(tmp / "inventory.yml")
+
+or from a shell::
+
+    python -m tests.fleet up 5 --dir /var/tmp/cdlib-fleet   # prints the inventory path
+    python -m tests.fleet down --dir /var/tmp/cdlib-fleet
+
+Needs root (mount namespaces, root login) and ``openssh-server`` / ``openssh-client``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SSHD = "/usr/sbin/sshd"
+SSH_KEYGEN = "ssh-keygen"
+MAX_HOSTS = 100
+DEFAULT_SUBNET = "127.0.0"
+# Directories each host gets a private copy of; the key is the name of its dir in the work dir.
+PRIVATE_DIRS: dict[str, str] = {
+    "srv": "/srv",
+    "opt": "/opt",
+    "var-lib-cdlib": "/var/lib/cdlib",
+    "etc-cdlib-host": "/etc/cdlib-host",
+}
+_STATE_FILE = "fleet.json"
+_MARKER = "# cdlib test fleet"
+
+
+class FleetError(RuntimeError):
+    """The fleet could not be started or used; the message says which host and why."""
+
+
+@dataclass(frozen=True)
+class FleetHost:
+    """One fleet host: its inventory name (``host1``...), index, and listen address."""
+
+    name: str
+    index: int
+    address: str
+    port: int = 22
+
+
+def fleet_available() -> str | None:
+    """Why the fleet cannot run here (not root, no sshd, ...), or None when it can."""
+    if os.geteuid() != 0:
+        return "the SSH test fleet needs root (mount namespaces, root login)"
+    for tool in (SSHD, SSH_KEYGEN, "unshare", "nsenter", "ssh"):
+        if shutil.which(tool) is None:
+            return (
+                f"the SSH test fleet needs {tool!r} (apt-get install openssh-server openssh-client)"
+            )
+    return None
+
+
+class Fleet:
+    """N sshd hosts on ``{subnet}.{10+k}:22``; see the module docstring.
+
+    Attributes: ``hosts`` (list of :class:`FleetHost`), ``key_file`` (client private key,
+    authorized for root on every host), ``known_hosts`` (file with every host's key),
+    ``workdir``.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        subnet: str | None = None,
+        workdir: str | Path | None = None,
+        *,
+        start: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        if not 1 <= n <= MAX_HOSTS:
+            raise FleetError(f"fleet size must be 1..{MAX_HOSTS}, got {n}")
+        subnet = subnet or os.environ.get("CDLIB_FLEET_SUBNET") or DEFAULT_SUBNET
+        _check_subnet(subnet)
+        self.subnet = subnet
+        self.n = n
+        self.timeout = timeout
+        self._own_workdir = workdir is None
+        # Not under /tmp by default so each host can also get a private /tmp.
+        base = Path(workdir) if workdir is not None else Path(_mkdtemp())
+        base.mkdir(parents=True, exist_ok=True)
+        self.workdir = base.resolve()
+        self.hosts = [FleetHost(f"host{k}", k, f"{subnet}.{10 + k}") for k in range(1, n + 1)]
+        self.key_file = self.workdir / "client_key"
+        self.known_hosts = self.workdir / "known_hosts"
+        self.authorized_keys = self.workdir / "authorized_keys"
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._pids: dict[int, int] = {}
+        self.private_tmp = not _is_under(self.workdir, Path("/tmp"))
+        if start:
+            try:
+                self.start()
+            except BaseException:
+                self.stop()
+                raise
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Generate keys and configs (once) and start every host that is not running."""
+        why = fleet_available()
+        if why:
+            raise FleetError(why)
+        self._prepare()
+        self._start([h.index for h in self.hosts if not self.is_running(h.index)])
+        self._save_state()
+
+    def stop(self) -> None:
+        """Stop every host (by pid, with everything left in its namespace) and remove the dirs."""
+        for h in self.hosts:
+            self.stop_host(h.index)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            return
+        # A work dir the caller named: remove only what the fleet put there.
+        for h in self.hosts:
+            shutil.rmtree(self._hostdir(h.index), ignore_errors=True)
+        for name in (
+            _STATE_FILE,
+            "client_key",
+            "client_key.pub",
+            "known_hosts",
+            "authorized_keys",
+            "inventory.yml",
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                (self.workdir / name).unlink()
+        with contextlib.suppress(OSError):
+            self.workdir.rmdir()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop_host(self, k: int) -> None:
+        """Stop host ``k``: new connections to it are refused until :meth:`start_host`.
+
+        Kills its sshd and every process still in its mount namespace (open sessions,
+        services a test started there), so the namespace and its mounts go away.
+        """
+        self._host(k)
+        pid = self._pids.pop(k, None)
+        proc = self._procs.pop(k, None)
+        if pid is None:
+            return
+        ns = _mnt_ns(pid)
+        _kill(pid)
+        if proc is not None:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _kill(pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        else:
+            _wait_gone(pid, 10)
+        if ns is not None:
+            self._kill_ns(ns, keep=None)
+        self._save_state()
+
+    def start_host(self, k: int) -> None:
+        """Start host ``k`` again (no-op when it runs) and wait until it accepts connections."""
+        self._host(k)
+        if not self.is_running(k):
+            self._start([k])
+            self._save_state()
+
+    def is_running(self, k: int) -> bool:
+        """Whether host ``k``'s sshd process is alive."""
+        pid = self._pids.get(k)
+        if pid is None:
+            return False
+        proc = self._procs.get(k)
+        if proc is not None:
+            return proc.poll() is None
+        return _alive(pid)
+
+    def pid(self, k: int) -> int:
+        """The pid of host ``k``'s sshd (also the pid that holds its mount namespace)."""
+        self._host(k)
+        if not self.is_running(k):
+            raise FleetError(f"host{k}: not running")
+        return self._pids[k]
+
+    def processes(self, k: int) -> list[int]:
+        """Pids of every process in host ``k``'s mount namespace (its sshd included)."""
+        ns = _mnt_ns(self.pid(k))
+        return [] if ns is None else _pids_in_ns(ns)
+
+    def reset(self) -> None:
+        """Bring every host back to a clean state between tests.
+
+        Starts stopped hosts, kills processes left in each host's namespace (services a test
+        started, stray sessions) and empties the per-host directories.
+        """
+        for h in self.hosts:
+            if self.is_running(h.index):
+                ns = _mnt_ns(self._pids[h.index])
+                if ns is not None:
+                    self._kill_ns(ns, keep=self._pids[h.index])
+        for h in self.hosts:
+            for sub in (*PRIVATE_DIRS, "tmp"):
+                _empty_dir(self._hostdir(h.index) / sub)
+        stopped = [h.index for h in self.hosts if not self.is_running(h.index)]
+        if stopped:
+            self._start(stopped)
+            self._save_state()
+
+    # ------------------------------------------------------------------ helpers for tests
+
+    def host(self, k: int) -> FleetHost:
+        """The :class:`FleetHost` for index ``k`` (1-based)."""
+        return self._host(k)
+
+    def path(self, k: int, inside: str) -> Path:
+        """Where ``inside`` (a path under a private dir, e.g. ``/srv/app``) lives in the work dir.
+
+        Lets a test read what a host wrote without entering it.
+        """
+        self._host(k)
+        p = Path(inside)
+        for sub, mnt in (*PRIVATE_DIRS.items(), *([("tmp", "/tmp")] if self.private_tmp else [])):
+            if _is_under(p, Path(mnt)):
+                return self._hostdir(k) / sub / p.relative_to(mnt)
+        raise FleetError(
+            f"{inside}: not under a per-host directory ({', '.join(PRIVATE_DIRS.values())})"
+        )
+
+    def ssh(
+        self, k: int, cmd: str, *, check: bool = False, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run shell command ``cmd`` inside host ``k``'s mount namespace (via nsenter, not SSH)."""
+        pid = self.pid(k)
+        res = subprocess.run(
+            ["nsenter", "-t", str(pid), "-m", "--", "/bin/sh", "-c", cmd],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and res.returncode != 0:
+            raise FleetError(f"host{k}: {cmd!r} exited {res.returncode}: {res.stderr.strip()}")
+        return res
+
+    def ssh_command(self, k: int) -> list[str]:
+        """The argv prefix of an OpenSSH client that logs in to host ``k`` as root."""
+        h = self._host(k)
+        return [
+            "ssh",
+            "-i",
+            str(self.key_file),
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "-p",
+            str(h.port),
+            f"root@{h.address}",
+        ]
+
+    def inventory(
+        self,
+        group: str = "web",
+        extra_vars: Mapping[str, Any] | None = None,
+        hosts: Sequence[int] | None = None,
+        groups: Mapping[str, Sequence[int]] | None = None,
+    ) -> dict[str, Any]:
+        """The inventory as a dict (see :meth:`inventory_yaml`)."""
+        chosen = list(hosts) if hosts is not None else [h.index for h in self.hosts]
+        layout = dict(groups) if groups is not None else {group: chosen}
+        children: dict[str, Any] = {}
+        for gname, members in layout.items():
+            children[gname] = {"hosts": {self._host(k).name: self._host_vars(k) for k in members}}
+        top: dict[str, Any] = {"children": children}
+        if extra_vars:
+            top["vars"] = dict(extra_vars)
+        return {"all": top}
+
+    def inventory_yaml(
+        self,
+        path: str | Path,
+        group: str = "web",
+        extra_vars: Mapping[str, Any] | None = None,
+        hosts: Sequence[int] | None = None,
+        groups: Mapping[str, Sequence[int]] | None = None,
+    ) -> Path:
+        """Write an Ansible-style YAML inventory of the fleet to ``path`` and return the path.
+
+        All hosts (or the indexes in ``hosts``) go in ``group``; ``groups`` maps several
+        group names to host indexes instead. ``extra_vars`` become ``all: vars:``.
+        """
+        data = self.inventory(group, extra_vars, hosts, groups)
+        out = Path(path)
+        _write_atomic(out, yaml.safe_dump(data, sort_keys=False))
+        return out
+
+    # ------------------------------------------------------------------ internals
+
+    def _host(self, k: int) -> FleetHost:
+        if not 1 <= k <= self.n:
+            raise FleetError(f"no host{k} in a fleet of {self.n}")
+        return self.hosts[k - 1]
+
+    def _hostdir(self, k: int) -> Path:
+        return self.workdir / f"host{k}"
+
+    def _host_vars(self, k: int) -> dict[str, Any]:
+        h = self._host(k)
+        return {
+            "ansible_host": h.address,
+            "ansible_port": h.port,
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(self.key_file),
+            "cdlib_known_hosts_file": str(self.known_hosts),
+        }
+
+    def _prepare(self) -> None:
+        # sshd refuses to start without its privilege separation directory.
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        for mnt in PRIVATE_DIRS.values():
+            Path(mnt).mkdir(parents=True, exist_ok=True)
+        if not self.key_file.exists():
+            _run(
+                [
+                    SSH_KEYGEN,
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "cdlib-fleet-client",
+                    "-f",
+                    str(self.key_file),
+                ]
+            )
+        _write_atomic(self.authorized_keys, self.key_file.with_suffix(".pub").read_text())
+        keygens = []
+        for h in self.hosts:
+            d = self._hostdir(h.index)
+            for sub in (*PRIVATE_DIRS, "tmp"):
+                (d / sub).mkdir(parents=True, exist_ok=True)
+            (d / "tmp").chmod(0o1777)
+            key = d / "ssh_host_ed25519_key"
+            if not key.exists():
+                # Started together: keygen is quick but 100 of them in a row add up.
+                keygens.append(
+                    subprocess.Popen(
+                        [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", h.name, "-f", str(key)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                    )
+                )
+            _write_atomic(d / "sshd_config", self._sshd_config(h))
+        for p in keygens:
+            _, err = p.communicate(timeout=60)
+            if p.returncode != 0:
+                raise FleetError(f"ssh-keygen failed: {err.decode(errors='replace').strip()}")
+        lines = []
+        for h in self.hosts:
+            pub = (self._hostdir(h.index) / "ssh_host_ed25519_key.pub").read_text().split()
+            lines.append(f"{h.address} {pub[0]} {pub[1]}\n")
+        _write_atomic(self.known_hosts, "".join(lines))
+
+    def _sshd_config(self, h: FleetHost) -> str:
+        d = self._hostdir(h.index)
+        return "\n".join(
+            [
+                _MARKER,
+                f"ListenAddress {h.address}:{h.port}",
+                f"HostKey {d / 'ssh_host_ed25519_key'}",
+                f"PidFile {d / 'sshd.pid'}",
+                f"AuthorizedKeysFile {self.authorized_keys}",
+                "PermitRootLogin prohibit-password",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "UseDNS no",
+                "PrintMotd no",
+                "PermitUserEnvironment no",
+                "AcceptEnv LANG LC_*",
+                # Parallel runs open many sessions at once; the defaults (10:30:100) drop some.
+                "MaxStartups 200:30:400",
+                "MaxSessions 100",
+                "LogLevel ERROR",
+                "Subsystem sftp internal-sftp",
+                "",
+            ]
+        )
+
+    def _start(self, indexes: Sequence[int]) -> None:
+        for k in indexes:
+            self._spawn(k)
+        self._wait_ready(indexes)
+
+    def _spawn(self, k: int) -> None:
+        h = self._host(k)
+        d = self._hostdir(k)
+        busy = _listening(h.address, h.port)
+        if busy:
+            raise FleetError(
+                f"{h.name}: {h.address}:{h.port} is already in use (a stale fleet on subnet "
+                f"{self.subnet}? `python -m tests.fleet down --subnet {self.subnet}` stops it)"
+            )
+        mounts = [f"mount --bind {d / sub} {mnt}" for sub, mnt in PRIVATE_DIRS.items()]
+        if self.private_tmp:
+            mounts.append(f"mount --bind {d / 'tmp'} /tmp")
+        # unshare execs sh, sh execs sshd: the pid we get is sshd's own, no wrapper left.
+        script = " && ".join([*mounts, f'exec {SSHD} -D -e -f "$1"'])
+        log = open(d / "sshd.log", "ab")  # noqa: SIM115 -- handed to the child, closed below
+        try:
+            proc = subprocess.Popen(
+                [
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "--",
+                    "/bin/sh",
+                    "-c",
+                    script,
+                    "fleet-host",
+                    str(d / "sshd_config"),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self._procs[k] = proc
+        self._pids[k] = proc.pid
+
+    def _wait_ready(self, indexes: Sequence[int]) -> None:
+        pending = set(indexes)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.01
+        for _ in range(100_000):
+            for k in sorted(pending):
+                proc = self._procs[k]
+                if proc.poll() is not None:
+                    self._pids.pop(k, None)
+                    self._procs.pop(k, None)
+                    raise FleetError(
+                        f"host{k}: sshd exited with {proc.returncode} before listening on "
+                        f"{self._host(k).address}:22; its log:\n{self._log_tail(k)}"
+                    )
+                if _listening(self._host(k).address, self._host(k).port):
+                    pending.discard(k)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                names = ", ".join(f"host{k}" for k in sorted(pending))
+                logs = "\n".join(f"--- host{k}:\n{self._log_tail(k)}" for k in sorted(pending)[:3])
+                raise FleetError(f"{names}: not accepting on port 22 after {self.timeout}s\n{logs}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        raise FleetError("fleet readiness loop exhausted")
+
+    def _log_tail(self, k: int) -> str:
+        try:
+            return (self._hostdir(k) / "sshd.log").read_text(errors="replace")[-2000:]
+        except FileNotFoundError:
+            return "(no log)"
+
+    def _kill_ns(self, ns: str, keep: int | None) -> None:
+        victims = [p for p in _pids_in_ns(ns) if p != keep]
+        for p in victims:
+            _kill(p)
+        for p in victims:
+            if not _wait_gone(p, 5):
+                _kill(p, signal.SIGKILL)
+                _wait_gone(p, 5)
+
+    def _save_state(self) -> None:
+        state = {
+            "n": self.n,
+            "subnet": self.subnet,
+            "pids": {str(k): v for k, v in self._pids.items()},
+        }
+        with contextlib.suppress(FileNotFoundError):
+            _write_atomic(self.workdir / _STATE_FILE, json.dumps(state))
+
+    @classmethod
+    def attach(cls, workdir: str | Path) -> Fleet:
+        """A handle on a fleet started earlier (e.g. by ``python -m tests.fleet up``)."""
+        wd = Path(workdir)
+        try:
+            state = json.loads((wd / _STATE_FILE).read_text())
+        except FileNotFoundError:
+            raise FleetError(f"{wd}: no fleet state ({_STATE_FILE}) here") from None
+        fleet = cls(int(state["n"]), state["subnet"], wd, start=False)
+        for k, pid in state["pids"].items():
+            if _alive(int(pid)):
+                fleet._pids[int(k)] = int(pid)
+        return fleet
+
+
+# ---------------------------------------------------------------------- module helpers
+
+
+def _mkdtemp() -> str:
+    root = Path("/var/tmp")
+    return tempfile.mkdtemp(prefix="cdlib-fleet-", dir=root if root.is_dir() else None)
+
+
+def _check_subnet(subnet: str) -> None:
+    parts = subnet.split(".")
+    ok = len(parts) == 3 and all(p.isdigit() and 0 <= int(p) <= 255 for p in parts)
+    if not ok or parts[0] != "127":
+        raise FleetError(f"fleet subnet must look like 127.X.Y (loopback only), got {subnet!r}")
+
+
+def _is_under(p: Path, root: Path) -> bool:
+    try:
+        p.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _run(argv: list[str]) -> None:
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        raise FleetError(f"{argv[0]} failed ({res.returncode}): {res.stderr.strip()}")
+
+
+def _listening(addr: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        try:
+            s.connect((addr, port))
+        except OSError:
+            return False
+        return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _kill(pid: int, sig: int = signal.SIGTERM) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    for _ in range(10_000):
+        if not _alive(pid):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return not _alive(pid)
+
+
+def _mnt_ns(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def _pids_in_ns(ns: str) -> list[int]:
+    me = _mnt_ns(os.getpid())
+    if ns == me:
+        return []  # never the namespace we run in
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and _mnt_ns(int(entry.name)) == ns:
+            out.append(int(entry.name))
+    return out
+
+
+def _empty_dir(d: Path) -> None:
+    if not d.is_dir():
+        return
+    for child in d.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                child.unlink()
+
+
+def _stale_sshd_pids(subnet: str) -> list[int]:
+    """Fleet sshd processes (by their config's marker) listening on ``subnet``."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not argv or argv[0] != SSHD.encode() or b"-f" not in argv:
+            continue
+        i = argv.index(b"-f")
+        if i + 1 >= len(argv):
+            continue
+        try:
+            cfg = Path(argv[i + 1].decode()).read_text()
+        except OSError:
+            continue
+        if cfg.startswith(_MARKER) and f"ListenAddress {subnet}." in cfg:
+            found.append(int(entry.name))
+    return found
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tests.fleet up N [--subnet S] [--dir D]`` / ``down [--dir D | --subnet S]``."""
+    ap = argparse.ArgumentParser(prog="python -m tests.fleet", description="SSH test fleet")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start N hosts and write an inventory")
+    up.add_argument("n", type=int)
+    up.add_argument("--subnet", default=os.environ.get("CDLIB_FLEET_SUBNET", DEFAULT_SUBNET))
+    up.add_argument("--dir", default="/var/tmp/cdlib-fleet")
+    up.add_argument("--group", default="web")
+    down = sub.add_parser("down", help="stop a fleet started with up")
+    down.add_argument("--dir", default="/var/tmp/cdlib-fleet")
+    down.add_argument("--subnet", default=None, help="also stop stray fleet sshds on this subnet")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "up":
+            wd = Path(args.dir)
+            if (wd / _STATE_FILE).exists():
+                old = Fleet.attach(wd)
+                if any(old.is_running(h.index) for h in old.hosts):
+                    print(f"{wd}: a fleet is already up here; run down first", file=sys.stderr)
+                    return 2
+            fleet = Fleet(args.n, args.subnet, wd)
+            inv = fleet.inventory_yaml(wd / "inventory.yml", group=args.group)
+            print(inv)
+            return 0
+        stopped = 0
+        wd = Path(args.dir)
+        if (wd / _STATE_FILE).exists():
+            fleet = Fleet.attach(wd)
+            stopped += sum(1 for h in fleet.hosts if fleet.is_running(h.index))
+            fleet.stop()
+        if args.subnet:
+            for pid in _stale_sshd_pids(args.subnet):
+                _kill(pid)
+                stopped += 1
+        print(f"stopped {stopped} host(s)")
+        return 0
+    except FleetError as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The SSH test fleet against real sshd: login, per-host private dirs, stop/start."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.fleet import Fleet, FleetError
+
+pytestmark = pytest.mark.fleet
+
+
+def _ssh(fleet: Fleet, k: int, cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*fleet.ssh_command(k), cmd], capture_output=True, text=True, timeout=30)
+
+
+def test_every_host_accepts_key_login_with_strict_host_keys(fleet: Fleet) -> None:
+    fleet.reset()
+    for h in fleet.hosts:
+        res = subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(fleet.key_file),
+                "-o",
+                f"UserKnownHostsFile={fleet.known_hosts}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                f"root@{h.address}",
+                "id -u",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert res.returncode == 0, f"{h.name}: {res.stderr}"
+        assert res.stdout.strip() == "0"
+
+
+def test_wrong_host_key_is_rejected(fleet: Fleet, tmp_path: Path) -> None:
+    fleet.reset()
+    # host1's address paired with host2's key: strict checking must refuse.
+    lines = fleet.known_hosts.read_text().splitlines()
+    swapped = tmp_path / "known_hosts"
+    swapped.write_text(fleet.hosts[0].address + " " + lines[1].split(" ", 1)[1] + "\n")
+    res = subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(fleet.key_file),
+            "-o",
+            f"UserKnownHostsFile={swapped}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            f"root@{fleet.hosts[0].address}",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode == 255
+    assert "HOST IDENTIFICATION HAS CHANGED" in res.stderr
+
+
+def test_srv_is_private_per_host(fleet: Fleet) -> None:
+    fleet.reset()
+    res = _ssh(fleet, 1, "mkdir -p /srv/app && echo one > /srv/app/marker && echo t > /tmp/t")
+    assert res.returncode == 0, res.stderr
+    assert fleet.ssh(1, "cat /srv/app/marker").stdout == "one\n"
+    assert fleet.path(1, "/srv/app/marker").read_text() == "one\n"
+    assert fleet.ssh(2, "test -e /srv/app/marker").returncode == 1
+    assert _ssh(fleet, 2, "test -e /srv/app/marker").returncode == 1
+    assert not Path("/srv/app/marker").exists()  # nor on the machine itself
+    for d in ("/opt", "/var/lib/cdlib", "/etc/cdlib-host"):
+        fleet.ssh(3, f"touch {d}/mine", check=True)
+        assert fleet.ssh(4, f"test -e {d}/mine").returncode == 1
+
+
+def test_reset_empties_private_dirs_and_kills_leftovers(fleet: Fleet) -> None:
+    fleet.reset()
+    fleet.ssh(1, "echo x > /srv/left", check=True)
+    fleet.ssh(1, "setsid sleep 300 >/dev/null 2>&1 < /dev/null &", check=True)
+    assert fleet.ssh(1, "pgrep -x sleep").returncode == 0
+    fleet.reset()
+    assert fleet.ssh(1, "test -e /srv/left").returncode == 1
+    assert fleet.processes(1) == [fleet.pid(1)]
+
+
+def test_stopped_host_refuses_then_comes_back(fleet: Fleet) -> None:
+    fleet.reset()
+    fleet.stop_host(3)
+    assert not fleet.is_running(3)
+    res = _ssh(fleet, 3, "true")
+    assert res.returncode == 255
+    assert "refused" in res.stderr
+    assert _ssh(fleet, 4, "true").returncode == 0
+    with pytest.raises(FleetError, match="host3: not running"):
+        fleet.ssh(3, "true")
+    fleet.start_host(3)
+    assert _ssh(fleet, 3, "true").returncode == 0
+
+
+def test_reset_restarts_stopped_hosts(fleet: Fleet) -> None:
+    fleet.stop_host(5)
+    fleet.reset()
+    assert fleet.is_running(5)
+    assert _ssh(fleet, 5, "true").returncode == 0
+
+
+def test_inventory_yaml(fleet_inventory: Path, fleet: Fleet) -> None:
+    data = yaml.safe_load(fleet_inventory.read_text())
+    hosts = data["all"]["children"]["web"]["hosts"]
+    assert list(hosts) == [f"host{k}" for k in range(1, 6)]
+    assert hosts["host2"] == {
+        "ansible_host": fleet.hosts[1].address,
+        "ansible_port": 22,
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(fleet.key_file),
+        "cdlib_known_hosts_file": str(fleet.known_hosts),
+    }
+
+
+def test_inventory_loads_with_cdlib(fleet: Fleet, tmp_path: Path) -> None:
+    from cdlib.inventory import load_inventory
+
+    path = fleet.inventory_yaml(
+        tmp_path / "inv.yml", groups={"web": [1, 2, 3], "db": [4]}, extra_vars={"app": "demo"}
+    )
+    inv = load_inventory([path])
+    h1 = inv.get("host1")
+    assert h1.address == fleet.hosts[0].address
+    assert h1.key_file == str(fleet.key_file)
+    assert h1.vars["app"] == "demo"
+    assert "web" in h1.groups
+    assert [h.name for h in inv.select("db")] == ["host4"]
