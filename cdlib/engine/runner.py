@@ -414,8 +414,10 @@ class _Runner:
                 msg = applied or msg
                 ctx.facts.invalidate(None if plan.affects_everything else plan.affects)
             status = Status.CHANGED if plan.changed else Status.OK
-            if plan.skipped and not plan.changed:
-                status = Status.OK
+            if plan.skip_reason is not None:
+                status, msg = Status.SKIPPED, plan.skip_reason
+            elif self.check and plan.changed:
+                ctx.predicted += 1
             r = self._make(
                 p,
                 host,

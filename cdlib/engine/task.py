@@ -55,6 +55,8 @@ class Plan:
     skipped: bool = False
     #: Run ``apply`` in a real run even though nothing is reported as changed.
     always_apply: bool = False
+    #: Report the task as skipped on this host, with this reason.
+    skip_reason: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -73,6 +75,8 @@ class HostContext:
     check: bool
     diff: bool
     redact: Redactor
+    #: Changes predicted so far on this host in check mode (not made).
+    predicted: int = 0
 
     def fact(self, f: Fact) -> Any:
         """A fact's value (cached for the run)."""

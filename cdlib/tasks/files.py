@@ -9,12 +9,14 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from cdlib.engine.errors import TaskFailed
+from cdlib.engine.secrets import MASK, Redactor
 from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
@@ -143,7 +145,7 @@ class Directory(_Attrs):
 
 
 def _diff(old: bytes | None, new: bytes | None, path: str, ctx: HostContext) -> str | None:
-    """Unified diff of text content, or a one-line note for binary/unknown content."""
+    """Unified diff of text content with secrets masked, or a note for binary content."""
     if not ctx.diff:
         return None
 
@@ -158,6 +160,8 @@ def _diff(old: bytes | None, new: bytes | None, path: str, ctx: HostContext) -> 
     a, b = text(old), text(new)
     if a is None or b is None:
         return f"binary content of {path} differs\n"
+    b = [ctx.redact(line) for line in b]
+    a = mask_like(a, b, ctx.redact)
     lines = difflib.unified_diff(
         a,
         b,
@@ -167,7 +171,41 @@ def _diff(old: bytes | None, new: bytes | None, path: str, ctx: HostContext) -> 
     out = "".join(
         ln if ln.endswith("\n") else ln + "\n\\ No newline at end of file\n" for ln in lines
     )
-    return ctx.redact(out) if out else None
+    return out or None
+
+
+def mask_like(old: list[str], new_masked: list[str], redact: Redactor) -> list[str]:
+    """Mask in ``old`` the places where ``new_masked`` holds a secret.
+
+    The old file may hold a *previous* secret value that this run does not know
+    (a rotated password). A new line such as ``password = ********`` becomes the
+    pattern ``password = (.*)``; an old line matching it has that part masked too.
+    """
+    patterns = []
+    for line in new_masked:
+        if MASK in line:
+            parts = [re.escape(p) for p in line.rstrip("\n").split(MASK)]
+            patterns.append(re.compile("^" + "(.+?)".join(parts) + "$"))
+    if not patterns:
+        return [redact(line) for line in old]
+    out = []
+    for line in old:
+        body = line.rstrip("\n")
+        for pat in patterns:
+            m = pat.match(body)
+            if m:
+                pieces, last = [], 0
+                for g in range(1, (m.lastindex or 0) + 1):
+                    pieces.append(body[last : m.start(g)])
+                    # A value other than the current secret shows as changed.
+                    known = redact(m.group(g)) == MASK
+                    pieces.append(MASK if known else MASK + "(previous)")
+                    last = m.end(g)
+                pieces.append(body[last:])
+                body = "".join(pieces)
+                break
+        out.append(redact(body) + line[len(line.rstrip("\n")) :])
+    return out
 
 
 @dataclass(kw_only=True)
@@ -267,7 +305,7 @@ class File(_Content):
     content: str | bytes | None = None
     src: str | None = None
 
-    templated = ("path", "owner", "group", "src")
+    templated = ("path", "content", "owner", "group", "src")
     kind = "file"
 
     def validate(self) -> None:
