@@ -1,0 +1,126 @@
+"""Runner semantics with the local transport: handlers, serial, failures, run_once, check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cdlib
+from cdlib import Host, Inventory, Play, Status, tasks
+
+
+def _inv(tmp_path: Path, n: int = 4) -> Inventory:
+    hosts = [
+        Host(f"h{i}", {"ansible_connection": "local", "dir": str(tmp_path / f"h{i}")}, ["web"])
+        for i in range(1, n + 1)
+    ]
+    from cdlib.inventory.model import Group
+
+    return Inventory(
+        hosts,
+        {"all": Group("all", children=["web"]), "web": Group("web", hosts=[h.name for h in hosts])},
+    )
+
+
+def test_handlers_run_once_only_where_notified(tmp_path: Path) -> None:
+    (tmp_path / "h2").mkdir()
+    (tmp_path / "h2" / "conf").write_text("v1\n")
+    play = Play("p", hosts="web")
+    play.task(tasks.directory("{{ dir }}"))
+    play.task(tasks.file("{{ dir }}/conf", content="v1\n", notify="restart"))
+    play.task(tasks.file("{{ dir }}/other", content="x", notify="restart"))
+    play.handler("restart", tasks.command("echo . >> {{ dir }}/restarts"))
+    res = cdlib.run(play, _inv(tmp_path, 2))
+    assert res.ok
+    assert (tmp_path / "h1" / "restarts").read_text() == ".\n"  # two notifications, one run
+    assert (tmp_path / "h2" / "restarts").read_text() == ".\n"
+    again = cdlib.run(play, _inv(tmp_path, 2))
+    assert again.changed() == set()
+    assert (tmp_path / "h1" / "restarts").read_text() == ".\n"
+    assert not any(r.handler for r in again.results)
+
+
+def test_failed_host_stops_only_itself_and_exit_code(tmp_path: Path) -> None:
+    play = Play("p", hosts="web")
+    play.task(tasks.directory("{{ dir }}"))
+    play.task(tasks.command("test {{ inventory_hostname }} != h2"))
+    play.task(tasks.file("{{ dir }}/done", content="ok"))
+    res = cdlib.run(play, _inv(tmp_path, 3))
+    assert res.failed_hosts == ["h2"]
+    assert res.exit_code == cdlib.EXIT_FAILED
+    assert (tmp_path / "h1" / "done").exists() and (tmp_path / "h3" / "done").exists()
+    assert not (tmp_path / "h2" / "done").exists()
+    failed = [r for r in res.results if r.status is Status.FAILED][0]
+    assert failed.exception is not None and "exit 1" in failed.msg
+    assert failed.origin.startswith("tests/unit/test_runner.py:")
+
+
+def test_max_fail_percentage_stops_later_batches(tmp_path: Path) -> None:
+    play = Play("p", hosts="web", serial=2, max_fail_percentage=10)
+    play.task(tasks.command("test {{ inventory_hostname }} != h1"))
+    play.task(tasks.directory("{{ dir }}"))
+    res = cdlib.run(play, _inv(tmp_path, 4))
+    assert res.aborted and "max_fail_percentage" in res.aborted
+    assert not (tmp_path / "h3").exists() and not (tmp_path / "h4").exists()
+    assert (tmp_path / "h2").exists()
+
+
+def test_any_errors_fatal_and_ignore_errors(tmp_path: Path) -> None:
+    play = Play("p", hosts="web", any_errors_fatal=True, forks=1)
+    play.task(tasks.command("false", ignore_errors=True))
+    play.task(tasks.command("test {{ inventory_hostname }} != h1"))
+    play.task(tasks.directory("{{ dir }}"))
+    res = cdlib.run(play, _inv(tmp_path, 3), forks=1)
+    assert res.aborted and "any_errors_fatal" in res.aborted
+    assert res.stats["h1"].ignored == 1
+    assert not any((tmp_path / f"h{i}").exists() for i in (1, 2, 3))
+
+
+def test_run_once_runs_on_one_host_and_others_wait(tmp_path: Path) -> None:
+    marker = tmp_path / "once"
+    play = Play("p", hosts="web")
+    play.task(tasks.command(f"sleep 0.2; echo . >> {marker}", run_once=True))
+    play.task(tasks.command(f"test -f {marker}", read_only=True))
+    res = cdlib.run(play, _inv(tmp_path, 4))
+    assert res.ok, [r.msg for r in res.results]
+    assert marker.read_text() == ".\n"
+
+
+def test_when_condition_and_check_mode_agree_with_real_run(tmp_path: Path) -> None:
+    play = Play("p", hosts="web", vars={"enabled": ["h1", "h3"]})
+    play.task(tasks.directory("{{ dir }}"))
+    play.task(tasks.file("{{ dir }}/f", content="hello {{ inventory_hostname }}\n", mode="0600"))
+    play.task(tasks.symlink("{{ dir }}/link", "{{ dir }}/f"))
+    play.task(
+        tasks.command(
+            "touch {{ dir }}/t",
+            creates="{{ dir }}/t",
+            when="inventory_hostname in enabled",
+            name="touch t",
+        )
+    )
+    inv = _inv(tmp_path, 3)
+    predicted = cdlib.run(play, inv, check=True, diff=True)
+    assert not any((tmp_path / f"h{i}").exists() for i in (1, 2, 3))
+    real = cdlib.run(play, inv)
+    assert predicted.changed() == real.changed()
+    assert ("h1", "touch t") in real.changed() and ("h2", "touch t") not in real.changed()
+    assert [r.status for r in real.for_host("h2") if r.task == "touch t"] == [Status.SKIPPED]
+    assert (tmp_path / "h1" / "t").exists() and not (tmp_path / "h2" / "t").exists()
+    assert oct((tmp_path / "h1" / "f").stat().st_mode & 0o777) == "0o600"
+    # a mode drift is detected and fixed without rewriting content
+    (tmp_path / "h1" / "f").chmod(0o644)
+    fix = cdlib.run(play, inv, check=True)
+    assert fix.changed() == {("h1", f"file {tmp_path}/h1/f")}
+
+
+def test_missing_src_and_wrong_type_fail_before_anything(tmp_path: Path) -> None:
+    play = Play("p", hosts="web")
+    play.task(tasks.directory("{{ dir }}"))
+    play.task(tasks.file("{{ dir }}/x", src="does-not-exist.txt"))
+    try:
+        cdlib.run(play, _inv(tmp_path, 2))
+    except cdlib.PlaybookErrors as exc:
+        assert len(exc.errors) == 2 and "host h1" in str(exc) and "does-not-exist" in str(exc)
+    else:
+        raise AssertionError("expected PlaybookErrors")
+    assert not (tmp_path / "h1").exists()
