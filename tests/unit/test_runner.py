@@ -49,7 +49,7 @@ def test_failed_host_stops_only_itself_and_exit_code(tmp_path: Path) -> None:
     assert res.exit_code == cdlib.EXIT_FAILED
     assert (tmp_path / "h1" / "done").exists() and (tmp_path / "h3" / "done").exists()
     assert not (tmp_path / "h2" / "done").exists()
-    failed = [r for r in res.results if r.status is Status.FAILED][0]
+    failed = next(r for r in res.results if r.status is Status.FAILED)
     assert failed.exception is not None and "exit 1" in failed.msg
     assert failed.origin.startswith("tests/unit/test_runner.py:")
 

@@ -28,6 +28,6 @@ def test_syntax_error_line(tmp_path: Path) -> None:
 def test_secret_renders_real_value_and_string_option_errors() -> None:
     t = Templar()
     assert t.render_string("pw={{ p }}", {"p": Secret("x1")}, what="x") == "pw=x1"
-    with pytest.raises(TemplateError, match="option 'dest'.*'nope'"):
+    with pytest.raises(TemplateError, match=r"option 'dest'.*'nope'"):
         t.render_string("{{ nope }}", {}, what="option 'dest'")
     assert t.render_string("no template", {}, what="x") == "no template"
