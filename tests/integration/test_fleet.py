@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,40 @@ def test_inventory_loads_with_cdlib(fleet: Fleet, tmp_path: Path) -> None:
     assert h1.vars["app"] == "demo"
     assert "web" in h1.groups
     assert [h.name for h in inv.select("db")] == ["host4"]
+
+
+def test_sample_app_release_runs_on_a_fleet_host(fleet: Fleet, tmp_path: Path) -> None:
+    from tests.sample_app import build_release, free_port, http_get
+
+    fleet.reset()
+    tarball = build_release("9.9.9", tmp_path)
+    h = fleet.host(2)
+    port = free_port(h.address)
+    unpack = subprocess.run(
+        [*fleet.ssh_command(2), "mkdir -p /srv/app && tar -xzf - -C /srv/app"],
+        input=tarball.read_bytes(),
+        capture_output=True,
+        timeout=30,
+    )
+    assert unpack.returncode == 0, unpack.stderr
+    start = _ssh(
+        fleet,
+        2,
+        f"APP_BIND={h.address} APP_PORT={port} APP_COLOR=blue setsid /srv/app/bin/start"
+        " > /srv/app.log 2>&1 < /dev/null &",
+    )
+    assert start.returncode == 0, start.stderr
+    for _ in range(100):
+        try:
+            res = http_get(f"http://{h.address}:{port}/")
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        raise AssertionError(fleet.path(2, "/srv/app.log").read_text())
+    assert res.status == 200
+    assert '"color": "blue"' in res.body
+    assert fleet.ssh(3, "test -e /srv/app/VERSION").returncode == 1
+    fleet.reset()  # the app lives in host2's namespace: reset stops it
+    with pytest.raises(OSError):
+        http_get(f"http://{h.address}:{port}/", timeout=2)

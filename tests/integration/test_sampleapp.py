@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -122,15 +123,17 @@ def test_unknown_fail_mode_is_a_clear_error() -> None:
 
 
 def test_sigterm_finishes_in_flight_request() -> None:
-    with run_app({"APP_FAIL_MODE": "slow", "APP_SLOW_MS": "1000"}) as (proc, url):
+    with run_app({"APP_FAIL_MODE": "slow", "APP_SLOW_MS": "1500"}) as (proc, url):
         results: list[int] = []
         t = threading.Thread(target=lambda: results.append(http_get(url + "/health").status))
         t.start()
         # Signal only once the app holds the request's connection (else it is not in flight).
-        for _ in range(200):
-            if _established(proc.pid):
+        deadline = time.monotonic() + 20
+        for _ in range(10_000):
+            if _established(proc.pid) or time.monotonic() > deadline:
                 break
-            t.join(0.01)
+            time.sleep(0.005)
+        assert _established(proc.pid), "the request never reached the app"
         proc.send_signal(signal.SIGTERM)
         t.join(15)
         assert results == [200]
