@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import IO
+from typing import IO, Any
 
 from cdlib.engine.results import RunResult, TaskResult
 from cdlib.engine.task import Status
@@ -30,12 +30,18 @@ class ConsoleSink:
         self.verbose = verbose
         self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
         self.tty = self.console.is_terminal
-        self._progress = None
-        self._bar = None
+        self._status: Any = None
+        self._done = 0
+        self._hosts = 0
 
     def play_start(self, play: str, hosts: list[str], check: bool) -> None:
         """``PLAY [name] (check mode) on N hosts``."""
         mode = " (check mode)" if check else ""
+        self._hosts = len(hosts)
+        if self.tty and self._status is None:
+            # A live status line under the results, only on a terminal.
+            self._status = self.console.status("starting ...")
+            self._status.start()
         self.console.print(f"\n[bold]PLAY \\[{_esc(play)}]{mode}[/bold] on {len(hosts)} host(s)")
 
     def task_result(self, r: TaskResult) -> None:
@@ -46,6 +52,12 @@ class ConsoleSink:
         if r.changes and r.status is Status.CHANGED:
             line += f" [dim]({_esc('; '.join(r.changes)[:120])})[/dim]"
         self.console.print(line)
+        self._done += 1
+        if self._status is not None:
+            self._status.update(
+                f"{self._done} results from {self._hosts} host(s); last: "
+                f"{_esc(r.host)} {_esc(r.task)[:60]}"
+            )
         if r.status in (Status.FAILED, Status.UNREACHABLE) and r.msg:
             where = f" at {r.origin}" if r.origin else ""
             self.console.print(f"    [{color}]{_esc(r.msg)}[/{color}][dim]{where}[/dim]")
@@ -58,6 +70,9 @@ class ConsoleSink:
 
     def run_end(self, result: RunResult) -> None:
         """The recap."""
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
         self.console.print("\n[bold]PLAY RECAP[/bold]")
         width = max((len(h) for h in result.stats), default=0)
         for host, s in result.stats.items():
