@@ -27,6 +27,13 @@ class FactCache:
         self._upcoming: list[Fact] = []
         self._lock = threading.Lock()
 
+    def predict(self, fact: Fact, value: Any) -> None:
+        """Check mode: record the state a planned change would leave, so later tasks
+        are judged as a real run would judge them."""
+        with self._lock:
+            self._values[fact.key] = value
+            self._paths[fact.key] = fact.path
+
     def set_upcoming(self, facts: Iterable[Fact]) -> None:
         """Facts likely needed soon; read along with the next miss."""
         self._upcoming = list(facts)

@@ -418,6 +418,12 @@ class _Runner:
                 status, msg = Status.SKIPPED, plan.skip_reason
             elif self.check and plan.changed:
                 ctx.predicted += 1
+                predicted = task.predict(plan)
+                if predicted is None:
+                    ctx.facts.invalidate(None if plan.affects_everything else plan.affects)
+                else:
+                    for fact, value in predicted:
+                        ctx.facts.predict(fact, value)
             r = self._make(
                 p,
                 host,

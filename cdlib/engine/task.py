@@ -47,6 +47,8 @@ class Plan:
     affects_everything: bool = False
     #: Task-specific data carried from plan to apply.
     data: Any = None
+    #: The state read while planning (for :meth:`Task.predict`).
+    before: Any = None
     #: Message for an unchanged result.
     ok_msg: str = ""
     #: The task already did its work while planning (read-only commands).
@@ -159,6 +161,15 @@ class Task(metaclass=_TaskMeta):
     def apply(self, ctx: HostContext, plan: Plan) -> str | None:
         """Carry out ``plan``; may return a message for the result."""
         raise NotImplementedError
+
+    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+        """Check mode: the facts ``plan`` would leave behind, or ``None`` when unknown.
+
+        Lets a later task in the same check run see the predicted state (a file that
+        would be created) instead of the current one, so check mode and a real run
+        agree. ``None`` drops the affected facts instead (they are re-read as they are).
+        """
+        return None
 
     def describe(self) -> str:
         """Default task name from its options."""

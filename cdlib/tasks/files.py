@@ -20,7 +20,7 @@ from cdlib.engine.secrets import MASK, Redactor
 from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
-from cdlib.facts.files import FileState, PathFact
+from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
 from cdlib.tasks._shell import atomic_symlink_command, atomic_write_command, attrs_command, q
 
 _PROTECTED = {
@@ -131,7 +131,20 @@ class Directory(_Attrs):
         if not st.exists:
             return Plan(changes=[f"create {self.path}"], affects=[self.path])
         changes = self._attr_changes(st)
-        return Plan(changes=changes, affects=[self.path], ok_msg="exists")
+        return Plan(changes=changes, affects=[self.path], ok_msg="exists", before=st)
+
+    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+        """The directory as the plan leaves it."""
+        if self.state == "absent":
+            return [(PathFact(self.path), FileState("absent"))]
+        before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
+        after = FileState(
+            "directory",
+            mode=normalize_mode(self.mode) or before.mode,
+            owner=self.owner or before.owner,
+            group=self.group or before.group,
+        )
+        return [(PathFact(self.path), after)]
 
     def apply(self, ctx: HostContext, plan: Plan) -> str | None:
         """mkdir -p and chmod/chown in one command, or rm -rf."""
@@ -263,7 +276,33 @@ class _Content(_Attrs):
             elif ctx.diff:
                 diff = f"content of {path} differs (too large to diff)\n"
         changes += self._attr_changes(st)
-        return Plan(changes=changes, affects=[path], data=write, diff=diff, ok_msg="in place")
+        return Plan(
+            changes=changes, affects=[path], data=write, diff=diff, ok_msg="in place", before=st
+        )
+
+    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+        """The file as the plan leaves it."""
+        path = self.target_path()
+        if self.state == "absent":
+            return [(PathFact(path), FileState("absent"))]
+        before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
+        if plan.data is not None:
+            data: bytes = plan.data
+            sha: str | None = hashlib.sha256(data).hexdigest()
+            content: bytes | None = data if len(data) <= CONTENT_LIMIT else None
+            size: int | None = len(data)
+        else:
+            sha, content, size = before.sha256, before.content, before.size
+        after = FileState(
+            "file",
+            mode=normalize_mode(self.mode) or before.mode or "0644",
+            owner=self.owner or before.owner,
+            group=self.group or before.group,
+            size=size,
+            sha256=sha,
+            content=content,
+        )
+        return [(PathFact(path), after)]
 
     def apply(self, ctx: HostContext, plan: Plan) -> str | None:
         """One command: atomic write with attributes, attribute fix, or removal."""
@@ -430,6 +469,10 @@ class Symlink(Task):
         if st.exists and not self.force:
             raise TaskFailed(f"{self.path} exists and is a {st.kind}; set force=True to replace it")
         return Plan(changes=[f"link -> {self.target}"], affects=[self.path])
+
+    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+        """The link as the plan leaves it."""
+        return [(PathFact(self.path), FileState("link", target=self.target))]
 
     def apply(self, ctx: HostContext, plan: Plan) -> str | None:
         """Atomic rename of a fresh link over the path."""

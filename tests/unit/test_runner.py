@@ -124,3 +124,20 @@ def test_missing_src_and_wrong_type_fail_before_anything(tmp_path: Path) -> None
     else:
         raise AssertionError("expected PlaybookErrors")
     assert not (tmp_path / "h1").exists()
+
+
+def test_check_mode_sees_predicted_state_of_earlier_tasks(tmp_path: Path) -> None:
+    play = Play("p", hosts="web")
+    play.task(tasks.directory("{{ dir }}", mode="0750"))
+    play.task(tasks.file("{{ dir }}/a", content="x\n"))
+    play.task(tasks.command("echo run", creates="{{ dir }}/a", name="guarded"))
+    play.task(tasks.file("{{ dir }}/a", content="x\n", name="same content again"))
+    play.task(tasks.symlink("{{ dir }}/l", "{{ dir }}/a"))
+    play.task(tasks.symlink("{{ dir }}/l", "{{ dir }}/a", name="same link again"))
+    inv = _inv(tmp_path, 1)
+    predicted = cdlib.run(play, inv, check=True)
+    real = cdlib.run(play, inv)
+    assert predicted.changed() == real.changed()
+    assert ("h1", "guarded") not in real.changed()
+    assert ("h1", "same content again") not in real.changed()
+    assert ("h1", "same link again") not in real.changed()
