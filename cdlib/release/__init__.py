@@ -1,0 +1,1 @@
+"""Release strategies: blue/green, canary, rolling; lock, history, gates, analysis."""

@@ -1,0 +1,99 @@
+"""Manual gates: a release step waits for approval from ``cdlib promote`` or a callback.
+
+Signals travel through files in the app's state directory, so ``cdlib promote`` and
+``cdlib abort`` work from another terminal or CI job on the same state directory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from cdlib.release.state import app_dir, read_json, write_json_atomic
+
+PROMOTE = "promote"
+ABORT = "abort"
+
+
+def send(
+    app: str, release_id: str, signal: str, *, by: str = "", state_dir: str | None = None
+) -> None:
+    """Record ``promote`` or ``abort`` for a running release."""
+    path = app_dir(app, state_dir) / "control.json"
+    data = read_json(path) or {}
+    data[release_id] = {"signal": signal, "by": by, "at": time.time()}
+    write_json_atomic(path, data)
+
+
+def received(app: str, release_id: str, *, state_dir: str | None = None) -> str | None:
+    """The signal sent to a release, if any."""
+    data = read_json(app_dir(app, state_dir) / "control.json") or {}
+    entry = data.get(release_id)
+    return entry.get("signal") if isinstance(entry, dict) else None
+
+
+def clear(app: str, release_id: str, *, state_dir: str | None = None) -> None:
+    """Forget a release's signal (after it was acted on)."""
+    path = app_dir(app, state_dir) / "control.json"
+    data = read_json(path) or {}
+    if data.pop(release_id, None) is not None:
+        write_json_atomic(path, data)
+
+
+class Aborted(Exception):
+    """``cdlib abort`` (or a gate timeout) stopped the release."""
+
+
+@dataclass
+class Gate:
+    """Wait for approval.
+
+    Args:
+        name: shown in output and history.
+        approve: a callable returning ``True`` (approve), ``False`` (reject) or ``None``
+            (not decided yet); polled with ``cdlib promote`` signals.
+        timeout: seconds to wait; then ``on_timeout`` decides.
+        on_timeout: ``abort`` (default) or ``continue``.
+        poll: seconds between checks.
+    """
+
+    name: str = "approval"
+    approve: Callable[[], bool | None] | None = None
+    timeout: float = 3600.0
+    on_timeout: Literal["abort", "continue"] = "abort"
+    poll: float = 0.5
+
+    def wait(
+        self,
+        app: str,
+        release_id: str,
+        *,
+        state_dir: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> str:
+        """Block until approved; returns how (``promote``, ``callback``, ``timeout``).
+
+        Raises :class:`Aborted` on ``cdlib abort``, a rejecting callback, or a timeout
+        with ``on_timeout="abort"``.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            sig = received(app, release_id, state_dir=state_dir)
+            if sig == ABORT:
+                raise Aborted(f"gate {self.name!r}: aborted by 'cdlib abort'")
+            if sig == PROMOTE:
+                clear(app, release_id, state_dir=state_dir)
+                return "promote"
+            if self.approve is not None:
+                verdict = self.approve()
+                if verdict is True:
+                    return "callback"
+                if verdict is False:
+                    raise Aborted(f"gate {self.name!r}: rejected by callback")
+            if time.monotonic() >= deadline:
+                if self.on_timeout == "continue":
+                    return "timeout"
+                raise Aborted(f"gate {self.name!r}: no approval within {self.timeout:g}s")
+            sleep(self.poll)
