@@ -1,0 +1,181 @@
+"""Provisioning tasks for traffic routers: ``haproxy_config`` and ``elbv2_load_balancer``.
+
+``haproxy_config`` renders HAProxy's config with jinja2 on the control machine,
+validates it on the host with ``haproxy -c`` and reloads gracefully, only when
+the text changed. ``elbv2_load_balancer`` ensures an application load balancer,
+its target groups, listener and rules; it talks to AWS from the control machine
+(run it once: ``run_once=True`` on any host, or on ``localhost``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cdlib.engine.errors import TaskFailed
+from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.facts.base import Fact
+from cdlib.facts.files import FileState, PathFact
+from cdlib.tasks._shell import q
+from cdlib.traffic.base import TrafficError
+from cdlib.traffic.elbv2_provision import LoadBalancerSpec, ensure_load_balancer
+from cdlib.traffic.haproxy_config import HAProxySite, carry_runtime_state, render_config
+
+
+def _validated_install_command(path: str, haproxy: str) -> str:
+    """Write stdin to a temp file beside ``path``, check it with haproxy -c, then rename."""
+    d = posixpath.dirname(path) or "."
+    base = posixpath.basename(path)
+    return " && ".join(
+        [
+            f"t=$(mktemp {q(d + '/.' + base + '.cdlib-XXXXXX')})",
+            "trap 'rm -f \"$t\"' EXIT",
+            'cat > "$t"',
+            'chmod 0644 "$t"',
+            # -c parses the whole file as the running haproxy would; a bad config
+            # never replaces the good one.
+            f'{q(haproxy)} -c -q -f "$t"',
+            f'mv -f -- "$t" {q(path)}',
+            "trap - EXIT",
+        ]
+    )
+
+
+@dataclass
+class HAProxyConfig(Task):
+    """Render HAProxy's config from a site description; validate; reload if it changed.
+
+    Options:
+        site: a :class:`~cdlib.traffic.haproxy_config.HAProxySite` (frontend, backend,
+            servers of each group, admin socket, state file).
+        dest: the config file on the host (default ``/etc/haproxy/haproxy.cfg``).
+        reload_command: run after a change (default ``systemctl reload haproxy``, a
+            graceful reload); ``None`` to leave reloading to a handler.
+        haproxy: the haproxy binary used for ``haproxy -c``.
+        keep_runtime_weights: servers already in the file keep the weight and
+            maintenance state the router gave them, so re-provisioning does not undo
+            a switch (default True).
+
+    Check mode reports the change with a diff; nothing is written or reloaded.
+    """
+
+    site: HAProxySite
+    dest: str = "/etc/haproxy/haproxy.cfg"
+    reload_command: str | None = "systemctl reload haproxy"
+    haproxy: str = "haproxy"
+    keep_runtime_weights: bool = True
+
+    templated = ("dest", "reload_command")
+    kind = "haproxy_config"
+
+    def validate(self) -> None:
+        """Absolute ``dest``."""
+        if "{{" not in self.dest and not self.dest.startswith("/"):
+            raise self.error(f"option 'dest' must be an absolute path, got {self.dest!r}")
+
+    def describe(self) -> str:
+        """``haproxy_config /etc/haproxy/haproxy.cfg``."""
+        return f"haproxy_config {self.dest}"
+
+    def facts(self) -> list[Fact]:
+        """The config file."""
+        return [PathFact(self.dest)]
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Render and compare with the file on the host."""
+        st: FileState = ctx.fact(PathFact(self.dest))
+        if st.exists and st.kind != "file":
+            raise TaskFailed(f"{self.dest} exists and is a {st.kind}, not a file")
+        current = st.content.decode("utf-8", "replace") if st.content is not None else None
+        if st.exists and current is None:
+            raise TaskFailed(f"{self.dest} is too large to compare; not an HAProxy config?")
+        site = carry_runtime_state(self.site, current) if self.keep_runtime_weights else self.site
+        text = render_config(site)
+        data = text.encode()
+        if st.exists and hashlib.sha256(data).hexdigest() == st.sha256:
+            return Plan(ok_msg="in place")
+        changes = ["create" if not st.exists else "content"]
+        if self.reload_command:
+            changes.append("reload")
+        diff = None
+        if ctx.diff:
+            lines = difflib.unified_diff(
+                [ctx.redact(x) for x in (current or "").splitlines(keepends=True)],
+                [ctx.redact(x) for x in text.splitlines(keepends=True)],
+                fromfile=f"{self.dest} (before)" if st.exists else "/dev/null",
+                tofile=f"{self.dest} (after)",
+            )
+            diff = "".join(lines) or None
+        return Plan(changes=changes, diff=diff, affects=[self.dest], data=data)
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """Install after ``haproxy -c`` passed, then reload gracefully."""
+        ctx.run(_validated_install_command(self.dest, self.haproxy), stdin=plan.data)
+        if self.reload_command:
+            ctx.run(self.reload_command)
+            return "installed and reloaded"
+        return "installed"
+
+
+@dataclass
+class ElbV2LoadBalancer(Task):
+    """Ensure an ELBv2 application load balancer with target groups, listener and rules.
+
+    Options:
+        spec: a :class:`~cdlib.traffic.elbv2_provision.LoadBalancerSpec`.
+        region: AWS region (default: boto3's configuration).
+        endpoint_url: another ELBv2 endpoint (moto, LocalStack) for tests.
+        profile: AWS profile name (default: boto3's chain: env, files, instance role).
+
+    Idempotent: a second run makes only Describe calls. Listener and rule forward
+    actions are created once and afterwards belong to the router (never reverted).
+    Check mode asks AWS with Describe calls only and reports what would be created.
+    """
+
+    spec: LoadBalancerSpec
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+
+    templated = ("region", "endpoint_url", "profile")
+    kind = "elbv2_load_balancer"
+
+    def describe(self) -> str:
+        """``elbv2_load_balancer <name>``."""
+        return f"elbv2_load_balancer {self.spec.name}"
+
+    def _client(self) -> Any:
+        from cdlib.traffic._aws import elbv2_client
+
+        extra: Mapping[str, Any] = {"profile_name": self.profile} if self.profile else {}
+        return elbv2_client(region=self.region, endpoint_url=self.endpoint_url, **extra)
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """A dry run: Describe calls only."""
+        try:
+            dry = ensure_load_balancer(self._client(), self.spec, dry_run=True)
+        except TrafficError as exc:
+            raise TaskFailed(str(exc)) from exc
+        if not dry.changed:
+            return Plan(ok_msg=f"{self.spec.name} in place")
+        return Plan(changes=list(dry.changed))
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """Create or fix what the plan found."""
+        try:
+            done = ensure_load_balancer(self._client(), self.spec)
+        except TrafficError as exc:
+            raise TaskFailed(str(exc)) from exc
+        return f"listener {done.listener_arn}"
+
+
+#: Lower-case names for playbooks, as with ``tasks.file``.
+haproxy_config = HAProxyConfig
+elbv2_load_balancer = ElbV2LoadBalancer
+
+
+__all__ = ["ElbV2LoadBalancer", "HAProxyConfig", "elbv2_load_balancer", "haproxy_config"]

@@ -1,0 +1,260 @@
+"""The router interface: move user traffic between named target groups.
+
+A *group* is a set of targets (hosts or ports) that carry one release, for
+example ``blue`` and ``green``. A :class:`Router` switches all traffic to one
+group, or splits it by weight, and reports what it did by reading it back.
+Release strategies (blue/green, canary) drive a router; they never talk to a
+load balancer directly.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+#: Group names travel into HAProxy server names and AWS tags; keep them plain.
+_GROUP_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+class TrafficError(Exception):
+    """Base class of router errors."""
+
+
+class RouterInputError(TrafficError, ValueError):
+    """The caller asked for something invalid (unknown group, weight out of range ...)."""
+
+
+class ReadBackError(TrafficError):
+    """A change was accepted but reading it back never showed it."""
+
+
+class DrainTimeoutError(TrafficError):
+    """Targets still had open sessions when the drain timed out."""
+
+
+@dataclass(frozen=True, order=True)
+class Target:
+    """One member of a group: a host (or instance id) and the port it serves on."""
+
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        if not self.host or any(c.isspace() for c in self.host):
+            raise RouterInputError(f"target host {self.host!r} is empty or has whitespace")
+        if not 0 < self.port < 65536:
+            raise RouterInputError(f"target {self.host}: port {self.port} is not in 1..65535")
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """Build a target from ``host:port``."""
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit():
+            raise RouterInputError(f"target {text!r} is not of the form host:port")
+        return cls(host, int(port))
+
+
+@dataclass(frozen=True)
+class RouterState:
+    """What the router reports after reading the load balancer back.
+
+    ``weights`` maps every known group to its weight; ``live`` is the one group
+    that receives all traffic, or ``None`` while traffic is split (or nowhere).
+    """
+
+    weights: Mapping[str, int]
+    live: str | None = None
+    sticky: bool = False
+
+    @classmethod
+    def from_weights(cls, weights: Mapping[str, int], *, sticky: bool = False) -> RouterState:
+        """Derive ``live`` from the weights: the only group with a non-zero weight."""
+        nonzero = [g for g, w in weights.items() if w > 0]
+        live = nonzero[0] if len(nonzero) == 1 else None
+        return cls(weights=dict(weights), live=live, sticky=sticky)
+
+    def share(self, group: str) -> float:
+        """Fraction of new requests ``group`` receives (0.0 when nothing has weight)."""
+        total = sum(self.weights.values())
+        return self.weights.get(group, 0) / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """Health of one target as the load balancer sees it."""
+
+    target: Target
+    healthy: bool
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """Result of :meth:`Router.wait_healthy`: every target with its health."""
+
+    group: str
+    targets: tuple[TargetHealth, ...]
+    timed_out: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        """True when the group has targets and all of them are healthy."""
+        return bool(self.targets) and all(t.healthy for t in self.targets)
+
+    @property
+    def unhealthy(self) -> tuple[TargetHealth, ...]:
+        """The targets that are not healthy."""
+        return tuple(t for t in self.targets if not t.healthy)
+
+    def describe(self) -> str:
+        """One line per unhealthy target, for error messages and logs."""
+        if not self.targets:
+            return f"group {self.group}: no targets registered"
+        if self.healthy:
+            return f"group {self.group}: all {len(self.targets)} targets healthy"
+        lines = [f"group {self.group}: {len(self.unhealthy)}/{len(self.targets)} unhealthy"]
+        lines += [f"  {t.target}: {t.state} {t.reason}".rstrip() for t in self.unhealthy]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class GroupMetrics:
+    """Traffic counters of one group, for canary analysis.
+
+    Counters are cumulative since the load balancer started (HAProxy) or summed
+    over the asked period (CloudWatch); compare two readings to get a rate.
+    """
+
+    group: str
+    requests: int
+    errors_5xx: int
+    response_time_ms: float | None = None
+    extra: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float:
+        """5xx responses per request (0.0 without requests)."""
+        return self.errors_5xx / self.requests if self.requests else 0.0
+
+
+def check_group_name(group: str) -> str:
+    """Return ``group`` or raise :class:`RouterInputError` naming the rule it breaks."""
+    if not isinstance(group, str) or not _GROUP_RE.match(group):
+        raise RouterInputError(
+            f"group name {group!r} is invalid: use 1-32 of a-z, 0-9 and '-', starting with a letter"
+        )
+    return group
+
+
+def check_weights(
+    weights: Mapping[str, int], known: Iterable[str], *, maximum: int
+) -> dict[str, int]:
+    """Validate a weight map against the known groups and the backend's range.
+
+    Groups left out get weight 0, so ``{"green": 100}`` means "all to green".
+    """
+    known_set = set(known)
+    if not weights:
+        raise RouterInputError("weights are empty: give at least one group a weight")
+    out = dict.fromkeys(sorted(known_set), 0)
+    for group, weight in weights.items():
+        if group not in known_set:
+            raise RouterInputError(
+                f"weights: unknown group {group!r} (known: {', '.join(sorted(known_set))})"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            raise RouterInputError(f"weights: {group}: weight {weight!r} is not an integer")
+        if not 0 <= weight <= maximum:
+            raise RouterInputError(f"weights: {group}: weight {weight} is not in 0..{maximum}")
+        out[group] = weight
+    if not any(out.values()):
+        raise RouterInputError("weights: all groups have weight 0; traffic would go nowhere")
+    return out
+
+
+class Router(ABC):
+    """Moves traffic between target groups on one load balancer.
+
+    Every mutating method reads the change back and only returns once the read
+    shows it (or raises :class:`ReadBackError`).
+    """
+
+    #: Highest weight one group may get on this load balancer.
+    max_weight: int = 100
+
+    @property
+    @abstractmethod
+    def groups(self) -> tuple[str, ...]:
+        """The names of the target groups this router manages."""
+
+    @abstractmethod
+    def state(self) -> RouterState:
+        """Read the live group and the weights back from the load balancer."""
+
+    @abstractmethod
+    def switch(self, to_group: str) -> RouterState:
+        """Send all traffic to ``to_group`` in one change; return the read-back state."""
+
+    @abstractmethod
+    def set_weights(self, weights: Mapping[str, int], *, sticky: bool = False) -> RouterState:
+        """Split traffic by weight (groups left out get 0); return the read-back state."""
+
+    @abstractmethod
+    def register(self, group: str, targets: Iterable[Target]) -> None:
+        """Add targets to ``group``; already registered targets are left alone."""
+
+    @abstractmethod
+    def deregister(self, group: str, targets: Iterable[Target]) -> None:
+        """Remove targets from ``group`` after draining them; unknown targets are no error."""
+
+    @abstractmethod
+    def drain(self, group: str, targets: Iterable[Target], *, timeout: float = 30.0) -> None:
+        """Stop new traffic to ``targets`` and wait (bounded) until their sessions end."""
+
+    @abstractmethod
+    def targets(self, group: str) -> tuple[Target, ...]:
+        """The targets currently registered in ``group``."""
+
+    @abstractmethod
+    def health(self, group: str) -> HealthReport:
+        """Read the health of every target in ``group`` once."""
+
+    @abstractmethod
+    def wait_healthy(
+        self, group: str, *, timeout: float = 60.0, interval: float = 0.5
+    ) -> HealthReport:
+        """Wait (bounded by ``timeout``) until every target of ``group`` is healthy.
+
+        Returns the last report; ``report.healthy`` is False and ``timed_out``
+        True when the time ran out, and ``report.describe()`` says why.
+        """
+
+    @abstractmethod
+    def tag_release(self, group: str, version: str) -> None:
+        """Record on the load balancer which release ``group`` now carries."""
+
+    @abstractmethod
+    def release(self, group: str) -> str | None:
+        """The release last recorded with :meth:`tag_release` for ``group``."""
+
+
+__all__ = [
+    "DrainTimeoutError",
+    "GroupMetrics",
+    "HealthReport",
+    "ReadBackError",
+    "Router",
+    "RouterInputError",
+    "RouterState",
+    "Target",
+    "TargetHealth",
+    "TrafficError",
+    "check_group_name",
+    "check_weights",
+]

@@ -1,0 +1,423 @@
+"""The HAProxy router: groups of servers in one backend, driven at runtime.
+
+All servers of all groups live in one backend; a group's weight is set on each
+of its servers with ``set server <backend>/<server> weight N``, so a switch or
+a weight step never reloads HAProxy and never drops a connection. Servers are
+named ``<group>_<host>:<port>`` so the state can be read back from HAProxy
+alone. After every change the router re-renders the config file and writes
+the server-state file, so a restart comes back in the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cdlib.traffic.base import (
+    DrainTimeoutError,
+    GroupMetrics,
+    HealthReport,
+    ReadBackError,
+    Router,
+    RouterInputError,
+    RouterState,
+    Target,
+    TargetHealth,
+    check_group_name,
+    check_weights,
+)
+from cdlib.traffic.haproxy_config import HAProxySite, ServerEntry, render_config
+from cdlib.traffic.haproxy_parse import ServerState, server_name, split_server_name
+from cdlib.traffic.haproxy_runtime import RuntimeAPIError, RuntimeClient
+
+#: Weight a group gets from :meth:`HAProxyRouter.switch`.
+FULL_WEIGHT = 100
+
+
+def write_file_atomic(path: str, text: str) -> None:
+    """Write ``text`` to a local ``path``: temp file in the same directory, then rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cdlib-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class HAProxyPersistence:
+    """Where runtime changes are written so that they survive a restart.
+
+    ``site`` is the configuration without servers; the router fills the
+    servers in from what HAProxy reports and writes ``config_path``. When the
+    site has a ``state_file``, ``show servers state`` is saved there too, which
+    ``load-server-state-from-file global`` restores (health and drain state).
+    ``releases_path`` keeps the release tags (JSON).
+    """
+
+    site: HAProxySite
+    config_path: str
+    releases_path: str | None = None
+
+
+class HAProxyRouter(Router):
+    """A :class:`Router` over HAProxy's runtime API.
+
+    ``runtime`` talks to the admin socket; ``backend`` holds the servers of all
+    ``groups``. ``persistence`` (optional) makes changes survive restarts.
+    """
+
+    max_weight = 256
+
+    def __init__(
+        self,
+        runtime: RuntimeClient,
+        *,
+        groups: Iterable[str] = ("blue", "green"),
+        backend: str = "app",
+        persistence: HAProxyPersistence | None = None,
+        check_inter_ms: int = 1000,
+        check_fall: int = 2,
+        check_rise: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.runtime = runtime
+        self.backend = backend
+        self._groups = tuple(check_group_name(g) for g in groups)
+        if len(set(self._groups)) != len(self._groups) or not self._groups:
+            raise RouterInputError(f"HAProxy router: groups {self._groups} empty or duplicated")
+        self.persistence = persistence
+        self._check = f"check inter {check_inter_ms}ms fall {check_fall} rise {check_rise}"
+        self._clock = clock
+        self._sleep = sleep
+        self._releases: dict[str, dict[str, str]] = self._load_releases()
+
+    # -- reading ---------------------------------------------------------------
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The groups this router manages."""
+        return self._groups
+
+    def _servers(self) -> list[tuple[str, Target, ServerState]]:
+        """cdlib-named servers of the backend: (group, target, state)."""
+        out = []
+        for st in self.runtime.show_servers_state(self.backend):
+            parsed = split_server_name(st.name)
+            if parsed is not None and parsed[0] in self._groups:
+                out.append((parsed[0], parsed[1], st))
+        return out
+
+    def _group_weights(self, servers: list[tuple[str, Target, ServerState]]) -> dict[str, int]:
+        weights = dict.fromkeys(self._groups, 0)
+        for group, _target, st in servers:
+            if not st.in_maint and not st.draining:
+                weights[group] = max(weights[group], st.uweight)
+        return weights
+
+    def state(self) -> RouterState:
+        """Group weights as HAProxy reports them (servers in drain or maint count 0)."""
+        return RouterState.from_weights(self._group_weights(self._servers()))
+
+    def targets(self, group: str) -> tuple[Target, ...]:
+        """Targets registered in ``group`` (including draining ones)."""
+        self._known(group)
+        return tuple(sorted(t for g, t, _ in self._servers() if g == group))
+
+    def health(self, group: str) -> HealthReport:
+        """One reading of ``show stat`` for the servers of ``group``."""
+        self._known(group)
+        report = []
+        for stat in self.runtime.show_stat(self.backend):
+            parsed = split_server_name(stat.name)
+            if parsed is None or parsed[0] != group:
+                continue
+            healthy = stat.up and stat.check_passed
+            report.append(TargetHealth(parsed[1], healthy, stat.status, stat.check_reason))
+        return HealthReport(group, tuple(sorted(report, key=lambda h: h.target)))
+
+    def wait_healthy(
+        self, group: str, *, timeout: float = 60.0, interval: float = 0.5
+    ) -> HealthReport:
+        """Poll ``show stat`` until every server of ``group`` passed its check, bounded."""
+        deadline = self._clock() + timeout
+        while True:
+            report = self.health(group)
+            if report.healthy:
+                return report
+            if self._clock() >= deadline:
+                return HealthReport(group, report.targets, timed_out=True)
+            self._sleep(interval)
+
+    def metrics(self) -> dict[str, GroupMetrics]:
+        """Per-group counters from ``show stat``: responses, 5xx, mean response time.
+
+        Counters are cumulative since HAProxy started; a canary analysis takes
+        two readings and compares the differences.
+        """
+        acc: dict[str, list[int]] = {g: [0, 0] for g in self._groups}
+        times: dict[str, list[int]] = {g: [] for g in self._groups}
+        for stat in self.runtime.show_stat(self.backend):
+            parsed = split_server_name(stat.name)
+            if parsed is None or parsed[0] not in acc:
+                continue
+            acc[parsed[0]][0] += stat.responses
+            acc[parsed[0]][1] += stat.hrsp_5xx
+            if stat.rtime_ms is not None and stat.responses:
+                times[parsed[0]].append(stat.rtime_ms)
+        return {
+            g: GroupMetrics(
+                group=g,
+                requests=acc[g][0],
+                errors_5xx=acc[g][1],
+                response_time_ms=(sum(times[g]) / len(times[g])) if times[g] else None,
+            )
+            for g in self._groups
+        }
+
+    # -- changing --------------------------------------------------------------
+    def switch(self, to_group: str) -> RouterState:
+        """All traffic to ``to_group``: raise its weight first, then zero the others."""
+        self._known(to_group)
+        return self.set_weights({to_group: FULL_WEIGHT})
+
+    def set_weights(self, weights: Mapping[str, int], *, sticky: bool = False) -> RouterState:
+        """Apply group weights to every server of each group, then read them back.
+
+        Raises before changing anything when a group that should get traffic has
+        no server that is up.
+        """
+        if sticky:
+            raise RouterInputError(
+                "HAProxy router: sticky weights need a persistence cookie in the config; "
+                "not supported, call with sticky=False"
+            )
+        wanted = check_weights(weights, self._groups, maximum=self.max_weight)
+        servers = self._servers()
+        self._require_up(wanted, servers)
+        current = self._group_weights(servers)
+        # Raise weights before lowering them so that some group always has weight.
+        order = sorted(self._groups, key=lambda g: wanted[g] <= current[g])
+        for group in order:
+            for g, target, st in servers:
+                active = g == group and not st.in_maint and not st.draining
+                if active and st.uweight != wanted[group]:
+                    self._set_weight(server_name(g, target), wanted[group])
+        state = self._read_back(
+            lambda s: all(s.weights[g] == wanted[g] or not self._has_active(g) for g in wanted),
+            f"weights {wanted}",
+        )
+        self._persist()
+        return state
+
+    def register(self, group: str, targets: Iterable[Target], *, timeout: float = 30.0) -> None:
+        """Add servers to ``group``; existing ones are left alone.
+
+        A new server starts at weight 0 with health checks on. When its group
+        already has traffic, it gets the group's weight once its first check
+        passes (bounded by ``timeout``); a server that never passes stays at 0
+        and :class:`ReadBackError` reports why.
+        """
+        self._known(group)
+        wanted = sorted(set(targets))
+        servers = self._servers()
+        existing = {(g, t): st for g, t, st in servers}
+        group_weight = self._group_weights(servers)[group]
+        added: list[Target] = []
+        for target in wanted:
+            name = server_name(group, target)
+            st = existing.get((group, target))
+            if st is not None:
+                if st.in_maint or st.draining:
+                    # A server drained earlier and registered again comes back.
+                    self.runtime.execute(f"set server {self.backend}/{name} state ready")
+                    added.append(target)
+                continue
+            self.runtime.execute(
+                f"add server {self.backend}/{name} {target} weight 0 {self._check}",
+                ok=("New server registered",),
+            )
+            self.runtime.execute(f"enable health {self.backend}/{name}")
+            self.runtime.execute(f"enable server {self.backend}/{name}")
+            added.append(target)
+        self._read_back(
+            lambda _s: all(t in self.targets(group) for t in wanted), f"{group}: register"
+        )
+        self._persist()
+        if added and group_weight > 0:
+            self._promote(group, added, group_weight, timeout)
+
+    def _promote(self, group: str, added: list[Target], weight: int, timeout: float) -> None:
+        """Give freshly added servers their group's weight once they are healthy."""
+        deadline = self._clock() + timeout
+        pending = set(added)
+        report = self.health(group)
+        while pending:
+            report = self.health(group)
+            for th in report.targets:
+                if th.target in pending and th.healthy:
+                    self._set_weight(server_name(group, th.target), weight)
+                    pending.discard(th.target)
+            if not pending or self._clock() >= deadline:
+                break
+            self._sleep(0.2)
+        self._persist()
+        if pending:
+            raise ReadBackError(
+                f"{group}: {len(pending)} new server(s) never became healthy; left at weight 0\n"
+                + report.describe()
+            )
+
+    def drain(self, group: str, targets: Iterable[Target], *, timeout: float = 30.0) -> None:
+        """Put servers in drain (no new sessions) and wait until their sessions end."""
+        self._known(group)
+        names = {
+            server_name(group, t) for g, t, _ in self._servers() if g == group and t in set(targets)
+        }
+        for name in sorted(names):
+            self.runtime.execute(f"set server {self.backend}/{name} state drain")
+        deadline = self._clock() + timeout
+        while names:
+            busy = {s.name: s.scur for s in self.runtime.show_stat(self.backend) if s.name in names}
+            if not any(busy.values()):
+                break
+            if self._clock() >= deadline:
+                self._persist()
+                left = ", ".join(f"{n} ({c} sessions)" for n, c in sorted(busy.items()) if c)
+                raise DrainTimeoutError(f"{group}: drain timed out after {timeout}s: {left}")
+            self._sleep(0.1)
+        self._persist()
+
+    def deregister(self, group: str, targets: Iterable[Target], *, timeout: float = 30.0) -> None:
+        """Drain, then remove servers; targets that are not registered are skipped."""
+        self._known(group)
+        present = set(self.targets(group)) & set(targets)
+        if not present:
+            return
+        self.drain(group, present, timeout=timeout)
+        deadline = self._clock() + timeout
+        for target in sorted(present):
+            name = f"{self.backend}/{server_name(group, target)}"
+            self.runtime.execute(f"set server {name} state maint")
+            while True:
+                try:
+                    self.runtime.execute(f"del server {name}", ok=("Server deleted",))
+                    break
+                except RuntimeAPIError:
+                    # Idle keep-alive connections to the server may still be
+                    # closing; HAProxy refuses deletion until they are gone.
+                    if self._clock() >= deadline:
+                        raise
+                    self._sleep(0.2)
+        self._read_back(lambda _s: not (set(self.targets(group)) & present), f"{group}: deregister")
+        self._persist()
+
+    def tag_release(self, group: str, version: str) -> None:
+        """Record the release ``group`` carries (kept in ``releases_path``)."""
+        self._known(group)
+        if not version or any(c.isspace() for c in version):
+            raise RouterInputError(f"release version {version!r} is empty or has whitespace")
+        self._releases[group] = {
+            "version": version,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        if self.persistence and self.persistence.releases_path:
+            write_file_atomic(
+                self.persistence.releases_path, json.dumps(self._releases, indent=2) + "\n"
+            )
+            if self._load_releases() != self._releases:
+                raise ReadBackError(f"{group}: release tag did not read back")
+
+    def release(self, group: str) -> str | None:
+        """The version last tagged on ``group``."""
+        self._known(group)
+        return self._releases.get(group, {}).get("version")
+
+    # -- persistence -----------------------------------------------------------
+    def persist(self) -> None:
+        """Write the config file (and state file) from what HAProxy reports now."""
+        self._persist()
+
+    def server_entries(self) -> list[ServerEntry]:
+        """The servers as HAProxy runs them now, as config entries."""
+        return [
+            ServerEntry(g, t, weight=st.uweight, maint=st.in_maint) for g, t, st in self._servers()
+        ]
+
+    def rendered_config(self, site: HAProxySite | None = None) -> str:
+        """``site`` (default: the persisted one) rendered with the servers HAProxy runs now.
+
+        Use it to change the rest of the config without losing runtime changes.
+        """
+        if site is None:
+            if self.persistence is None:
+                raise RouterInputError("rendered_config: no site given and no persistence set")
+            site = self.persistence.site
+        return render_config(site.with_servers(self.server_entries()))
+
+    def _persist(self) -> None:
+        if self.persistence is None:
+            return
+        site = self.persistence.site
+        write_file_atomic(self.persistence.config_path, self.rendered_config(site))
+        if site.state_file:
+            write_file_atomic(site.state_file, self.runtime.raw("show servers state"))
+
+    def _load_releases(self) -> dict[str, dict[str, str]]:
+        path = self.persistence.releases_path if self.persistence else None
+        if not path or not os.path.exists(path):
+            return {}
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not isinstance(data, dict):
+            raise RouterInputError(f"{path}: expected a JSON object of releases")
+        return {str(k): {str(a): str(b) for a, b in v.items()} for k, v in data.items()}
+
+    # -- helpers -----------------------------------------------------------------
+    def _known(self, group: str) -> None:
+        if group not in self._groups:
+            raise RouterInputError(
+                f"unknown group {group!r} (this router has: {', '.join(self._groups)})"
+            )
+
+    def _has_active(self, group: str) -> bool:
+        return any(
+            g == group and not st.in_maint and not st.draining for g, _, st in self._servers()
+        )
+
+    def _require_up(
+        self, wanted: Mapping[str, int], servers: list[tuple[str, Target, ServerState]]
+    ) -> None:
+        up = {g for g, _, st in servers if st.op_state == 2 and not st.in_maint and not st.draining}
+        for group, weight in wanted.items():
+            if weight > 0 and group not in up:
+                raise RouterInputError(
+                    f"group {group!r} has no server that is up; refusing to send it traffic"
+                )
+
+    def _set_weight(self, name: str, weight: int) -> None:
+        self.runtime.execute(f"set server {self.backend}/{name} weight {weight}")
+
+    def _read_back(self, done: Callable[[RouterState], bool], what: str) -> RouterState:
+        """Re-read until ``done`` holds; HAProxy applies at once, so this is bounded short."""
+        for _ in range(20):
+            state = self.state()
+            if done(state):
+                return state
+            self._sleep(0.05)
+        raise ReadBackError(f"HAProxy {self.backend}: {what} did not read back; now {state}")
+
+
+__all__ = ["FULL_WEIGHT", "HAProxyPersistence", "HAProxyRouter", "write_file_atomic"]
