@@ -1,5 +1,6 @@
 """Tasks for playbooks: ``from cdlib import tasks`` then ``tasks.file(...)``."""
 
+from cdlib.tasks.checks import Smoke, smoke
 from cdlib.tasks.command import Command, command
 from cdlib.tasks.files import (
     Directory,
@@ -16,11 +17,13 @@ __all__ = [
     "Command",
     "Directory",
     "File",
+    "Smoke",
     "Symlink",
     "Template",
     "command",
     "directory",
     "file",
+    "smoke",
     "symlink",
     "template",
 ]

@@ -1,0 +1,42 @@
+"""Smoke checks: HTTP, TCP, command, process, service and file checks with retries.
+
+Use them as a library (:func:`run_check`, :class:`Suite`) or as playbook tasks.
+"""
+
+from cdlib.checks.base import Check, Where
+from cdlib.checks.http import HttpCheck, HttpResponse
+from cdlib.checks.probes import CONTROL, ControlMachine, Target
+from cdlib.checks.report import Attempt, CheckReport, Failure, FailureKind, Outcome
+from cdlib.checks.retry import Retry
+from cdlib.checks.runner import observe, run_check, target_for
+from cdlib.checks.system import (
+    CommandCheck,
+    FileCheck,
+    ProcessCheck,
+    ServiceCheck,
+    TcpCheck,
+)
+
+__all__ = [
+    "CONTROL",
+    "Attempt",
+    "Check",
+    "CheckReport",
+    "CommandCheck",
+    "ControlMachine",
+    "Failure",
+    "FailureKind",
+    "FileCheck",
+    "HttpCheck",
+    "HttpResponse",
+    "Outcome",
+    "ProcessCheck",
+    "Retry",
+    "ServiceCheck",
+    "Target",
+    "TcpCheck",
+    "Where",
+    "observe",
+    "run_check",
+    "target_for",
+]
