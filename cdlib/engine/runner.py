@@ -81,15 +81,28 @@ def run(
     for p in book.plays:
         redact.collect(dict(p.vars))
     templar = Templar(book.search_path)
-    prepared = _prepare(book, inv, limit, dict(extra_vars or {}), templar)
+    plays = [p for p in book.plays if isinstance(p, Play)]
+    releases: list[Any] = [p for p in book.plays if not isinstance(p, Play)]
+    prepared = prepare_plays(
+        Playbook(book.path, plays), inv, limit, dict(extra_vars or {}), templar
+    )
+    errors = [e for r in releases for e in r.validate(inv, dict(extra_vars or {}))]
+    if errors:
+        raise errors[0] if len(errors) == 1 else PlaybookErrors(errors)
+    by_play = {id(p.play): p for p in prepared}
+    items: list[Any] = [by_play[id(p)] if isinstance(p, Play) else p for p in book.plays]
     runner = _Runner(
-        prepared,
+        items,
         check=check,
         diff=diff,
         forks=forks,
         events=Events(list(sinks), redact),
         redact=redact,
         factory=connection_factory or (lambda h: connection_for(h, connection_options)),
+        owns_connections=connection_factory is None,
+        inventory=inv,
+        extra_vars=dict(extra_vars or {}),
+        sinks=list(sinks),
     )
     return runner.run()
 
@@ -134,7 +147,7 @@ def host_vars(
     return v
 
 
-def _prepare(
+def prepare_plays(
     book: Playbook, inv: Inventory, limit: str | None, extra: dict[str, Any], templar: Templar
 ) -> list[_Prepared]:
     errors: list[PlaybookError] = []
@@ -192,7 +205,7 @@ def _prepare_task(
 class _Runner:
     def __init__(
         self,
-        plays: list[_Prepared],
+        plays: list[Any],
         *,
         check: bool,
         diff: bool,
@@ -200,8 +213,16 @@ class _Runner:
         events: Events,
         redact: Redactor,
         factory: Callable[[Host], Connection],
+        inventory: Inventory,
+        extra_vars: dict[str, Any],
+        sinks: list[EventSink],
+        owns_connections: bool = True,
     ) -> None:
         self.plays = plays
+        self.inventory = inventory
+        self.extra_vars = extra_vars
+        self.sinks = sinks
+        self.owns_connections = owns_connections
         self.check = check
         self.diff = diff
         self.forks = max(1, forks)
@@ -222,17 +243,45 @@ class _Runner:
             for p in self.plays:
                 if self._stop.is_set():
                     break
-                self._run_play(p, pool)
+                if isinstance(p, _Prepared):
+                    self._run_play(p, pool)
+                else:
+                    self._run_release(p)
         except KeyboardInterrupt:
             self._stop.set()
             self.result.aborted = "interrupted"
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            for c in self._conns.values():
-                with contextlib.suppress(Exception):
-                    c.close()
+            if self.owns_connections:
+                for c in self._conns.values():
+                    with contextlib.suppress(Exception):
+                        c.close()
             self.events.run_end(self.result)
         return self.result
+
+    def _run_release(self, strategy: Any) -> None:
+        from cdlib.release.strategy import ReleaseContext
+
+        def shared(host: Host) -> Connection:
+            return self._conn(host)[0]
+
+        ctx = ReleaseContext(
+            inventory=self.inventory,
+            check=self.check,
+            diff=self.diff,
+            forks=self.forks,
+            extra_vars=self.extra_vars,
+            sinks=self.sinks,
+            connection_factory=shared,
+            result=self.result,
+            emit=self._emit,
+        )
+        self.events.play_start(
+            f"release {strategy.app} {strategy.version} ({strategy.kind})",
+            [f"release:{strategy.app}"],
+            self.check,
+        )
+        strategy.execute(ctx)
 
     def _run_play(self, p: _Prepared, pool: ThreadPoolExecutor) -> None:
         names = [h.name for h in p.hosts if h.name not in self._dead]

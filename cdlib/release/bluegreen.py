@@ -1,0 +1,107 @@
+"""Blue/green: deploy to the idle group, check it, switch all traffic in one step.
+
+The router is the truth about which group is live. The old group is left untouched, so
+``cdlib rollback APP`` switches back in one call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from cdlib.release.history import ROLLED_BACK, SUCCEEDED
+from cdlib.release.strategy import ReleaseFailed, Run, Strategy
+from cdlib.traffic.base import Router, RouterState
+
+
+def live_and_idle(router: Router, state: RouterState, groups: list[str]) -> tuple[str | None, str]:
+    """Which group is live (``None`` before the first release) and which is idle.
+
+    Raises :class:`ReleaseFailed` when traffic is split between groups (a canary is
+    in progress or was interrupted): finish it or roll it back first.
+    """
+    if len(groups) != 2:
+        raise ReleaseFailed(f"blue/green needs exactly two groups, the router has {groups}")
+    live = state.live
+    if live is None and any(state.weights.get(g, 0) for g in groups):
+        raise ReleaseFailed(
+            f"traffic is split {dict(state.weights)}: a canary is running or was interrupted; "
+            "finish it, or 'cdlib rollback' it, before a blue/green release"
+        )
+    idle = groups[1] if live == groups[0] else groups[0]
+    return live, idle
+
+
+@dataclass(kw_only=True)
+class BlueGreen(Strategy):
+    """Deploy to the idle group, preview-check it, switch, post-check, roll back on failure.
+
+    Extra options:
+        rollback_window: seconds after the switch during which the post-release checks
+            are repeated; a failure in that window switches traffic back automatically.
+        check_interval: seconds between repeats within the window.
+    """
+
+    rollback_window: float = 0.0
+    check_interval: float = 5.0
+
+    kind = "blue/green"
+
+    def _execute(self, run: Run) -> None:
+        router = self._router()
+        groups = list(self.group_patterns())
+        with run.step("read router") as st:
+            state = router.state()
+            live, idle = live_and_idle(router, state, groups)
+            run.rec.previous_group = live
+            run.rec.new_group = idle
+            run.rec.previous_version = router.release(live) if live else None
+            run.weights(state.weights)
+            st.detail = (
+                f"live: {live} ({run.rec.previous_version or 'unknown version'}); idle: {idle}"
+                if live
+                else f"no live group yet; first release goes to {idle}"
+            )
+        run.deploy(idle)
+        run.ensure_targets(router, idle)
+        run.checks(self.preview_checks, f"preview checks on {idle}", run.preview_hosts(idle))
+        run.hook("before_shift", idle, state.weights)
+        with run.step(f"switch traffic {live or '(none)'} -> {idle}", changes=True) as st:
+            if run.ctx.check:
+                st.detail = f"would switch all traffic to {idle} ({self.version})"
+                return
+            t0 = time.monotonic()
+            new = router.switch(idle)
+            took = time.monotonic() - t0
+            run.weights(new.weights)
+            router.tag_release(idle, self.version)
+            st.detail = f"live: {new.live} serving {self.version} (switch took {took:.3f}s)"
+        run.hook("after_shift", idle, new.weights)
+        try:
+            self._post_checks(run, idle)
+        except Exception as exc:
+            if live is None:
+                raise ReleaseFailed(
+                    f"{exc}; this was the first release, there is no group to switch back to"
+                ) from exc
+            self._switch_back(run, router, live, str(exc))
+            raise ReleaseFailed(f"rolled back to {live}: {exc}", rolled_back=True) from exc
+        run.finish(SUCCEEDED)
+
+    def _post_checks(self, run: Run, group: str) -> None:
+        if self.post_checks is None:
+            return
+        end = time.monotonic() + self.rollback_window
+        title = "post-release checks through the router"
+        run.checks(self.post_checks, title, run.router_host(group))
+        while time.monotonic() < end:
+            run.sleep(min(self.check_interval, max(0.0, end - time.monotonic())))
+            run.checks(self.post_checks, title + " (rollback window)", run.router_host(group))
+
+    def _switch_back(self, run: Run, router: Router, to: str, why: str) -> None:
+        run.hook("on_rollback", to, detail=why)
+        with run.step(f"roll back: switch traffic -> {to}", changes=True) as st:
+            state = router.switch(to)
+            run.weights(state.weights)
+            st.detail = f"live: {state.live}; reason: {why.splitlines()[0]}"
+        run.finish(ROLLED_BACK, why)

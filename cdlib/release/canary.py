@@ -1,0 +1,214 @@
+"""Canary: deploy to the idle group, then move weighted traffic to it in steps.
+
+At each step an analysis compares the canary group's traffic counters (HAProxy stats or
+CloudWatch) before and after the step's pause, and may run smoke checks. A failure sets
+the canary's weight back to 0 and stops; "no data" is inconclusive, never a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cdlib.checks.suite import Suite
+from cdlib.release.analysis import Analysis, Measurement, Thresholds, measure
+from cdlib.release.bluegreen import live_and_idle
+from cdlib.release.gates import Aborted, Gate
+from cdlib.release.history import ROLLED_BACK, SUCCEEDED
+from cdlib.release.strategy import ReleaseFailed, Run, Strategy
+from cdlib.traffic.base import GroupMetrics, Router
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    """One step: send ``weight`` percent to the canary, then wait ``pause`` seconds.
+
+    ``gate`` waits for approval after the weight is set; ``analyse`` judges the step's
+    traffic (needs ``pause`` > 0 to have any).
+    """
+
+    weight: int
+    pause: float = 0.0
+    gate: Gate | None = None
+    analyse: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.weight, int) or not 0 < self.weight <= 100:
+            raise ValueError(f"canary step weight must be 1..100 percent, got {self.weight!r}")
+        if self.pause < 0:
+            raise ValueError(f"canary step pause cannot be negative, got {self.pause}")
+
+
+def _steps(raw: Sequence[Any]) -> list[CanaryStep]:
+    out = []
+    for s in raw:
+        if isinstance(s, CanaryStep):
+            out.append(s)
+        elif isinstance(s, int):
+            out.append(CanaryStep(s))
+        elif isinstance(s, tuple) and len(s) == 2:
+            out.append(CanaryStep(int(s[0]), float(s[1])))
+        elif isinstance(s, dict):
+            out.append(CanaryStep(**s))
+        else:
+            raise ValueError(f"canary step {s!r}: use CanaryStep, a weight or (weight, pause)")
+    weights = [s.weight for s in out]
+    if weights != sorted(weights) or not out:
+        raise ValueError(f"canary steps must be non-empty and increasing, got {weights}")
+    return out
+
+
+@dataclass(kw_only=True)
+class Canary(Strategy):
+    """Weighted steps with analysis, gates and automatic rollback.
+
+    Extra options:
+        steps: e.g. ``[CanaryStep(5, pause=120), 25, 50, 100]`` (percent of traffic);
+            reaching 100 switches all traffic to the canary group.
+        thresholds: :class:`~cdlib.release.analysis.Thresholds` for each analysis.
+        analysis_checks: a suite run against the canary hosts at each analysed step.
+        on_inconclusive: ``pause`` (wait at ``inconclusive_gate`` for ``cdlib promote``
+            or ``cdlib abort``), ``fail`` (roll back) or ``continue``.
+        inconclusive_gate: the gate used by ``pause``.
+    """
+
+    steps: Sequence[Any] = (CanaryStep(10, 60.0), CanaryStep(50, 60.0), CanaryStep(100))
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    analysis_checks: Suite | None = None
+    on_inconclusive: Literal["pause", "fail", "continue"] = "pause"
+    inconclusive_gate: Gate = field(default_factory=lambda: Gate("inconclusive analysis"))
+
+    kind = "canary"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from cdlib.engine.errors import PlaybookError
+
+        try:
+            self.steps = _steps(self.steps)
+        except ValueError as exc:
+            raise PlaybookError(str(exc), origin=self.origin) from None
+        if self.on_inconclusive not in ("pause", "fail", "continue"):
+            raise PlaybookError(
+                f"on_inconclusive must be pause, fail or continue, got {self.on_inconclusive!r}",
+                origin=self.origin,
+            )
+
+    def _execute(self, run: Run) -> None:
+        router = self._router()
+        groups = list(self.group_patterns())
+        with run.step("read router") as st:
+            state = router.state()
+            stable, canary = live_and_idle(router, state, groups)
+            if stable is None:
+                raise ReleaseFailed(
+                    "no group is live yet: a canary needs a stable group to compare with; "
+                    "make the first release blue/green"
+                )
+            run.rec.previous_group = stable
+            run.rec.new_group = canary
+            run.rec.previous_version = router.release(stable)
+            run.weights(state.weights)
+            st.detail = f"stable: {stable} ({run.rec.previous_version}); canary: {canary}"
+        run.deploy(canary)
+        run.ensure_targets(router, canary)
+        run.checks(self.preview_checks, f"preview checks on {canary}", run.preview_hosts(canary))
+        if not run.ctx.check:
+            router.tag_release(canary, self.version)
+        try:
+            for step in self.steps:
+                self._step(run, router, step, stable, canary)
+        except (ReleaseFailed, Aborted) as exc:
+            if run.ctx.check:
+                raise
+            self._back_to_stable(run, router, stable, canary, str(exc))
+            raise ReleaseFailed(f"canary rolled back to {stable}: {exc}", rolled_back=True) from exc
+        run.finish(SUCCEEDED)
+
+    def _step(self, run: Run, router: Router, step: CanaryStep, stable: str, canary: str) -> None:
+        weights = {canary: step.weight, stable: 100 - step.weight}
+        run.hook("before_shift", canary, weights)
+        with run.step(f"traffic {step.weight}% -> {canary}", changes=True) as st:
+            if run.ctx.check:
+                st.detail = f"would set weights {weights}"
+                return
+            new = router.switch(canary) if step.weight == 100 else router.set_weights(weights)
+            run.weights(new.weights)
+            st.detail = f"weights {dict(new.weights)}"
+        run.hook("after_shift", canary, new.weights)
+        if step.gate is not None:
+            with run.step(f"gate {step.gate.name!r} at {step.weight}%") as st:
+                st.detail = "approved by " + step.gate.wait(
+                    self.app, run.rec.id, state_dir=self.state_dir, sleep=run.sleep
+                )
+        if step.weight == 100:
+            return
+        if not step.analyse or step.pause <= 0:
+            run.sleep(step.pause)
+            return
+        with run.step(f"analysis at {step.weight}%") as st:
+            verdict, why = self._analyse(run, router, canary, step)
+            st.detail = f"{verdict}: {why}"
+            if verdict == "fail":
+                raise ReleaseFailed(f"analysis at {step.weight}% failed: {why}")
+        if verdict == "inconclusive":
+            self._inconclusive(run, step, why)
+
+    def _analyse(self, run: Run, router: Router, canary: str, step: CanaryStep) -> tuple[str, str]:
+        analysis = Analysis(self.thresholds)
+        before = _metrics(router, canary, step.pause) if _cumulative(router) else None
+        run.sleep(step.pause)
+        after = _metrics(router, canary, step.pause)
+        m: Measurement = measure(before, after, self.thresholds)
+        analysis.add(m)
+        if self.analysis_checks is not None:
+            from cdlib.checks.suite import run_suite
+
+            report = run_suite(self.analysis_checks, run.preview_hosts(canary))
+            if not report.ok:
+                analysis.add_check_failure(report.render())
+        return analysis.verdict()
+
+    def _inconclusive(self, run: Run, step: CanaryStep, why: str) -> None:
+        if self.on_inconclusive == "continue":
+            return
+        if self.on_inconclusive == "fail":
+            raise ReleaseFailed(f"analysis at {step.weight}% inconclusive ({why}); failing")
+        with run.step(
+            f"paused at {step.weight}%: inconclusive ({why}); "
+            f"'cdlib promote {self.app}' or 'cdlib abort {self.app}'"
+        ) as st:
+            st.detail = "approved by " + self.inconclusive_gate.wait(
+                self.app, run.rec.id, state_dir=self.state_dir, sleep=run.sleep
+            )
+
+    def _back_to_stable(self, run: Run, router: Router, stable: str, canary: str, why: str) -> None:
+        run.hook("on_rollback", stable, detail=why)
+        with run.step(f"roll back: weight of {canary} -> 0", changes=True) as st:
+            state = router.switch(stable)
+            run.weights(state.weights)
+            st.detail = f"live: {state.live}"
+        run.finish(ROLLED_BACK, why)
+
+
+def _cumulative(router: Router) -> bool:
+    from cdlib.traffic.haproxy import HAProxyRouter
+
+    return isinstance(router, HAProxyRouter)
+
+
+def _metrics(router: Router, group: str, window: float) -> GroupMetrics:
+    from cdlib.traffic.elbv2 import ElbV2Router
+    from cdlib.traffic.haproxy import HAProxyRouter
+
+    if isinstance(router, HAProxyRouter):
+        return router.metrics()[group]
+    if isinstance(router, ElbV2Router):
+        return router.metrics(minutes=max(1, math.ceil(window / 60)))[group]
+    metrics = getattr(router, "metrics", None)
+    if metrics is None:
+        raise ReleaseFailed(f"router {type(router).__name__} reports no metrics for analysis")
+    result: GroupMetrics = metrics()[group]
+    return result

@@ -1,0 +1,140 @@
+"""Operations on releases from outside a running one: status, history, rollback, signals."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cdlib.engine.errors import CdlibError
+from cdlib.release import gates
+from cdlib.release.history import (
+    ABORTED,
+    ROLLED_BACK,
+    SUCCEEDED,
+    History,
+    Recorder,
+    ReleaseRecord,
+)
+from cdlib.release.lock import LockHeld, ReleaseLock, read_owner
+from cdlib.release.routers import spec_from_json
+from cdlib.release.state import app_dir
+
+
+@dataclass
+class AppStatus:
+    """What ``cdlib status APP`` reports."""
+
+    app: str
+    latest: ReleaseRecord | None
+    lock_owner: str | None
+    lock_stale: bool
+    live: str | None
+    weights: dict[str, int]
+    releases: dict[str, str | None]
+    router_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON for ``--format json``."""
+        return {
+            "app": self.app,
+            "latest": self.latest.to_json() if self.latest else None,
+            "unfinished": bool(self.latest and self.latest.unfinished),
+            "lock": {"owner": self.lock_owner, "stale": self.lock_stale}
+            if self.lock_owner
+            else None,
+            "live": self.live,
+            "weights": self.weights,
+            "releases": self.releases,
+            "router_error": self.router_error,
+        }
+
+
+def status(app: str, *, state_dir: str | None = None, read_router: bool = True) -> AppStatus:
+    """History, lock and (read back from the router) where traffic goes now."""
+    hist = History(app, state_dir=state_dir)
+    latest = hist.latest()
+    owner = read_owner(app_dir(app, state_dir) / "release.lock")
+    live, weights, releases, err = None, {}, {}, None
+    if read_router and latest and latest.router:
+        try:
+            router = spec_from_json(latest.router).build()
+            st = router.state()
+            live, weights = st.live, dict(st.weights)
+            releases = {g: router.release(g) for g in router.groups}
+        except Exception as exc:  # noqa: BLE001 - status must report, not crash
+            err = f"{type(exc).__name__}: {exc}"
+    return AppStatus(app, latest, owner.describe() if owner else None,
+                     bool(owner and owner.is_stale()), live, weights, releases, err)
+
+
+def rollback(
+    app: str, *, to_group: str | None = None, state_dir: str | None = None,
+    break_stale: bool = True,
+) -> ReleaseRecord:
+    """Send all traffic back to the previous group in one router call; record it.
+
+    Works after a finished release (switch back to its previous group) and after an
+    interrupted one (an unfinished record: traffic goes back to the group that was live
+    before it; its record is marked aborted). A stale lock (its process is gone) is
+    broken; a live one is refused with its owner named.
+    """
+    hist = History(app, state_dir=state_dir)
+    latest = hist.latest()
+    if latest is None:
+        raise CdlibError(f"no release of {app!r} recorded: nothing to roll back")
+    target_rec = latest
+    if latest.strategy == "rollback":
+        # Rolling back a rollback: go back to where that rollback came from.
+        target = to_group or latest.previous_group
+    else:
+        target = to_group or latest.previous_group
+    if not target:
+        raise CdlibError(
+            f"release {latest.id} of {app!r} has no previous group to go back to "
+            "(it was the first release); pass a group explicitly"
+        )
+    if not target_rec.router:
+        raise CdlibError(f"release {latest.id} recorded no router spec; cannot roll back")
+    rec = ReleaseRecord(app, latest.previous_version or "?", "rollback", pid=os.getpid(),
+                        router=target_rec.router, previous_group=latest.new_group,
+                        new_group=target, previous_version=latest.version)
+    lock = ReleaseLock(app, rec.id, state_dir=state_dir)
+    try:
+        lock.acquire(break_stale=break_stale)
+    except LockHeld:
+        raise
+    try:
+        recorder = Recorder(hist, rec)
+        step = recorder.step(f"switch traffic -> {target}")
+        router = spec_from_json(target_rec.router).build()
+        t0 = time.monotonic()
+        state = router.switch(target)
+        took = time.monotonic() - t0
+        recorder.weights(dict(state.weights))
+        recorder.end_step(step, SUCCEEDED, f"live: {state.live} (switch took {took:.3f}s)")
+        if latest.unfinished:
+            latest.outcome = ABORTED
+            latest.reason = (latest.reason + "; " if latest.reason else "") + (
+                f"interrupted; traffic restored to {target} by rollback {rec.id}"
+            )
+            latest.finished = time.time()
+            hist.save(latest)
+        elif latest.outcome == SUCCEEDED:
+            latest.outcome = ROLLED_BACK
+            latest.reason = f"rolled back by {rec.id}"
+            hist.save(latest)
+        recorder.finish(SUCCEEDED, f"switch took {took:.3f}s")
+        return rec
+    finally:
+        lock.release()
+
+
+def signal(app: str, what: str, *, state_dir: str | None = None) -> ReleaseRecord:
+    """Send ``promote`` or ``abort`` to the running release of ``app``."""
+    latest = History(app, state_dir=state_dir).latest()
+    if latest is None or not latest.unfinished:
+        raise CdlibError(f"no running release of {app!r} to {what}")
+    gates.send(app, latest.id, what, by=os.environ.get("USER", ""), state_dir=state_dir)
+    return latest

@@ -1,0 +1,126 @@
+"""Router specs: serializable descriptions that build a :class:`~cdlib.traffic.Router`.
+
+A release records its router's spec in the history, so ``cdlib rollback APP`` can rebuild
+the same router later, from another process, and switch traffic back.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cdlib.traffic.base import Router
+
+
+class RouterSpec:
+    """Base class: ``build()`` a router; ``to_json()`` / :func:`spec_from_json` round-trip."""
+
+    kind: ClassVar[str] = ""
+
+    def build(self) -> Router:
+        """A router for this spec (does not change the load balancer)."""
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly dict including ``kind``."""
+        return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
+
+
+@dataclass
+class LocalHAProxySpec(RouterSpec):
+    """An HAProxy on this machine whose files live in ``workdir`` (the local default).
+
+    With ``ensure_running`` the release starts it when its admin socket does not answer;
+    it keeps running after cdlib exits, so ``cdlib rollback`` can use it later.
+    """
+
+    workdir: str
+    bind: str = "127.0.0.1:8080"
+    groups: tuple[str, ...] = ("blue", "green")
+    check_inter_ms: int = 500
+    check_rise: int = 1
+    check_fall: int = 2
+    ensure_running: bool = True
+    kind: ClassVar[str] = "local-haproxy"
+
+    def build(self) -> Router:
+        """Start HAProxy if asked and needed, and return its router."""
+        from cdlib.traffic.local import LocalHAProxy
+
+        local = LocalHAProxy(
+            self.workdir,
+            bind=self.bind,
+            groups=self.groups,
+            check_inter_ms=self.check_inter_ms,
+            check_rise=self.check_rise,
+            check_fall=self.check_fall,
+        )
+        if self.ensure_running and local.process.worker_pid() is None:
+            local.start()
+        return local.router
+
+
+@dataclass
+class HAProxySpec(RouterSpec):
+    """An HAProxy reached through its runtime API (unix socket path or ``host:port``)."""
+
+    admin_socket: str
+    backend: str = "app"
+    groups: tuple[str, ...] = ("blue", "green")
+    kind: ClassVar[str] = "haproxy"
+
+    def build(self) -> Router:
+        """The runtime-API router."""
+        from cdlib.traffic.haproxy import HAProxyRouter
+        from cdlib.traffic.haproxy_runtime import RuntimeClient
+
+        return HAProxyRouter(
+            RuntimeClient(self.admin_socket), groups=self.groups, backend=self.backend
+        )
+
+
+@dataclass
+class ElbV2Spec(RouterSpec):
+    """An ELBv2 listener (or rule) forwarding to one target group per release group."""
+
+    listener_arn: str
+    target_groups: dict[str, str] = field(default_factory=dict)
+    rule_arn: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    kind: ClassVar[str] = "elbv2"
+
+    def build(self) -> Router:
+        """The ELBv2 router with CloudWatch metrics (boto3 imported here)."""
+        from cdlib.traffic.elbv2 import ElbV2Router, cloudwatch_client, elbv2_client
+
+        endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        return ElbV2Router(
+            elbv2_client(region=self.region, endpoint_url=endpoint),
+            target_groups=self.target_groups,
+            listener_arn=self.listener_arn,
+            rule_arn=self.rule_arn,
+            cloudwatch=cloudwatch_client(region=self.region, endpoint_url=endpoint),
+        )
+
+
+_KINDS: dict[str, type[RouterSpec]] = {
+    c.kind: c for c in (LocalHAProxySpec, HAProxySpec, ElbV2Spec)
+}
+
+
+def spec_from_json(data: dict[str, Any]) -> RouterSpec:
+    """Rebuild a spec written by :meth:`RouterSpec.to_json`."""
+    kind = data.get("kind")
+    cls = _KINDS.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown router kind {kind!r} (known: {', '.join(_KINDS)})")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    if "groups" in fields:
+        fields["groups"] = tuple(fields["groups"])
+    spec = cls(**fields)
+    if isinstance(spec, LocalHAProxySpec):
+        spec.workdir = str(Path(spec.workdir))
+    return spec
