@@ -16,6 +16,10 @@ Configured from the environment:
   APP_SLOW_MS       latency added in slow mode (default 500)
   APP_START_DELAY   seconds to wait before listening (default 0)
   APP_FLAGS_FILE    optional JSON file of feature flags, re-read when it changes
+  APP_FLAGS_PROVIDER  "flagd": read APP_FLAGS_FILE (flagd's format) through OpenFeature
+                    with openfeature-provider-flagd in file mode; flag ``new-greeting``
+                    (boolean) picks the greeting of ``/`` (``?user=`` is the targeting key)
+  APP_FLAGS_POLL_MS how often the flagd provider checks the file (default 500)
 
 Logs one line per request to stdout. On SIGTERM it stops accepting and lets in-flight
 requests finish before exiting 0.
@@ -33,6 +37,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 FAIL_MODES = ("", "health", "5xx", "slow", "crash")
 
@@ -52,6 +57,12 @@ class Config:
         self.slow_ms = int(env.get("APP_SLOW_MS", "500"))
         self.start_delay = float(env.get("APP_START_DELAY", "0"))
         self.flags_file = env.get("APP_FLAGS_FILE") or None
+        self.flags_provider = env.get("APP_FLAGS_PROVIDER", "")
+        if self.flags_provider not in ("", "flagd"):
+            raise ValueError(f"APP_FLAGS_PROVIDER={self.flags_provider!r}: expected '' or 'flagd'")
+        if self.flags_provider and not self.flags_file:
+            raise ValueError("APP_FLAGS_PROVIDER=flagd needs APP_FLAGS_FILE")
+        self.flags_poll_ms = int(env.get("APP_FLAGS_POLL_MS", "500"))
 
 
 def _version_file() -> str:
@@ -88,7 +99,53 @@ class Flags:
             return dict(self._data)
 
 
-def make_handler(cfg: Config, flags: Flags) -> type[BaseHTTPRequestHandler]:
+class Greeting:
+    """The ``/`` greeting, chosen by flag ``new-greeting`` through the OpenFeature API.
+
+    Uses only OpenFeature and its flagd provider in file mode: the provider polls the
+    file, keeps the last good flags when a new file is bad, and reports reasons.
+    """
+
+    OLD = "Hello"
+    NEW = "Hello from the new greeting!"
+
+    def __init__(self, cfg: Config) -> None:
+        # Imported here so the app needs no packages unless this mode is asked for.
+        from openfeature import api
+        from openfeature.contrib.provider.flagd import FlagdProvider
+        from openfeature.contrib.provider.flagd.config import ResolverType
+
+        provider = FlagdProvider(
+            resolver_type=ResolverType.FILE,
+            offline_flag_source_path=cfg.flags_file,
+            deadline_ms=cfg.flags_poll_ms,
+        )
+        try:
+            api.set_provider_and_wait(provider)
+        except Exception as exc:  # e.g. no file yet: the provider keeps polling for it
+            print(f"sampleapp: flags not ready yet: {exc}", file=sys.stderr, flush=True)
+        self._client = api.get_client("sampleapp")
+
+    def current(self, user: str | None) -> dict[str, Any]:
+        """The greeting and the flag's evaluation details."""
+        from openfeature.evaluation_context import EvaluationContext
+
+        ctx = EvaluationContext(targeting_key=user) if user else None
+        d = self._client.get_boolean_details("new-greeting", False, ctx)
+        return {
+            "greeting": self.NEW if d.value else self.OLD,
+            "greeting_flag": {
+                "value": d.value,
+                "variant": d.variant,
+                "reason": str(d.reason) if d.reason else None,
+                "errorCode": str(d.error_code) if d.error_code else None,
+            },
+        }
+
+
+def make_handler(
+    cfg: Config, flags: Flags, greeting: Greeting | None = None
+) -> type[BaseHTTPRequestHandler]:
     """A request handler class bound to ``cfg`` and ``flags``."""
     hostname = socket.gethostname()
 
@@ -103,7 +160,7 @@ def make_handler(cfg: Config, flags: Flags) -> type[BaseHTTPRequestHandler]:
                 time.sleep(cfg.slow_ms / 1000)
             if cfg.fail_mode == "5xx":
                 return self._send(500, "text/plain", "internal error (APP_FAIL_MODE=5xx)\n")
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             if path == "/health":
                 if cfg.fail_mode == "health":
                     body = {"status": "failing", "version": cfg.version}
@@ -120,6 +177,9 @@ def make_handler(cfg: Config, flags: Flags) -> type[BaseHTTPRequestHandler]:
                     "pid": os.getpid(),
                     "flags": flags.current(),
                 }
+                if greeting is not None:
+                    user = parse_qs(query).get("user", [None])[0]
+                    body.update(greeting.current(user))
                 return self._send(200, "application/json", json.dumps(body) + "\n")
             return self._send(404, "text/plain", "not found\n")
 
@@ -167,7 +227,17 @@ def main() -> int:
     if cfg.start_delay > 0 and stop.wait(cfg.start_delay):
         return 0
     try:
-        server = _Server((cfg.bind, cfg.port), make_handler(cfg, Flags(cfg.flags_file)))
+        greeting = Greeting(cfg) if cfg.flags_provider == "flagd" else None
+    except ImportError as exc:
+        print(
+            f"sampleapp: APP_FLAGS_PROVIDER=flagd needs openfeature-provider-flagd: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
+    try:
+        handler = make_handler(cfg, Flags(cfg.flags_file), greeting)
+        server = _Server((cfg.bind, cfg.port), handler)
     except OSError as exc:
         print(f"sampleapp: cannot listen on {cfg.bind}:{cfg.port}: {exc}", file=sys.stderr)
         return 1

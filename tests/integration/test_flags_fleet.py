@@ -1,0 +1,217 @@
+"""Issue 8's acceptance tests on the SSH fleet: flag tasks, a bad file stopped before any
+host, and the sample app reading a flag through OpenFeature on a fleet host."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import cdlib
+from cdlib import Play, PlaybookError, PlaybookErrors, Status
+from cdlib.connections.factory import connection_for
+from cdlib.flags import AuditLog, FlagValidationError, HostFileStore, load_document
+from cdlib.flags.tasks import flag_file, flag_kill, flag_ramp, flag_set
+from tests.fleet import Fleet
+from tests.sample_app import APP, free_port, http_get, run_app
+
+pytestmark = pytest.mark.fleet
+
+FLAGS_PATH = "/srv/app/flags.json"
+FLAGS = {
+    "flags": {
+        "new-greeting": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+            "metadata": {"owner": "team-web", "expires": "2027-01-31"},
+        }
+    }
+}
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> bool:
+    """Poll ``check`` (bounded in count and time); True once it holds."""
+    deadline = time.monotonic() + timeout
+    for _ in range(10_000):
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def deploy(inventory: Path, src: Path) -> cdlib.RunResult:
+    play = Play("flags", hosts="web")
+    play.task(flag_file(FLAGS_PATH, src=str(src), mode="0644"))
+    return cdlib.run(play, inventory)
+
+
+def change(inventory: Path, task: cdlib.Task, *, check: bool = False) -> cdlib.RunResult:
+    play = Play("flag change", hosts="web")
+    play.task(task)
+    return cdlib.run(play, inventory, check=check)
+
+
+@pytest.fixture
+def deployed(fleet: Fleet, fleet_inventory: Path, tmp_path: Path) -> Path:
+    for h in fleet.hosts:
+        fleet.path(h.index, "/srv/app").mkdir(parents=True, exist_ok=True)
+    src = tmp_path / "flags.json"
+    src.write_text(json.dumps(FLAGS, indent=2))
+    result = deploy(fleet_inventory, src)
+    assert result.ok and len(result.changed()) == len(fleet.hosts)
+    return fleet_inventory
+
+
+def test_bad_flag_file_is_rejected_before_any_host(
+    fleet: Fleet, deployed: Path, tmp_path: Path
+) -> None:
+    before = {h.index: fleet.path(h.index, FLAGS_PATH).read_bytes() for h in fleet.hosts}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "flags:\n  new-greeting:\n    state: ENABLED\n    variants: {on: true}\n"
+        "    defaultVariant: 'off'\n"
+    )
+    with pytest.raises((PlaybookError, PlaybookErrors)) as info:
+        deploy(deployed, bad)
+    message = str(info.value)
+    assert f"{bad}:4" in message and "flag 'new-greeting'" in message
+    assert "nothing was deployed" in message
+    for h in fleet.hosts:
+        assert fleet.path(h.index, FLAGS_PATH).read_bytes() == before[h.index]
+
+
+def test_flag_tasks_change_hosts_atomically_with_audit(
+    fleet: Fleet, deployed: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    checked = change(
+        deployed, flag_ramp(path=FLAGS_PATH, flag="new-greeting", percent=10), check=True
+    )
+    assert checked.ok and len(checked.changed()) == len(fleet.hosts)
+    assert load_document(fleet.path(1, FLAGS_PATH)).flag("new-greeting").get("targeting") is None
+
+    for pct in (10, 50, 100):
+        task = flag_ramp(path=FLAGS_PATH, flag="new-greeting", percent=pct, audit_log=str(log))
+        result = change(deployed, task)
+        assert result.ok and len(result.changed()) == len(fleet.hosts)
+    again = change(deployed, flag_ramp(path=FLAGS_PATH, flag="new-greeting", percent=100))
+    assert again.ok and again.changed() == set()
+    for h in fleet.hosts:
+        doc = load_document(fleet.path(h.index, FLAGS_PATH))
+        assert doc.flag("new-greeting")["targeting"] == {"fractional": [["on", 100], ["off", 0]]}
+        assert oct(fleet.path(h.index, FLAGS_PATH).stat().st_mode & 0o777) == "0o644"
+        assert sorted(os.listdir(fleet.path(h.index, "/srv/app"))) == ["flags.json"]
+    entries = list(AuditLog(log).entries())
+    assert len(entries) == 3 * len(fleet.hosts)
+    assert {e.target for e in entries} == {f"{h.name}:{FLAGS_PATH}" for h in fleet.hosts}
+    assert entries[0].old is None and entries[-1].new["fractional"][0] == ["on", 100]
+
+    bad = change(deployed, flag_set(path=FLAGS_PATH, flag="new-greeting", default_variant="x"))
+    assert not bad.ok
+    assert all(r.status is Status.FAILED and "no variant 'x'" in r.msg for r in bad.results)
+
+    killed = change(deployed, flag_kill(path=FLAGS_PATH, flag="new-greeting", audit_log=str(log)))
+    assert killed.ok
+    doc = load_document(fleet.path(2, FLAGS_PATH))
+    assert doc.flag("new-greeting")["defaultVariant"] == "off"
+    assert "targeting" not in doc.flag("new-greeting")
+
+
+def test_host_file_store_over_ssh(fleet: Fleet, deployed: Path) -> None:
+    inv = cdlib.load_inventory([str(deployed)])
+    host = inv.hosts[fleet.host(3).name]
+    conn = connection_for(host)
+    try:
+        store = HostFileStore(conn, FLAGS_PATH)
+        assert store.name == f"{host.name}:{FLAGS_PATH}"
+        cdlib.flags.set_flag(store, "new-greeting", state="DISABLED")
+        assert load_document(fleet.path(3, FLAGS_PATH)).flag("new-greeting")["state"] == (
+            "DISABLED"
+        )
+        cdlib.flags.set_flag(store, "new-greeting", state="ENABLED")
+        before = fleet.path(3, FLAGS_PATH).read_bytes()
+        with pytest.raises(FlagValidationError, match="'state' is required"):
+            store.write(store.read().with_data({"flags": {"x": {"variants": {"a": 1}}}}))
+        assert fleet.path(3, FLAGS_PATH).read_bytes() == before
+        assert load_document(fleet.path(3, FLAGS_PATH)).flag("new-greeting")["state"] == "ENABLED"
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def app_on_host(fleet: Fleet, k: int) -> Iterator[str]:
+    """Run the sample app inside host ``k`` (its /srv), reading the host's flag file."""
+    env = {
+        "APP_FLAGS_FILE": FLAGS_PATH,
+        "APP_FLAGS_PROVIDER": "flagd",
+        "APP_FLAGS_POLL_MS": "200",
+    }
+    probe = fleet.ssh(
+        k, f"test -x {shlex.quote(sys.executable)} && test -r {shlex.quote(str(APP))}"
+    )
+    if probe.returncode != 0:
+        # This interpreter is not visible inside the host (e.g. it lives under a private
+        # /tmp): run the app beside the host on the very file the host has.
+        with run_app({**env, "APP_FLAGS_FILE": str(fleet.path(k, FLAGS_PATH))}) as (_, url):
+            yield url
+        return
+    addr, port = fleet.host(k).address, free_port(fleet.host(k).address)
+    exports = " ".join(f"{key}={shlex.quote(v)}" for key, v in env.items())
+    started = fleet.ssh(
+        k,
+        f"{exports} APP_BIND={addr} APP_PORT={port} setsid {shlex.quote(sys.executable)} "
+        f"{shlex.quote(str(APP))} > /srv/app/app.log 2>&1 < /dev/null & echo $!",
+        check=True,
+    )
+    pid = int(started.stdout.split()[-1])
+    try:
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                return s.connect_ex((addr, port)) == 0
+
+        assert wait_until(listening), fleet.path(k, "/srv/app/app.log").read_text()
+        yield f"http://{addr}:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_sample_app_on_a_host_follows_flag_tasks(fleet: Fleet, deployed: Path) -> None:
+    with app_on_host(fleet, 1) as url:
+
+        def greeting(user: str = "") -> dict[str, object]:
+            body = json.loads(http_get(url + "/" + (f"?user={user}" if user else "")).body)
+            return body
+
+        first = greeting()
+        assert first["greeting"] == "Hello"
+        assert first["greeting_flag"] == {
+            "value": False,
+            "variant": "off",
+            "reason": "STATIC",
+            "errorCode": None,
+        }
+        result = change(
+            deployed, flag_set(path=FLAGS_PATH, flag="new-greeting", default_variant="on")
+        )
+        assert result.ok
+        assert wait_until(lambda: greeting()["greeting"] == "Hello from the new greeting!")
+        change(deployed, flag_ramp(path=FLAGS_PATH, flag="new-greeting", percent=50))
+        assert wait_until(lambda: greeting("ann")["greeting_flag"]["reason"] == "TARGETING_MATCH")
+        change(deployed, flag_kill(path=FLAGS_PATH, flag="new-greeting"))
+        assert wait_until(lambda: greeting("ann")["greeting"] == "Hello")
+        assert greeting("ann")["greeting_flag"]["reason"] == "STATIC"
