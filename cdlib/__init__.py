@@ -8,7 +8,8 @@ Write plays in Python, run them with ``cdlib run`` or :func:`cdlib.run`::
     play.task(tasks.directory("/srv/app", mode="0755"))
 """
 
-from cdlib import tasks
+from cdlib import tasks  # noqa: I001 - before flags: flags.stores uses tasks._shell
+from cdlib import flags
 from cdlib.connections import (
     Become,
     CommandResult,
@@ -76,6 +77,7 @@ __all__ = [
     "TaskResult",
     "UnreachableError",
     "connection_for",
+    "flags",
     "load_inventory",
     "load_playbook",
     "run",

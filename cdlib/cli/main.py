@@ -49,7 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub = _subparser(parser, args.command)
         sub.error(f"unrecognized arguments: {' '.join(extras)}")
     func = args.func
-    return int(func(args))
+    try:
+        return int(func(args))
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error worth a traceback.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

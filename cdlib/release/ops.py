@@ -63,14 +63,25 @@ def status(app: str, *, state_dir: str | None = None, read_router: bool = True) 
             st = router.state()
             live, weights = st.live, dict(st.weights)
             releases = {g: router.release(g) for g in router.groups}
-        except Exception as exc:  # noqa: BLE001 - status must report, not crash
+        except Exception as exc:
             err = f"{type(exc).__name__}: {exc}"
-    return AppStatus(app, latest, owner.describe() if owner else None,
-                     bool(owner and owner.is_stale()), live, weights, releases, err)
+    return AppStatus(
+        app,
+        latest,
+        owner.describe() if owner else None,
+        bool(owner and owner.is_stale()),
+        live,
+        weights,
+        releases,
+        err,
+    )
 
 
 def rollback(
-    app: str, *, to_group: str | None = None, state_dir: str | None = None,
+    app: str,
+    *,
+    to_group: str | None = None,
+    state_dir: str | None = None,
     break_stale: bool = True,
 ) -> ReleaseRecord:
     """Send all traffic back to the previous group in one router call; record it.
@@ -97,9 +108,16 @@ def rollback(
         )
     if not target_rec.router:
         raise CdlibError(f"release {latest.id} recorded no router spec; cannot roll back")
-    rec = ReleaseRecord(app, latest.previous_version or "?", "rollback", pid=os.getpid(),
-                        router=target_rec.router, previous_group=latest.new_group,
-                        new_group=target, previous_version=latest.version)
+    rec = ReleaseRecord(
+        app,
+        latest.previous_version or "?",
+        "rollback",
+        pid=os.getpid(),
+        router=target_rec.router,
+        previous_group=latest.new_group,
+        new_group=target,
+        previous_version=latest.version,
+    )
     lock = ReleaseLock(app, rec.id, state_dir=state_dir)
     try:
         lock.acquire(break_stale=break_stale)

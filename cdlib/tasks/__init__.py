@@ -27,3 +27,26 @@ __all__ = [
     "symlink",
     "template",
 ]
+
+# Flag tasks live with the flags package; imported last because it uses tasks._shell.
+from cdlib.flags.tasks import (
+    FlagFile,
+    FlagKill,
+    FlagRamp,
+    FlagSet,
+    flag_file,
+    flag_kill,
+    flag_ramp,
+    flag_set,
+)
+
+__all__ += [
+    "FlagFile",
+    "FlagKill",
+    "FlagRamp",
+    "FlagSet",
+    "flag_file",
+    "flag_kill",
+    "flag_ramp",
+    "flag_set",
+]
