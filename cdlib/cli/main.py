@@ -30,7 +30,7 @@ def build_parser() -> Parser:
 
 def _optional_commands() -> list[Any]:
     mods: list[Any] = []
-    for name in ("cdlib.inventory.cli", "cdlib.flags.cli"):
+    for name in ("cdlib.inventory.cli", "cdlib.flags.cli", "cdlib.cli.releases"):
         try:
             mods.append(__import__(name, fromlist=["add_parser"]))
         except ImportError:
@@ -58,6 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 99
+    except Exception as exc:
+        import os
+
+        if os.environ.get("CDLIB_DEBUG"):
+            raise
+        print(f"cdlib: internal error: {type(exc).__name__}: {exc}\n"
+              "  (set CDLIB_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

@@ -61,7 +61,7 @@ class ConsoleSink:
         if r.status in (Status.FAILED, Status.UNREACHABLE) and r.msg:
             where = f" at {r.origin}" if r.origin else ""
             self.console.print(f"    [{color}]{_esc(r.msg)}[/{color}][dim]{where}[/dim]")
-        elif self.verbose and r.msg:
+        elif r.msg and r.msg not in r.changes and (self.verbose or r.host.startswith("release:")):
             self.console.print(f"    [dim]{_esc(r.msg)}[/dim]")
         if self.diff and r.diff:
             for dl in r.diff.splitlines():

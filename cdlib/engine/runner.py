@@ -79,7 +79,8 @@ def run(
     for h in inv.hosts.values():
         redact.collect(h.vars)
     for p in book.plays:
-        redact.collect(dict(p.vars))
+        if isinstance(p, Play):
+            redact.collect(dict(p.vars))
     templar = Templar(book.search_path)
     plays = [p for p in book.plays if isinstance(p, Play)]
     releases: list[Any] = [p for p in book.plays if not isinstance(p, Play)]

@@ -178,6 +178,8 @@ class Task(metaclass=_TaskMeta):
     def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
         """A copy for one host with templated options rendered (local work only)."""
         changes: dict[str, Any] = {}
+        if self.name is not None and templar.is_template(self.name):
+            changes["name"] = templar.render_string(self.name, variables, what="option 'name'")
         for fname in self.templated:
             value = getattr(self, fname)
             rendered = _render_value(value, variables, templar, f"option {fname!r}")
