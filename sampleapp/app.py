@@ -207,6 +207,19 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+def _wait(event: threading.Event, seconds: float | None) -> bool:
+    """Wait for ``event`` (at most ``seconds``); True if it was set.
+
+    Short slices, because a signal the kernel hands to another thread only runs its Python
+    handler once the main thread returns to the interpreter; a long block would miss it.
+    """
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while not event.wait(0.1):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+    return True
+
+
 def main() -> int:
     """Run the app until SIGTERM/SIGINT; returns the exit code."""
     try:
@@ -224,7 +237,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    if cfg.start_delay > 0 and stop.wait(cfg.start_delay):
+    if cfg.start_delay > 0 and _wait(stop, cfg.start_delay):
         return 0
     try:
         greeting = Greeting(cfg) if cfg.flags_provider == "flagd" else None
@@ -242,13 +255,21 @@ def main() -> int:
         print(f"sampleapp: cannot listen on {cfg.bind}:{cfg.port}: {exc}", file=sys.stderr)
         return 1
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
-    thread.start()
+    # Only the main thread may take SIGTERM/SIGINT: delivered to a request thread, the signal
+    # can cut its socket read short and the request is dropped instead of drained. Threads
+    # inherit the mask, so block, start the server thread, then unblock here.
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
     print(
         f"sampleapp {cfg.version} listening on {cfg.bind}:{cfg.port} color={cfg.color or '-'}"
         f" fail_mode={cfg.fail_mode or '-'}",
         flush=True,
     )
-    stop.wait()
+    _wait(stop, None)
     server.shutdown()  # stop accepting; server_close below joins in-flight request threads
     thread.join()
     server.server_close()

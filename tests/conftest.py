@@ -7,14 +7,29 @@ writes its inventory into the test's ``tmp_path`` after resetting the hosts to a
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 from tests.fleet import Fleet, fleet_available
 
 FLEET_SIZE = 5
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Treat SIGTERM (e.g. from ``timeout``) like Ctrl-C so fixtures, the fleet included, tear
+    down instead of leaving sshd hosts behind."""
+    is_main = threading.current_thread() is threading.main_thread()
+    if is_main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def fleet_subnet(worker: str | None = None, env: str | None = None) -> str:

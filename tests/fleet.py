@@ -2,9 +2,10 @@
 
 Host ``k`` (1-based) is an OpenSSH server listening on ``{subnet}.{10+k}:22``. It runs in its
 own mount namespace where per-host directories from the fleet's work dir are bind-mounted over
-``/srv``, ``/opt``, ``/var/lib/cdlib`` and ``/etc/cdlib-host`` (and ``/tmp`` when the work dir
-is not itself under ``/tmp``), so what one host writes there the others do not see. Processes,
-users and the network are shared with the machine: only those directories are per host.
+``/srv``, ``/opt``, ``/var/lib/cdlib``, ``/etc/cdlib-host``, ``/run``, ``/var/log/supervisor``,
+copies of ``/etc/supervisor`` and ``/etc/haproxy`` (and ``/tmp`` when the work dir is not itself
+under ``/tmp``), so what one host writes there the others do not see. Processes, users and the
+network are shared with the machine: only those directories are per host.
 
 Use it from pytest through the ``fleet`` fixture (tests/conftest.py), from Python::
 
@@ -25,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,6 +52,19 @@ PRIVATE_DIRS: dict[str, str] = {
     "var-lib-cdlib": "/var/lib/cdlib",
     "etc-cdlib-host": "/etc/cdlib-host",
 }
+# Per-host copies of the machine's service configuration, refreshed by reset(), so each host
+# can run its own supervisord / haproxy with the stock Debian layout.
+SEEDED_DIRS: dict[str, str] = {
+    "etc-supervisor": "/etc/supervisor",
+    "etc-haproxy": "/etc/haproxy",
+}
+# Per-host runtime state (pid files, sockets, logs), empty at start and after reset().
+RUNTIME_DIRS: dict[str, str] = {
+    "run": "/run",
+    "var-log-supervisor": "/var/log/supervisor",
+}
+# Made in each host's /run: sshd's privilege separation dir and what daemons expect there.
+_RUN_SUBDIRS = ("sshd", "lock", "haproxy")
 _STATE_FILE = "fleet.json"
 _MARKER = "# cdlib test fleet"
 
@@ -96,6 +111,7 @@ class Fleet:
         *,
         start: bool = True,
         timeout: float = 30.0,
+        detached: bool = False,
     ) -> None:
         if not 1 <= n <= MAX_HOSTS:
             raise FleetError(f"fleet size must be 1..{MAX_HOSTS}, got {n}")
@@ -105,6 +121,9 @@ class Fleet:
         self.n = n
         self.timeout = timeout
         self._own_workdir = workdir is None
+        # The process whose death makes this fleet stale (reclaimed by the next fleet on the
+        # subnet); None for fleets meant to outlive their starter (the CLI's ``up``).
+        self.owner: int | None = None if detached else os.getpid()
         # Not under /tmp by default so each host can also get a private /tmp.
         base = Path(workdir) if workdir is not None else Path(_mkdtemp())
         base.mkdir(parents=True, exist_ok=True)
@@ -130,6 +149,7 @@ class Fleet:
         why = fleet_available()
         if why:
             raise FleetError(why)
+        self._reclaim_stale()
         self._prepare()
         self._start([h.index for h in self.hosts if not self.is_running(h.index)])
         self._save_state()
@@ -229,8 +249,7 @@ class Fleet:
                 if ns is not None:
                     self._kill_ns(ns, keep=self._pids[h.index])
         for h in self.hosts:
-            for sub in (*PRIVATE_DIRS, "tmp"):
-                _empty_dir(self._hostdir(h.index) / sub)
+            self._fill_host(h.index, fresh=True)
         stopped = [h.index for h in self.hosts if not self.is_running(h.index)]
         if stopped:
             self._start(stopped)
@@ -249,23 +268,34 @@ class Fleet:
         """
         self._host(k)
         p = Path(inside)
-        for sub, mnt in (*PRIVATE_DIRS.items(), *([("tmp", "/tmp")] if self.private_tmp else [])):
+        # Longest mount point first: /var/log/supervisor before a hypothetical /var.
+        for sub, mnt in sorted(self._mounts(), key=lambda m: -len(m[1])):
             if _is_under(p, Path(mnt)):
                 return self._hostdir(k) / sub / p.relative_to(mnt)
-        raise FleetError(
-            f"{inside}: not under a per-host directory ({', '.join(PRIVATE_DIRS.values())})"
-        )
+        where = ", ".join(m for _, m in self._mounts())
+        raise FleetError(f"{inside}: not under a per-host directory ({where})")
 
     def ssh(
-        self, k: int, cmd: str, *, check: bool = False, timeout: float = 60.0
+        self,
+        k: int,
+        cmd: str,
+        *,
+        check: bool = False,
+        timeout: float = 60.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run shell command ``cmd`` inside host ``k``'s mount namespace (via nsenter, not SSH)."""
+        """Run shell command ``cmd`` inside host ``k``'s mount namespace (via nsenter, not SSH).
+
+        ``input`` is fed to its stdin; ``check=True`` raises :class:`FleetError` on non-zero exit.
+        """
         pid = self.pid(k)
         res = subprocess.run(
             ["nsenter", "-t", str(pid), "-m", "--", "/bin/sh", "-c", cmd],
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
         )
         if check and res.returncode != 0:
             raise FleetError(f"host{k}: {cmd!r} exited {res.returncode}: {res.stderr.strip()}")
@@ -371,9 +401,7 @@ class Fleet:
         keygens = []
         for h in self.hosts:
             d = self._hostdir(h.index)
-            for sub in (*PRIVATE_DIRS, "tmp"):
-                (d / sub).mkdir(parents=True, exist_ok=True)
-            (d / "tmp").chmod(0o1777)
+            self._fill_host(h.index, fresh=not d.exists())
             key = d / "ssh_host_ed25519_key"
             if not key.exists():
                 # Started together: keygen is quick but 100 of them in a row add up.
@@ -394,6 +422,33 @@ class Fleet:
             pub = (self._hostdir(h.index) / "ssh_host_ed25519_key.pub").read_text().split()
             lines.append(f"{h.address} {pub[0]} {pub[1]}\n")
         _write_atomic(self.known_hosts, "".join(lines))
+
+    def _mounts(self) -> list[tuple[str, str]]:
+        """(dir name in the host dir, mount point) of every per-host directory."""
+        out = list(PRIVATE_DIRS.items())
+        out += [
+            (sub, mnt) for sub, mnt in {**SEEDED_DIRS, **RUNTIME_DIRS}.items() if Path(mnt).is_dir()
+        ]
+        if self.private_tmp:
+            out.append(("tmp", "/tmp"))
+        return out
+
+    def _fill_host(self, k: int, fresh: bool) -> None:
+        """Create host k's directories; ``fresh`` empties them and re-seeds the config copies."""
+        d = self._hostdir(k)
+        for sub, mnt in self._mounts():
+            target = d / sub
+            target.mkdir(parents=True, exist_ok=True)
+            if fresh:
+                # Keep /run/sshd itself: the running sshd needs it for every new login.
+                _empty_dir(target, keep={"sshd"} if mnt == "/run" else set())
+                if mnt in SEEDED_DIRS.values():
+                    shutil.copytree(mnt, target, symlinks=True, dirs_exist_ok=True)
+        for sub in _RUN_SUBDIRS:
+            if Path("/run").is_dir():
+                (d / "run" / sub).mkdir(mode=0o755, exist_ok=True)
+        if self.private_tmp:
+            (d / "tmp").chmod(0o1777)
 
     def _sshd_config(self, h: FleetHost) -> str:
         d = self._hostdir(h.index)
@@ -437,9 +492,7 @@ class Fleet:
                 f"{h.name}: {h.address}:{h.port} is already in use (a stale fleet on subnet "
                 f"{self.subnet}? `python -m tests.fleet down --subnet {self.subnet}` stops it)"
             )
-        mounts = [f"mount --bind {d / sub} {mnt}" for sub, mnt in PRIVATE_DIRS.items()]
-        if self.private_tmp:
-            mounts.append(f"mount --bind {d / 'tmp'} /tmp")
+        mounts = [f"mount --bind {d / sub} {mnt}" for sub, mnt in self._mounts()]
         # unshare execs sh, sh execs sshd: the pid we get is sshd's own, no wrapper left.
         script = " && ".join([*mounts, f'exec {SSHD} -D -e -f "$1"'])
         log = open(d / "sshd.log", "ab")  # noqa: SIM115 -- handed to the child, closed below
@@ -508,11 +561,38 @@ class Fleet:
                 _kill(p, signal.SIGKILL)
                 _wait_gone(p, 5)
 
+    def _reclaim_stale(self) -> None:
+        """Stop fleets left on this subnet by a test run that died without tearing down.
+
+        Only fleets whose recorded owner process is gone are touched; a live fleet (or one
+        started by the CLI) is left alone and its address clash is reported by _spawn.
+        """
+        for pid, cfg in _stale_sshd_pids(self.subnet):
+            wd = cfg.parent.parent
+            if wd == self.workdir:
+                continue
+            try:
+                state = json.loads((wd / _STATE_FILE).read_text())
+            except (OSError, ValueError):
+                continue
+            owner = state.get("owner")
+            if owner is None or _alive(int(owner)):
+                continue
+            print(
+                f"fleet: stopping stale fleet in {wd} (owner pid {owner} is gone)", file=sys.stderr
+            )
+            stale = Fleet.attach(wd)
+            stale._own_workdir = wd.name.startswith("cdlib-fleet-")
+            stale.stop()
+            _kill(pid)
+            _wait_gone(pid, 10)
+
     def _save_state(self) -> None:
         state = {
             "n": self.n,
             "subnet": self.subnet,
             "pids": {str(k): v for k, v in self._pids.items()},
+            "owner": self.owner,
         }
         with contextlib.suppress(FileNotFoundError):
             _write_atomic(self.workdir / _STATE_FILE, json.dumps(state))
@@ -526,6 +606,7 @@ class Fleet:
         except FileNotFoundError:
             raise FleetError(f"{wd}: no fleet state ({_STATE_FILE}) here") from None
         fleet = cls(int(state["n"]), state["subnet"], wd, start=False)
+        fleet.owner = state.get("owner")
         for k, pid in state["pids"].items():
             if _alive(int(pid)):
                 fleet._pids[int(k)] = int(pid)
@@ -633,10 +714,12 @@ def _pids_in_ns(ns: str) -> list[int]:
     return out
 
 
-def _empty_dir(d: Path) -> None:
+def _empty_dir(d: Path, keep: set[str] | None = None) -> None:
     if not d.is_dir():
         return
     for child in d.iterdir():
+        if keep and child.name in keep:
+            continue
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child, ignore_errors=True)
         else:
@@ -644,27 +727,28 @@ def _empty_dir(d: Path) -> None:
                 child.unlink()
 
 
-def _stale_sshd_pids(subnet: str) -> list[int]:
-    """Fleet sshd processes (by their config's marker) listening on ``subnet``."""
+def _stale_sshd_pids(subnet: str) -> list[tuple[int, Path]]:
+    """(pid, config path) of fleet sshd listeners (found by their config's marker) on ``subnet``."""
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            argv = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if not argv or argv[0] != SSHD.encode() or b"-f" not in argv:
+        # sshd rewrites its title ("sshd: /usr/sbin/sshd -D -e -f CFG [listener] ..."), so
+        # look for the config path anywhere in it.
+        m = re.search(rb"\s-f\s+(\S+/sshd_config)\b", cmdline)
+        if not m or (b"[listener]" not in cmdline and not cmdline.startswith(SSHD.encode())):
             continue
-        i = argv.index(b"-f")
-        if i + 1 >= len(argv):
-            continue
+        path = Path(m.group(1).decode())
         try:
-            cfg = Path(argv[i + 1].decode()).read_text()
+            cfg = path.read_text()
         except OSError:
             continue
         if cfg.startswith(_MARKER) and f"ListenAddress {subnet}." in cfg:
-            found.append(int(entry.name))
+            found.append((int(entry.name), path))
     return found
 
 
@@ -692,7 +776,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if any(old.is_running(h.index) for h in old.hosts):
                     print(f"{wd}: a fleet is already up here; run down first", file=sys.stderr)
                     return 2
-            fleet = Fleet(args.n, args.subnet, wd)
+            fleet = Fleet(args.n, args.subnet, wd, detached=True)
             inv = fleet.inventory_yaml(wd / "inventory.yml", group=args.group)
             print(inv)
             return 0
@@ -703,7 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stopped += sum(1 for h in fleet.hosts if fleet.is_running(h.index))
             fleet.stop()
         if args.subnet:
-            for pid in _stale_sshd_pids(args.subnet):
+            for pid, _ in _stale_sshd_pids(args.subnet):
                 _kill(pid)
                 stopped += 1
         print(f"stopped {stopped} host(s)")

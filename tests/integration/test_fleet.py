@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -87,7 +89,8 @@ def test_srv_is_private_per_host(fleet: Fleet) -> None:
 
 def test_reset_empties_private_dirs_and_kills_leftovers(fleet: Fleet) -> None:
     fleet.reset()
-    fleet.ssh(1, "echo x > /srv/left", check=True)
+    fleet.ssh(1, "cat > /srv/left", input="x\n", check=True)
+    assert fleet.path(1, "/srv/left").read_text() == "x\n"
     fleet.ssh(1, "setsid sleep 300 >/dev/null 2>&1 < /dev/null &", check=True)
     assert fleet.ssh(1, "pgrep -x sleep").returncode == 0
     fleet.reset()
@@ -97,6 +100,8 @@ def test_reset_empties_private_dirs_and_kills_leftovers(fleet: Fleet) -> None:
 
 def test_stopped_host_refuses_then_comes_back(fleet: Fleet) -> None:
     fleet.reset()
+    # The tracked pid is sshd itself (unshare and sh exec'd into it), so stopping it works.
+    assert Path(f"/proc/{fleet.pid(3)}/exe").resolve() == Path("/usr/sbin/sshd")
     fleet.stop_host(3)
     assert not fleet.is_running(3)
     res = _ssh(fleet, 3, "true")
@@ -179,3 +184,111 @@ def test_sample_app_release_runs_on_a_fleet_host(fleet: Fleet, tmp_path: Path) -
     fleet.reset()  # the app lives in host2's namespace: reset stops it
     with pytest.raises(OSError):
         http_get(f"http://{h.address}:{port}/", timeout=2)
+
+
+@pytest.mark.skipif(not Path("/etc/supervisor").is_dir(), reason="supervisor not installed")
+def test_each_host_runs_its_own_stock_supervisord(fleet: Fleet) -> None:
+    fleet.reset()
+    conf = "[program:sleeper]\ncommand=/bin/sleep 300\n"
+    for k in (1, 2):
+        assert fleet.path(k, "/etc/supervisor/supervisord.conf").is_file()  # seeded copy
+        fleet.path(k, "/etc/supervisor/conf.d/sleeper.conf").write_text(conf)
+        fleet.ssh(k, "supervisord -c /etc/supervisor/supervisord.conf", check=True)
+    assert not Path("/etc/supervisor/conf.d/sleeper.conf").exists()
+    for k in (1, 2):
+        status = ""
+        for _ in range(100):
+            status = fleet.ssh(k, "supervisorctl status sleeper").stdout
+            if "RUNNING" in status:
+                break
+            time.sleep(0.1)
+        assert "RUNNING" in status, status
+        assert fleet.path(k, "/run/supervisord.pid").is_file()
+    pid1 = fleet.path(1, "/run/supervisord.pid").read_text()
+    assert pid1 != fleet.path(2, "/run/supervisord.pid").read_text()
+    fleet.reset()
+    assert not fleet.path(1, "/etc/supervisor/conf.d/sleeper.conf").exists()
+    assert fleet.processes(1) == [fleet.pid(1)]
+    assert _gone(int(pid1))
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie not yet reaped by init counts as exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}
+
+
+def test_cli_up_and_down(fleet: Fleet, tmp_path: Path) -> None:
+    # A second fleet beside the session one: same third octet, so no other run uses it.
+    subnet = "127.200." + fleet.subnet.rsplit(".", 1)[1]
+    wd = tmp_path.parent / (tmp_path.name + "-cli")  # not under /tmp: private /tmp too
+    up = subprocess.run(
+        [sys.executable, "-m", "tests.fleet", "up", "2", "--subnet", subnet, "--dir", str(wd)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        inv = Path(up.stdout.strip())
+        data = yaml.safe_load(inv.read_text())
+        host2 = data["all"]["children"]["web"]["hosts"]["host2"]
+        assert host2["ansible_host"] == f"{subnet}.12"
+        login = subprocess.run(
+            [
+                "ssh", "-i", host2["ansible_ssh_private_key_file"],
+                "-o", f"UserKnownHostsFile={host2['cdlib_known_hosts_file']}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+                f"root@{subnet}.12", "echo ok",
+            ],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert login.stdout == "ok\n", login.stderr
+    finally:
+        down = subprocess.run(
+            [sys.executable, "-m", "tests.fleet", "down", "--dir", str(wd)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.strip() == "stopped 2 host(s)"
+    assert not wd.exists()
+    with socket.socket() as s:
+        assert s.connect_ex((f"{subnet}.12", 22)) != 0
+
+
+def test_fleet_left_by_a_killed_run_is_reclaimed(fleet: Fleet) -> None:
+    subnet = "127.201." + fleet.subnet.rsplit(".", 1)[1]
+    code = (
+        "import sys, time\n"
+        "from tests.fleet import Fleet\n"
+        f"f = Fleet(2, {subnet!r})\n"
+        "print(f.workdir, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert orphan.stdout is not None
+    workdir = Path(orphan.stdout.readline().strip())
+    orphan.kill()  # no teardown: its sshds stay up
+    orphan.wait(timeout=10)
+    orphan.stdout.close()
+    with socket.socket() as s:
+        assert s.connect_ex((f"{subnet}.11", 22)) == 0
+    with Fleet(2, subnet) as again:
+        assert again.is_running(1)
+        assert not workdir.exists()
+        login = subprocess.run(
+            [*again.ssh_command(1), "true"], capture_output=True, text=True, timeout=30
+        )
+        assert login.returncode == 0, login.stderr

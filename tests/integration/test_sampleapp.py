@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from pathlib import Path
 
@@ -124,24 +123,44 @@ def test_unknown_fail_mode_is_a_clear_error() -> None:
 
 def test_sigterm_finishes_in_flight_request() -> None:
     with run_app({"APP_FAIL_MODE": "slow", "APP_SLOW_MS": "1500"}) as (proc, url):
-        results: list[int] = []
-        t = threading.Thread(target=lambda: results.append(http_get(url + "/health").status))
-        t.start()
-        # Signal only once the app holds the request's connection (else it is not in flight).
-        deadline = time.monotonic() + 20
-        for _ in range(10_000):
-            if _established(proc.pid) or time.monotonic() > deadline:
-                break
-            time.sleep(0.005)
-        assert _established(proc.pid), "the request never reached the app"
-        proc.send_signal(signal.SIGTERM)
-        t.join(15)
-        assert results == [200]
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as client:
+            client.sendall(b"GET /health HTTP/1.0\r\n\r\n")
+            # Signal only once the app has accepted this very connection: a request still in
+            # the listen backlog is (rightly) dropped when the app stops accepting.
+            deadline = time.monotonic() + 20
+            for _ in range(10_000):
+                if _accepted(port, client.getsockname()[1]) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
+            assert _accepted(port, client.getsockname()[1]), "the app never accepted"
+            proc.send_signal(signal.SIGTERM)
+            answer = b""
+            for _ in range(1000):
+                chunk = client.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.0 200"), answer
         assert proc.wait(timeout=15) == 0
         assert proc.stdout is not None
         out = proc.stdout.read()
         assert "GET /health" in out
         assert "sampleapp stopped" in out
+
+
+def _accepted(server_port: int, client_port: int) -> bool:
+    """Whether the server side of the connection from ``client_port`` has been accept()ed.
+
+    In /proc/net/tcp a connection still in the listen backlog has inode 0.
+    """
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        local_port = int(f[1].split(":")[1], 16)
+        remote_port = int(f[2].split(":")[1], 16)
+        if local_port == server_port and remote_port == client_port:
+            return f[9] != "0"
+    return False
 
 
 def test_flags_file_is_read_and_reloaded(tmp_path: Path) -> None:
@@ -154,15 +173,3 @@ def test_flags_file_is_read_and_reloaded(tmp_path: Path) -> None:
             "new_checkout": False,
             "dark": "on",
         }
-
-
-def _established(pid: int) -> bool:
-    """Whether process ``pid`` holds a socket besides its listener (a request in flight)."""
-    fds = Path(f"/proc/{pid}/fd")
-    sockets = 0
-    for fd in fds.iterdir():
-        try:
-            sockets += os.readlink(fd).startswith("socket:")
-        except OSError:
-            continue
-    return sockets >= 2
