@@ -43,7 +43,10 @@ BlueGreen(
     ),
     post_checks=Suite(
         "through the load balancer",
-        (HttpCheck(url=f"http://{LB}/version", body_contains="{{ release_version }}",
-                   retry=retry),),
+        (
+            HttpCheck(
+                url=f"http://{LB}/version", body_contains="{{ release_version }}", retry=retry
+            ),
+        ),
     ),
 )

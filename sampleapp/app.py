@@ -12,6 +12,7 @@ Configured from the environment:
   APP_VERSION       version string; falls back to the VERSION file next to this script
   APP_COLOR         color / group name reported by ``/`` (e.g. blue, green, canary)
   APP_FAIL_MODE     "" | health (health is 503) | 5xx (every request 500) |
+                    errors (/health passes, every other request 500: a lying health check) |
                     slow (each request waits APP_SLOW_MS) | crash (exit 3 at start)
   APP_SLOW_MS       latency added in slow mode (default 500)
   APP_START_DELAY   seconds to wait before listening (default 0)
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-FAIL_MODES = ("", "health", "5xx", "slow", "crash")
+FAIL_MODES = ("", "health", "5xx", "errors", "slow", "crash")
 
 
 class Config:
@@ -161,6 +162,8 @@ def make_handler(
             if cfg.fail_mode == "5xx":
                 return self._send(500, "text/plain", "internal error (APP_FAIL_MODE=5xx)\n")
             path, _, query = self.path.partition("?")
+            if cfg.fail_mode == "errors" and path != "/health":
+                return self._send(500, "text/plain", "internal error (APP_FAIL_MODE=errors)\n")
             if path == "/health":
                 if cfg.fail_mode == "health":
                     body = {"status": "failing", "version": cfg.version}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the sample app release tarball ``sampleapp-VERSION.tar.gz`` reproducibly.
 
-Usage: scripts/build-sample-app VERSION [--fail-mode health|5xx|slow|crash] [--out dist/]
+Usage: scripts/build-sample-app VERSION [--fail-mode health|5xx|errors|slow|crash] [--out dist/]
 
 The tarball holds ``app.py``, ``VERSION`` and ``bin/start`` at its top level (unpack it into a
 release directory). Entries are sorted, owned by 0:0 with fixed modes and mtimes, and gzip
@@ -28,7 +28,7 @@ APP_SOURCE = ROOT / "sampleapp" / "app.py"
 # Fixed timestamp for every entry (2024-01-01T00:00:00Z); any constant works.
 MTIME = 1704067200
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-FAIL_MODES = ("health", "5xx", "slow", "crash")
+FAIL_MODES = ("health", "5xx", "errors", "slow", "crash")
 
 
 def start_script(fail_mode: str | None) -> str:

@@ -66,8 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if os.environ.get("CDLIB_DEBUG"):
             raise
-        print(f"cdlib: internal error: {type(exc).__name__}: {exc}\n"
-              "  (set CDLIB_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        print(
+            f"cdlib: internal error: {type(exc).__name__}: {exc}\n"
+            "  (set CDLIB_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

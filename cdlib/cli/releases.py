@@ -20,29 +20,45 @@ def add_parser(sub: Any) -> None:
     """Register the release subcommands."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("app", help="application name, as given to the release")
-    common.add_argument("--state-dir", help="release state directory (default $CDLIB_STATE_DIR "
-                        "or ~/.local/state/cdlib)")
-    p = sub.add_parser("status", parents=[common],
-                       help="where traffic goes now, and the latest release (finished or not)")
+    common.add_argument(
+        "--state-dir",
+        help="release state directory (default $CDLIB_STATE_DIR or ~/.local/state/cdlib)",
+    )
+    p = sub.add_parser(
+        "status",
+        parents=[common],
+        help="where traffic goes now, and the latest release (finished or not)",
+    )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("history", parents=[common],
-                       help="past releases: who, which version, when, outcome, step durations")
+    p = sub.add_parser(
+        "history",
+        parents=[common],
+        help="past releases: who, which version, when, outcome, step durations",
+    )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("-n", "--last", type=int, default=20, help="how many (default 20)")
     p.set_defaults(func=cmd_history)
-    p = sub.add_parser("promote", parents=[common],
-                       help="approve the gate a running release waits at")
+    p = sub.add_parser(
+        "promote", parents=[common], help="approve the gate a running release waits at"
+    )
     p.set_defaults(func=lambda a: _signal(a, "promote"))
-    p = sub.add_parser("abort", parents=[common],
-                       help="stop a running release; it moves traffic back")
+    p = sub.add_parser(
+        "abort", parents=[common], help="stop a running release; it moves traffic back"
+    )
     p.set_defaults(func=lambda a: _signal(a, "abort"))
-    p = sub.add_parser("rollback", parents=[common],
-                       help="switch all traffic back to the previous group in one step")
+    p = sub.add_parser(
+        "rollback",
+        parents=[common],
+        help="switch all traffic back to the previous group in one step",
+    )
     p.add_argument("--to", dest="to_group", help="group to send traffic to (default: previous)")
     p.set_defaults(func=cmd_rollback)
-    p = sub.add_parser("unlock", parents=[common],
-                       help="break a release lock whose process is gone (or any, with --force)")
+    p = sub.add_parser(
+        "unlock",
+        parents=[common],
+        help="break a release lock whose process is gone (or any, with --force)",
+    )
     p.add_argument("--force", action="store_true", help="break it even if its owner may run")
     p.set_defaults(func=cmd_unlock)
 
@@ -66,16 +82,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         r = st.latest
         state = "UNFINISHED (its process is gone or still running)" if r.unfinished else r.outcome
-        print(f"latest release: {r.id} {r.strategy} {r.version} by {r.user}@{r.machine} "
-              f"at {_when(r.started)}: {state}")
+        print(
+            f"latest release: {r.id} {r.strategy} {r.version} by {r.user}@{r.machine} "
+            f"at {_when(r.started)}: {state}"
+        )
         if r.reason:
             print(f"  reason: {r.reason.splitlines()[0]}")
         for s in r.steps:
             dur = f"{s.duration:.2f}s" if s.duration is not None else "..."
             print(f"  {s.outcome:<10} {dur:>8}  {s.name}")
     if st.lock_owner:
-        print(f"lock: held by {st.lock_owner}" + (" (STALE: 'cdlib unlock' or 'cdlib rollback')"
-                                                  if st.lock_stale else ""))
+        print(
+            f"lock: held by {st.lock_owner}"
+            + (" (STALE: 'cdlib unlock' or 'cdlib rollback')" if st.lock_stale else "")
+        )
     return EXIT_OK
 
 
@@ -83,7 +103,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     """Print past releases."""
     from cdlib.release.history import History
 
-    recs = History(args.app, state_dir=args.state_dir).all()[-args.last:]
+    recs = History(args.app, state_dir=args.state_dir).all()[-args.last :]
     if args.format == "json":
         print(json.dumps([r.to_json() for r in recs], indent=2, default=str))
         return EXIT_OK
@@ -92,10 +112,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     for r in recs:
         total = (r.finished - r.started) if r.finished else None
         took = f"{total:.1f}s" if total is not None else "unfinished"
-        steps = ", ".join(f"{s.name} {s.duration:.1f}s" if s.duration is not None else s.name
-                          for s in r.steps)
-        print(f"{_when(r.started)}  {r.id}  {r.strategy:<10} {r.version:<12} "
-              f"{r.user}@{r.machine}  {r.outcome:<11} {took}")
+        steps = ", ".join(
+            f"{s.name} {s.duration:.1f}s" if s.duration is not None else s.name for s in r.steps
+        )
+        print(
+            f"{_when(r.started)}  {r.id}  {r.strategy:<10} {r.version:<12} "
+            f"{r.user}@{r.machine}  {r.outcome:<11} {took}"
+        )
         if steps:
             print(f"    steps: {steps}")
     return EXIT_OK
@@ -122,11 +145,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     except CdlibError as exc:
         print(f"cdlib rollback: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - router errors: report, no traceback
+    except Exception as exc:
         print(f"cdlib rollback: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"rolled back {args.app}: traffic -> {rec.new_group} "
-          f"({rec.steps[-1].detail if rec.steps else ''})")
+    print(
+        f"rolled back {args.app}: traffic -> {rec.new_group} "
+        f"({rec.steps[-1].detail if rec.steps else ''})"
+    )
     return EXIT_OK
 
 

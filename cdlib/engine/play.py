@@ -154,12 +154,12 @@ class collect_plays:
         _collector.reset(self._token)
 
 
-def flatten(items: Iterable[Play | Sequence[Play]]) -> list[Play]:
-    """Plays from a mix of plays and lists of plays."""
-    out: list[Play] = []
+def flatten(items: Iterable[Any]) -> list[Any]:
+    """Plays (and release strategies) from a mix of them and lists of them."""
+    out: list[Any] = []
     for it in items:
-        if isinstance(it, Play):
-            out.append(it)
+        if isinstance(it, list | tuple):
+            out.extend(flatten(it))
         else:
-            out.extend(it)
+            out.append(it)
     return out

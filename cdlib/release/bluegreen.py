@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from cdlib.engine.task import Status
 from cdlib.release.history import ROLLED_BACK, SUCCEEDED
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 from cdlib.traffic.base import Router, RouterState
@@ -40,10 +41,12 @@ class BlueGreen(Strategy):
         rollback_window: seconds after the switch during which the post-release checks
             are repeated; a failure in that window switches traffic back automatically.
         check_interval: seconds between repeats within the window.
+        force: release even when the router says this version is already live.
     """
 
     rollback_window: float = 0.0
     check_interval: float = 5.0
+    force: bool = False
 
     kind = "blue/green"
 
@@ -62,6 +65,17 @@ class BlueGreen(Strategy):
                 if live
                 else f"no live group yet; first release goes to {idle}"
             )
+        if live is not None and run.rec.previous_version == self.version and not self.force:
+            # Releasing what is already live changes nothing (idempotent, like a task).
+            run.rec.new_group = live
+            run.report(
+                "already live",
+                Status.OK,
+                f"{self.version} is already live on {live}; nothing to do "
+                "(force=True releases it again to the other group)",
+            )
+            run.finish(SUCCEEDED, "already live")
+            return
         run.deploy(idle)
         run.ensure_targets(router, idle)
         run.checks(self.preview_checks, f"preview checks on {idle}", run.preview_hosts(idle))

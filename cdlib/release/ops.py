@@ -92,15 +92,18 @@ def rollback(
     broken; a live one is refused with its owner named.
     """
     hist = History(app, state_dir=state_dir)
-    latest = hist.latest()
-    if latest is None:
+    records = hist.all()
+    if not records:
         raise CdlibError(f"no release of {app!r} recorded: nothing to roll back")
+    # The release to undo: the newest one that moved traffic and still stands, or one
+    # that never finished (traffic may be anywhere). Failed releases that left or put
+    # traffic back where it was are skipped.
+    latest = next(
+        (r for r in reversed(records) if r.unfinished or r.outcome == SUCCEEDED),
+        records[-1],
+    )
     target_rec = latest
-    if latest.strategy == "rollback":
-        # Rolling back a rollback: go back to where that rollback came from.
-        target = to_group or latest.previous_group
-    else:
-        target = to_group or latest.previous_group
+    target = to_group or latest.previous_group
     if not target:
         raise CdlibError(
             f"release {latest.id} of {app!r} has no previous group to go back to "

@@ -1,0 +1,319 @@
+"""Release strategies against a real HAProxy and real sample-app processes, under load."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+import cdlib
+from cdlib.checks import HttpCheck, Retry
+from cdlib.checks.suite import Suite
+from cdlib.release import (
+    BlueGreen,
+    Canary,
+    CanaryStep,
+    History,
+    LocalHAProxySpec,
+    Rolling,
+    Thresholds,
+    rollback,
+)
+from cdlib.release.ops import status
+from cdlib.traffic.local import LocalHAProxy
+from tests.integration.traffic.traffic_helpers import Load, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "playbooks"))
+from sampleapp_local import deploy as deploy_play  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy")
+
+
+@dataclass
+class Env:
+    inventory: Path
+    state: str
+    lb_port: int
+    spec: LocalHAProxySpec
+    dirs: list[Path]
+
+    @property
+    def lb(self) -> str:
+        return f"127.0.0.1:{self.lb_port}"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    ports = {name: free_port() for name in ("blue1", "blue2", "green1", "green2")}
+    inv = {
+        "all": {
+            "vars": {"ansible_connection": "local", "ansible_host": "127.0.0.1"},
+            "children": {
+                g: {
+                    "hosts": {
+                        f"{g}{i}": {
+                            "app_port": ports[f"{g}{i}"],
+                            "app_dir": str(tmp_path / f"{g}{i}"),
+                        }
+                        for i in (1, 2)
+                    }
+                }
+                for g in ("blue", "green")
+            },
+        }
+    }
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inv))
+    lb_port = free_port()
+    workdir = tmp_path / "haproxy"
+    local = LocalHAProxy(workdir, bind=f"127.0.0.1:{lb_port}", check_inter_ms=200, check_rise=1)
+    local.start()
+    spec = LocalHAProxySpec(
+        workdir=str(workdir),
+        bind=f"127.0.0.1:{lb_port}",
+        check_inter_ms=200,
+        check_rise=1,
+        ensure_running=False,
+    )
+    try:
+        yield Env(path, str(tmp_path / "state"), lb_port, spec, [tmp_path / n for n in ports])
+    finally:
+        local.stop()
+        for d in [tmp_path / n for n in ports]:
+            pid = d / "pid"
+            if pid.exists():
+                try:
+                    os.kill(int(pid.read_text()), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def _checks(env: Env) -> tuple[Suite, Suite]:
+    retry = Retry(attempts=20, timeout=10.0, backoff=0.1, max_backoff=0.5)
+    preview = Suite(
+        "preview",
+        (
+            HttpCheck(
+                url="http://{{ address }}:{{ app_port }}/version",
+                body_contains="{{ release_version }}",
+                retry=retry,
+            ),
+        ),
+    )
+    post = Suite(
+        "post",
+        (
+            HttpCheck(
+                url=f"http://{env.lb}/version", body_contains="{{ release_version }}", retry=retry
+            ),
+        ),
+    )
+    return preview, post
+
+
+def _bluegreen(env: Env, version: str, fail: str = "") -> BlueGreen:
+    preview, post = _checks(env)
+    return BlueGreen(
+        app="demo",
+        version=version,
+        router=env.spec,
+        state_dir=env.state,
+        deploy=lambda t: deploy_play(t, fail_mode=fail),
+        preview_checks=preview,
+        post_checks=post,
+        health_timeout=15,
+    )
+
+
+def _release_failed(res: cdlib.RunResult) -> list[str]:
+    return [r.msg for r in res.results if r.host == "release:demo" and r.status.value == "failed"]
+
+
+def test_bluegreen_release_under_load_then_bad_build_then_rollback(env: Env) -> None:
+    first = _bluegreen(env, "1.0.0").run(str(env.inventory))
+    assert first.ok, _release_failed(first)
+    assert env.spec.build().state().live == "blue"
+
+    load = Load(env.lb_port, threads=2, max_requests=2000000, max_seconds=90).start()
+    try:
+        load.wait_for(100)
+        second = _bluegreen(env, "1.1.0").run(str(env.inventory))
+        assert second.ok, _release_failed(second)
+        n = load.total
+        load.wait_for(n + 100)
+        # One-step rollback to 1.0.0 (still on blue, untouched since)
+        t0 = time.monotonic()
+        rec = rollback("demo", state_dir=env.state)
+        took = time.monotonic() - t0
+        n = load.total
+        load.wait_for(n + 100)
+        assert env.spec.build().state().live == "blue"
+        # A build whose health check fails never gets traffic (it goes to idle green).
+        bad = _bluegreen(env, "1.2.0", fail="health").run(str(env.inventory))
+        assert not bad.ok and bad.exit_code == 2
+        assert any("unhealthy" in m or "preview" in m for m in _release_failed(bad))
+        n = load.total
+        load.wait_for(n + 100)
+    finally:
+        result = load.stop()
+    assert result.failures == []
+    assert result.total >= 500
+    assert set(result.ok) == {"1.0.0", "1.1.0"}  # 1.2.0 never answered a user
+    assert rec.new_group == "blue" and env.spec.build().state().live == "blue"
+    assert rec.steps[0].detail.startswith("live: blue")
+    assert took < 5  # the whole command; the switch itself is recorded below
+    switch_s = float(rec.steps[0].detail.split("switch took ")[1].rstrip("s)"))
+    assert switch_s < 1.0
+    hist = History("demo", state_dir=env.state).all()
+    assert [r.outcome for r in hist] == ["succeeded", "rolled_back", "succeeded", "failed"]
+    assert hist[2].strategy == "rollback"
+    # Releasing what is live again is a no-op.
+    again = _bluegreen(env, "1.0.0").run(str(env.inventory))
+    assert again.ok and any(r.task == "already live" for r in again.results), [
+        (r.task, r.msg) for r in again.results if r.host == "release:demo"
+    ]
+
+
+def test_canary_of_failing_build_rolls_back_at_first_analysis(env: Env) -> None:
+    assert _bluegreen(env, "1.0.0").run(str(env.inventory)).ok
+    canary = Canary(
+        app="demo",
+        version="2.0.0",
+        router=env.spec,
+        state_dir=env.state,
+        deploy=lambda t: deploy_play(t, fail_mode="errors"),
+        steps=[CanaryStep(1, pause=4.0), CanaryStep(25, pause=4.0), 100],
+        thresholds=Thresholds(max_error_rate=0.05, min_requests=3),
+        health_timeout=15,
+    )
+    load = Load(env.lb_port, threads=2, max_requests=2000000, max_seconds=90).start()
+    try:
+        load.wait_for(300)
+        res = canary.run(str(env.inventory))
+        n = load.total
+        load.wait_for(n + 200)
+    finally:
+        result = load.stop()
+    assert not res.ok
+    steps = [r.task for r in res.results if r.host == "release:demo"]
+    assert "analysis at 1%" in steps and "traffic 25% -> green" not in steps
+    assert steps[-1] == "roll back: weight of green -> 0"
+    assert env.spec.build().state().live == "blue"
+    failed = len(result.failures)
+    assert failed > 0  # the canary really got traffic and failed it
+    assert failed / result.total < 0.01, (failed, result.total)
+    rec = History("demo", state_dir=env.state).latest()
+    assert rec is not None and rec.outcome == "rolled_back" and "5xx rate" in rec.reason
+
+
+def test_canary_success_and_no_data_is_inconclusive(env: Env) -> None:
+    assert _bluegreen(env, "1.0.0").run(str(env.inventory)).ok
+    # No load at all: the analysis has no data -> inconclusive -> fail (configured).
+    nodata = Canary(
+        app="demo",
+        version="2.0.0",
+        router=env.spec,
+        state_dir=env.state,
+        deploy=deploy_play,
+        steps=[CanaryStep(10, pause=0.5), 100],
+        thresholds=Thresholds(min_requests=10),
+        on_inconclusive="fail",
+        health_timeout=15,
+    )
+    res = nodata.run(str(env.inventory))
+    assert not res.ok
+    assert any("inconclusive" in r.msg for r in res.results if r.host == "release:demo")
+    assert env.spec.build().state().live == "blue"
+    good = Canary(
+        app="demo",
+        version="2.0.0",
+        router=env.spec,
+        state_dir=env.state,
+        deploy=deploy_play,
+        steps=[CanaryStep(20, pause=2.0), CanaryStep(50, pause=2.0), 100],
+        thresholds=Thresholds(min_requests=5),
+        health_timeout=15,
+    )
+    load = Load(env.lb_port, threads=2, max_requests=200000, max_seconds=60).start()
+    try:
+        load.wait_for(50)
+        res = good.run(str(env.inventory))
+    finally:
+        result = load.stop()
+    assert res.ok, _release_failed(res)
+    assert result.failures == []
+    st = status("demo", state_dir=env.state)
+    assert st.live == "green" and st.releases["green"] == "2.0.0"
+
+
+def test_gate_waits_for_promote_from_the_cli(env: Env) -> None:
+    assert _bluegreen(env, "1.0.0").run(str(env.inventory)).ok
+    from cdlib.release import Gate
+
+    gated = Canary(
+        app="demo",
+        version="3.0.0",
+        router=env.spec,
+        state_dir=env.state,
+        deploy=deploy_play,
+        health_timeout=15,
+        steps=[CanaryStep(10, gate=Gate("qa sign-off", timeout=30, poll=0.1), analyse=False), 100],
+    )
+    import threading
+
+    out: list[cdlib.RunResult] = []
+    t = threading.Thread(target=lambda: out.append(gated.run(str(env.inventory))))
+    t.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rec = History("demo", state_dir=env.state).latest()
+        if rec and rec.unfinished and any(s.name.startswith("gate") for s in rec.steps):
+            break
+        time.sleep(0.1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cdlib", "promote", "demo", "--state-dir", env.state],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    t.join(60)
+    assert out and out[0].ok
+    assert env.spec.build().state().live == "green"
+
+
+def test_rolling_update_keeps_serving(env: Env) -> None:
+    assert _bluegreen(env, "1.0.0").run(str(env.inventory)).ok
+    preview, _ = _checks(env)
+    rolling = Rolling(
+        app="demo",
+        version="1.5.0",
+        router=env.spec,
+        state_dir=env.state,
+        deploy=deploy_play,
+        group="blue",
+        batch=1,
+        checks=preview,
+        health_timeout=15,
+    )
+    load = Load(env.lb_port, threads=2, max_requests=200000, max_seconds=60).start()
+    try:
+        load.wait_for(50)
+        res = rolling.run(str(env.inventory))
+        n = load.total
+        load.wait_for(n + 50)
+    finally:
+        result = load.stop()
+    assert res.ok, _release_failed(res)
+    assert result.failures == []
+    assert set(result.ok) == {"1.0.0", "1.5.0"}
