@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ from tests.integration.traffic.traffic_helpers import Load, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "playbooks"))
+
 from sampleapp_local import deploy as deploy_play  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy")
@@ -92,10 +94,8 @@ def env(tmp_path: Path) -> Iterator[Env]:
         for d in [tmp_path / n for n in ports]:
             pid = d / "pid"
             if pid.exists():
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(int(pid.read_text()), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def _checks(env: Env) -> tuple[Suite, Suite]:
