@@ -86,6 +86,8 @@ class Strategy:
             deployed.
         groups: router group -> inventory host pattern; default: same names.
         port: port the app serves on, for router targets; else host var ``port_var``.
+        target_var: host var naming the router target (an EC2 instance id such as
+            ``instance_id`` for instance target groups); default: the host's address.
         preview_checks: a smoke-check suite run against the new group's hosts directly,
             before any user traffic reaches them (template vars: the host's vars,
             ``address``).
@@ -104,6 +106,7 @@ class Strategy:
     groups: Mapping[str, str] | None = None
     port: int | None = None
     port_var: str = "app_port"
+    target_var: str | None = None
     preview_checks: Suite | None = None
     post_checks: Suite | None = None
     hooks: Hooks = field(default_factory=Hooks)
@@ -276,7 +279,10 @@ class Strategy:
                     f"host {h.name}: no port for the router (set port= on the release or "
                     f"host var {self.port_var!r})"
                 )
-            out.append(Target(h.address, int(port)))
+            where = h.address if self.target_var is None else h.var(self.target_var)
+            if where is None:
+                raise ReleaseFailed(f"host {h.name}: host var {self.target_var!r} is not set")
+            out.append(Target(str(where), int(port)))
         return out
 
     def _hosts(self, inv: Inventory, pattern: str) -> list[Host]:
