@@ -8,8 +8,7 @@ Write plays in Python, run them with ``cdlib run`` or :func:`cdlib.run`::
     play.task(tasks.directory("/srv/app", mode="0755"))
 """
 
-from cdlib import tasks  # noqa: I001 - before flags: flags.stores uses tasks._shell
-from cdlib import flags
+from cdlib import flags, tasks
 from cdlib.connections import (
     Become,
     CommandResult,
@@ -37,6 +36,18 @@ from cdlib.engine.runner import run
 from cdlib.engine.secrets import Secret
 from cdlib.engine.task import HostContext, Plan, Status, Task
 from cdlib.inventory import Group, Host, Inventory, InventoryError, load_inventory
+from cdlib.traffic import (
+    ElbV2Router,
+    GroupMetrics,
+    HAProxyRouter,
+    HealthReport,
+    LocalHAProxy,
+    Router,
+    RouterInputError,
+    RouterState,
+    Target,
+    TrafficError,
+)
 
 __version__ = "0.1.0"
 
@@ -53,9 +64,13 @@ __all__ = [
     "CommandResult",
     "Connection",
     "ConnectionOptions",
+    "ElbV2Router",
     "EventSink",
     "Group",
+    "GroupMetrics",
+    "HAProxyRouter",
     "Handler",
+    "HealthReport",
     "Host",
     "HostContext",
     "HostStats",
@@ -63,18 +78,24 @@ __all__ = [
     "InventoryError",
     "JsonLinesSink",
     "LocalConnection",
+    "LocalHAProxy",
     "Origin",
     "Plan",
     "Play",
     "Playbook",
     "PlaybookError",
     "PlaybookErrors",
+    "Router",
+    "RouterInputError",
+    "RouterState",
     "RunResult",
     "Secret",
     "Status",
+    "Target",
     "Task",
     "TaskFailed",
     "TaskResult",
+    "TrafficError",
     "UnreachableError",
     "connection_for",
     "flags",

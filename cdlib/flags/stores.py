@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from cdlib.connections.shell import atomic_write_command, q
 from cdlib.flags.document import FlagDocument, Format, format_for, load_document, parse_document
 from cdlib.flags.errors import FlagsError, FlagSourceError
 from cdlib.flags.validate import check_document
-from cdlib.tasks._shell import atomic_write_command, q
 
 if TYPE_CHECKING:
     from cdlib.connections.base import Connection

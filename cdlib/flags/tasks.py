@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cdlib.connections.shell import atomic_write_command, q
 from cdlib.engine.errors import TaskFailed
 from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.engine.templating import Templar
@@ -33,7 +34,6 @@ from cdlib.flags.mutate import (
 )
 from cdlib.flags.stores import SSMParameterStore
 from cdlib.flags.validate import check_document
-from cdlib.tasks._shell import atomic_write_command, q
 from cdlib.tasks.files import File
 
 __all__ = [

@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cdlib.connections.base import CommandResult
+from cdlib.connections.shell import q
 from cdlib.engine.task import HostContext, Plan, Task, TaskFailed
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
-from cdlib.tasks._shell import q
 
 
 @dataclass

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from cdlib.connections.shell import atomic_symlink_command, atomic_write_command, attrs_command, q
 from cdlib.engine.errors import TaskFailed
 from cdlib.engine.secrets import MASK, Redactor
 from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
-from cdlib.tasks._shell import atomic_symlink_command, atomic_write_command, attrs_command, q
 
 _PROTECTED = {
     "/",

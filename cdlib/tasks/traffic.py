@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cdlib.connections.shell import q
 from cdlib.engine.errors import TaskFailed
 from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
-from cdlib.tasks._shell import q
 from cdlib.traffic.base import TrafficError
 from cdlib.traffic.elbv2_provision import LoadBalancerSpec, ensure_load_balancer
 from cdlib.traffic.haproxy_config import HAProxySite, carry_runtime_state, render_config

@@ -156,6 +156,11 @@ class ElbV2Router(Router):
         if "Order" in actions[index]:
             forward["Order"] = actions[index]["Order"]
         new_actions = [*actions[:index], forward, *actions[index + 1 :]]
+        for action in new_actions:
+            oidc = action.get("AuthenticateOidcConfig")
+            if oidc is not None and "ClientSecret" not in oidc:
+                # AWS never returns the secret; keep the stored one.
+                action["AuthenticateOidcConfig"] = {**oidc, "UseExistingClientSecret": True}
         # The read side returns both TargetGroupArn and ForwardConfig; write one form.
         if self.rule_arn:
             call(self.client.modify_rule, RuleArn=self.rule_arn, Actions=new_actions)

@@ -120,16 +120,31 @@ class HAProxyRouter(Router):
                 out.append((parsed[0], parsed[1], st))
         return out
 
-    def _group_weights(self, servers: list[tuple[str, Target, ServerState]]) -> dict[str, int]:
-        weights = dict.fromkeys(self._groups, 0)
+    def _counts(self, servers: list[tuple[str, Target, ServerState]]) -> dict[str, int]:
+        """Active servers (not in drain or maintenance) per group."""
+        counts = dict.fromkeys(self._groups, 0)
         for group, _target, st in servers:
             if not st.in_maint and not st.draining:
-                weights[group] = max(weights[group], st.uweight)
-        return weights
+                counts[group] += 1
+        return counts
+
+    def _shares(self, servers: list[tuple[str, Target, ServerState]]) -> dict[str, int]:
+        """Each group's share of the configured traffic, in percent (sums to 100)."""
+        totals = dict.fromkeys(self._groups, 0)
+        for group, _target, st in servers:
+            if not st.in_maint and not st.draining:
+                totals[group] += st.uweight
+        return _percent(totals)
 
     def state(self) -> RouterState:
-        """Group weights as HAProxy reports them (servers in drain or maint count 0)."""
-        return RouterState.from_weights(self._group_weights(self._servers()))
+        """Each group's share of traffic in percent, from the servers' weights.
+
+        A group's share is the sum of its active servers' weights over the sum of
+        all of them; servers in drain or maintenance count 0. HAProxy stores
+        per-server weights only, so ``{"blue": 1, "green": 3}`` reads back as
+        ``{"blue": 25, "green": 75}``.
+        """
+        return RouterState.from_weights(self._shares(self._servers()))
 
     def targets(self, group: str) -> tuple[Target, ...]:
         """Targets registered in ``group`` (including draining ones)."""
@@ -194,10 +209,11 @@ class HAProxyRouter(Router):
         return self.set_weights({to_group: FULL_WEIGHT})
 
     def set_weights(self, weights: Mapping[str, int], *, sticky: bool = False) -> RouterState:
-        """Apply group weights to every server of each group, then read them back.
+        """Split traffic by group share; each server gets its group's share over its size.
 
+        Groups of different sizes get the asked share of requests, not of servers.
         Raises before changing anything when a group that should get traffic has
-        no server that is up.
+        no server that is up. Returns the read-back state (shares in percent).
         """
         if sticky:
             raise RouterInputError(
@@ -207,18 +223,27 @@ class HAProxyRouter(Router):
         wanted = check_weights(weights, self._groups, maximum=self.max_weight)
         servers = self._servers()
         self._require_up(wanted, servers)
-        current = self._group_weights(servers)
+        return self._apply(wanted, servers)
+
+    def _apply(
+        self, wanted: Mapping[str, int], servers: list[tuple[str, Target, ServerState]]
+    ) -> RouterState:
+        """Set every active server's weight for the group shares ``wanted``; read back."""
+        counts = self._counts(servers)
+        per_server = _server_weights(wanted, counts)
+        current = {g: 0 for g in self._groups}
+        for g, _t, st in servers:
+            if not st.in_maint and not st.draining:
+                current[g] = max(current[g], st.uweight)
         # Raise weights before lowering them so that some group always has weight.
-        order = sorted(self._groups, key=lambda g: wanted[g] <= current[g])
+        order = sorted(self._groups, key=lambda g: per_server[g] <= current[g])
         for group in order:
             for g, target, st in servers:
                 active = g == group and not st.in_maint and not st.draining
-                if active and st.uweight != wanted[group]:
-                    self._set_weight(server_name(g, target), wanted[group])
-        state = self._read_back(
-            lambda s: all(s.weights[g] == wanted[g] or not self._has_active(g) for g in wanted),
-            f"weights {wanted}",
-        )
+                if active and st.uweight != per_server[group]:
+                    self._set_weight(server_name(g, target), per_server[group])
+        expected = _percent({g: per_server[g] * counts[g] for g in self._groups})
+        state = self._read_back(lambda s: dict(s.weights) == expected, f"shares {expected}")
         self._persist()
         return state
 
@@ -234,7 +259,7 @@ class HAProxyRouter(Router):
         wanted = sorted(set(targets))
         servers = self._servers()
         existing = {(g, t): st for g, t, st in servers}
-        group_weight = self._group_weights(servers)[group]
+        shares = self._shares(servers)
         added: list[Target] = []
         for target in wanted:
             name = server_name(group, target)
@@ -256,29 +281,28 @@ class HAProxyRouter(Router):
             lambda _s: all(t in self.targets(group) for t in wanted), f"{group}: register"
         )
         self._persist()
-        if added and group_weight > 0:
-            self._promote(group, added, group_weight, timeout)
+        if added and shares[group] > 0:
+            self._promote(group, added, shares, timeout)
 
-    def _promote(self, group: str, added: list[Target], weight: int, timeout: float) -> None:
-        """Give freshly added servers their group's weight once they are healthy."""
+    def _promote(
+        self, group: str, added: list[Target], shares: Mapping[str, int], timeout: float
+    ) -> None:
+        """Once fresh servers passed their checks, spread the group's share over them too."""
         deadline = self._clock() + timeout
         pending = set(added)
         report = self.health(group)
-        while pending:
+        while True:
             report = self.health(group)
-            for th in report.targets:
-                if th.target in pending and th.healthy:
-                    self._set_weight(server_name(group, th.target), weight)
-                    pending.discard(th.target)
+            pending -= {th.target for th in report.targets if th.healthy}
             if not pending or self._clock() >= deadline:
                 break
             self._sleep(0.2)
-        self._persist()
         if pending:
             raise ReadBackError(
                 f"{group}: {len(pending)} new server(s) never became healthy; left at weight 0\n"
                 + report.describe()
             )
+        self._apply(shares, self._servers())
 
     def drain(self, group: str, targets: Iterable[Target], *, timeout: float = 30.0) -> None:
         """Put servers in drain (no new sessions) and wait until their sessions end."""
@@ -286,8 +310,10 @@ class HAProxyRouter(Router):
         names = {
             server_name(group, t) for g, t, _ in self._servers() if g == group and t in set(targets)
         }
+        shares = self._shares(self._servers())
         for name in sorted(names):
             self.runtime.execute(f"set server {self.backend}/{name} state drain")
+        self._rebalance(shares)
         deadline = self._clock() + timeout
         while names:
             busy = {s.name: s.scur for s in self.runtime.show_stat(self.backend) if s.name in names}
@@ -392,11 +418,6 @@ class HAProxyRouter(Router):
                 f"unknown group {group!r} (this router has: {', '.join(self._groups)})"
             )
 
-    def _has_active(self, group: str) -> bool:
-        return any(
-            g == group and not st.in_maint and not st.draining for g, _, st in self._servers()
-        )
-
     def _require_up(
         self, wanted: Mapping[str, int], servers: list[tuple[str, Target, ServerState]]
     ) -> None:
@@ -406,6 +427,14 @@ class HAProxyRouter(Router):
                 raise RouterInputError(
                     f"group {group!r} has no server that is up; refusing to send it traffic"
                 )
+
+    def _rebalance(self, shares: Mapping[str, int]) -> None:
+        """Keep group shares after servers left: spread them over the remaining servers."""
+        servers = self._servers()
+        counts = self._counts(servers)
+        kept = {g: (w if counts[g] else 0) for g, w in shares.items()}
+        if any(kept.values()):
+            self._apply(kept, servers)
 
     def _set_weight(self, name: str, weight: int) -> None:
         self.runtime.execute(f"set server {self.backend}/{name} weight {weight}")
@@ -418,6 +447,32 @@ class HAProxyRouter(Router):
                 return state
             self._sleep(0.05)
         raise ReadBackError(f"HAProxy {self.backend}: {what} did not read back; now {state}")
+
+
+def _percent(totals: Mapping[str, int]) -> dict[str, int]:
+    """Integer percentages of ``totals`` summing to 100 (largest remainder); all 0 if empty."""
+    whole = sum(totals.values())
+    if not whole:
+        return dict.fromkeys(totals, 0)
+    exact = {g: 100 * t / whole for g, t in totals.items()}
+    out = {g: int(v) for g, v in exact.items()}
+    by_remainder = sorted(totals, key=lambda g: (out[g] - exact[g], g))
+    for g in by_remainder[: 100 - sum(out.values())]:
+        out[g] += 1
+    return out
+
+
+def _server_weights(wanted: Mapping[str, int], counts: Mapping[str, int]) -> dict[str, int]:
+    """Per-server weight (1..256) for each group so group totals follow ``wanted``.
+
+    The group with the highest share per server gets 256, the best resolution
+    HAProxy offers; groups without weight or without servers get 0.
+    """
+    ratios = {g: w / counts[g] for g, w in wanted.items() if w > 0 and counts.get(g)}
+    if not ratios:
+        return dict.fromkeys(wanted, 0)
+    top = max(ratios.values())
+    return {g: (max(1, round(ratios[g] * 256 / top)) if g in ratios else 0) for g in wanted}
 
 
 __all__ = ["FULL_WEIGHT", "HAProxyPersistence", "HAProxyRouter", "write_file_atomic"]

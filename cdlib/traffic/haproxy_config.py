@@ -43,11 +43,13 @@ defaults
     timeout client {{ site.timeout_client_ms }}ms
     timeout server {{ site.timeout_server_ms }}ms
     timeout http-keep-alive {{ site.timeout_keepalive_ms }}ms
+    # A busy server answering a check slowly is not a dead one.
+    timeout check {{ site.timeout_check_ms }}ms
     # A failed connect is retried on another server; with redispatch a
     # request never fails because one server went away mid-switch.
     retries {{ site.retries }}
     option redispatch 1
-    retry-on conn-failure empty-response response-timeout
+    retry-on conn-failure empty-response
 {%- if site.state_file %}
     load-server-state-from-file global
 {%- endif %}
@@ -120,6 +122,7 @@ class HAProxySite:
     timeout_client_ms: int = 30000
     timeout_server_ms: int = 30000
     timeout_keepalive_ms: int = 10000
+    timeout_check_ms: int = 2000
 
     def __post_init__(self) -> None:
         for name in ("bind", "admin_socket", "frontend", "backend", "health_path"):

@@ -87,6 +87,8 @@ class RuntimeClient:
         chunks: list[bytes] = []
         try:
             sock.sendall(command.encode() + b"\n")
+            # The master CLI answers only once it sees the end of the input.
+            sock.shutdown(socket.SHUT_WR)
             while True:
                 data = sock.recv(65536)
                 if not data:

@@ -37,12 +37,13 @@ class LocalHAProxy:
         check_fall: int = 2,
         haproxy: str = "haproxy",
     ) -> None:
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).absolute()
         self.site = HAProxySite(
             bind=bind,
             admin_socket=str(self.workdir / "admin.sock"),
             groups=tuple(groups),
             state_file=str(self.workdir / "servers.state"),
+            pidfile=str(self.workdir / "haproxy.pid"),
             check_inter_ms=check_inter_ms,
             check_rise=check_rise,
             check_fall=check_fall,
@@ -53,6 +54,8 @@ class LocalHAProxy:
             self.site.admin_socket,
             haproxy=haproxy,
             log_path=str(self.workdir / "haproxy.log"),
+            pidfile=self.site.pidfile,
+            master_socket=str(self.workdir / "master.sock"),
         )
         self.router = HAProxyRouter(
             RuntimeClient(self.site.admin_socket),
@@ -75,8 +78,12 @@ class LocalHAProxy:
         self.process.start()
         return self.router
 
+    def running(self) -> bool:
+        """Whether a worker answers on the admin socket (started here or elsewhere)."""
+        return self.process.worker_pid() is not None
+
     def stop(self) -> None:
-        """Stop HAProxy (the files stay for the next start)."""
+        """Stop HAProxy, also one an earlier process started (the files stay)."""
         self.process.stop()
 
     def __enter__(self) -> HAProxyRouter:

@@ -46,7 +46,9 @@ def haproxy(tmp_path: Path) -> Iterator[HAProxyEnv]:
     if shutil.which("haproxy") is None:
         pytest.skip("haproxy is not installed (scripts/test installs it on CI)")
     port = free_port()
-    local = LocalHAProxy(tmp_path, bind=f"127.0.0.1:{port}", check_inter_ms=200, check_rise=1)
+    local = LocalHAProxy(
+        tmp_path, bind=f"127.0.0.1:{port}", check_inter_ms=200, check_rise=1, check_fall=3
+    )
     router = local.start()
     try:
         yield HAProxyEnv(local.process, router, local.site, local.config_path, port)
@@ -69,22 +71,13 @@ def endpoint() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture
-def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
-    """Clients for moto, a fresh VPC with two subnets, and a counter of ELBv2 write calls."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    ec2 = boto3.session.Session(
+@pytest.fixture(scope="session")
+def aws_clients(endpoint: str) -> tuple[Any, Any, Any, Counter[str]]:
+    """ELBv2, EC2 and CloudWatch clients for moto (built once: loading models is slow)."""
+    session = boto3.session.Session(
         region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    ).client("ec2", endpoint_url=endpoint)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")[
-            "Subnet"
-        ]["SubnetId"]
-        for i, az in ((1, "a"), (2, "b"))
-    ]
+    )
+    ec2 = session.client("ec2", endpoint_url=endpoint)
     client = elbv2_client(endpoint_url=endpoint, **AWS)
     writes: Counter[str] = Counter()
 
@@ -93,11 +86,22 @@ def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
             writes[model.name] += 1
 
     client.meta.events.register("before-call.elastic-load-balancing-v2", count)
-    return Aws(
-        client,
-        ec2,
-        cloudwatch_client(endpoint_url=endpoint, **AWS),
-        vpc,
-        (subnets[0], subnets[1]),
-        writes,
-    )
+    return client, ec2, cloudwatch_client(endpoint_url=endpoint, **AWS), writes
+
+
+@pytest.fixture
+def aws(aws_clients: tuple[Any, Any, Any, Counter[str]], monkeypatch: pytest.MonkeyPatch) -> Aws:
+    """A fresh VPC with two subnets on moto, the clients, and a zeroed write counter."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client, ec2, cloudwatch, writes = aws_clients
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")[
+            "Subnet"
+        ]["SubnetId"]
+        for i, az in ((1, "a"), (2, "b"))
+    ]
+    writes.clear()
+    return Aws(client, ec2, cloudwatch, vpc, (subnets[0], subnets[1]), writes)

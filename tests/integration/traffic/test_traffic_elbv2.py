@@ -250,3 +250,29 @@ def test_dry_run_reports_without_writing(aws: Aws) -> None:
     aws.writes.clear()
     assert ensure_load_balancer(aws.elbv2, spec, dry_run=True).changed == ()
     assert sum(aws.writes.values()) == 0
+
+
+def test_other_listener_actions_are_kept(aws: Aws) -> None:
+    spec = _spec(aws)
+    router = _router(aws, spec)
+    oidc = {
+        "Type": "authenticate-oidc",
+        "Order": 1,
+        "AuthenticateOidcConfig": {
+            "Issuer": "https://idp.example.com",
+            "AuthorizationEndpoint": "https://idp.example.com/auth",
+            "TokenEndpoint": "https://idp.example.com/token",
+            "UserInfoEndpoint": "https://idp.example.com/userinfo",
+            "ClientId": "cdlib",
+            "ClientSecret": "not-returned-by-aws",
+        },
+    }
+    forward = {"Type": "forward", "Order": 2, "TargetGroupArn": router._tgs["blue"]}
+    aws.elbv2.modify_listener(ListenerArn=router.listener_arn, DefaultActions=[oidc, forward])
+    router.set_weights({"blue": 90, "green": 10})
+    actions = aws.elbv2.describe_listeners(ListenerArns=[router.listener_arn])["Listeners"][0][
+        "DefaultActions"
+    ]
+    assert [a["Type"] for a in actions] == ["authenticate-oidc", "forward"]
+    assert actions[0]["AuthenticateOidcConfig"]["ClientId"] == "cdlib"
+    assert dict(router.state().weights) == {"blue": 90, "green": 10}

@@ -16,6 +16,7 @@ from cdlib.traffic.haproxy import HAProxyPersistence, HAProxyRouter
 from cdlib.traffic.haproxy_config import HAProxySite, render_config
 from cdlib.traffic.haproxy_process import HAProxyProcess
 from cdlib.traffic.haproxy_runtime import RuntimeClient
+from cdlib.traffic.local import LocalHAProxy
 from tests.integration.traffic.traffic_helpers import (
     App,
     HAProxyEnv,
@@ -201,3 +202,49 @@ def test_tcp_admin_socket(tmp_path: Path, apps: dict[str, list[SampleApp]]) -> N
         assert _versions(f"http://127.0.0.1:{port}/", 3) == Counter({"2.0.0": 3})
     finally:
         proc.stop()
+
+
+def test_weights_are_shares_of_requests_whatever_the_group_sizes(
+    haproxy: HAProxyEnv, apps: dict[str, list[SampleApp]]
+) -> None:
+    router = haproxy.router
+    router.register("blue", [a.target for a in apps["blue"]])  # two servers
+    router.register("green", [apps["green"][0].target])  # one server
+    assert router.wait_healthy("blue", timeout=10).healthy
+    assert router.wait_healthy("green", timeout=10).healthy
+    state = router.set_weights({"blue": 50, "green": 50})
+    assert dict(state.weights) == {"blue": 50, "green": 50}
+    # Smooth weighted round robin: 40 requests are whole cycles, so exactly half each.
+    assert _versions(haproxy.url, 40) == Counter({"1.0.0": 20, "2.0.0": 20})
+    # Per-server weights read back as shares of the whole.
+    fresh = HAProxyRouter(RuntimeClient(haproxy.site.admin_socket))
+    assert fresh.state() == state
+    # A green server added to the live group takes part of green's share, not more.
+    router.register("green", [apps["green"][1].target], timeout=10)
+    assert dict(router.state().weights) == {"blue": 50, "green": 50}
+    # Draining one blue server keeps blue's share on the other.
+    router.drain("blue", [apps["blue"][0].target], timeout=5)
+    assert dict(router.state().weights) == {"blue": 50, "green": 50}
+    assert _versions(haproxy.url, 40) == Counter({"1.0.0": 20, "2.0.0": 20})
+
+
+def test_another_process_can_reload_and_stop_a_local_haproxy(tmp_path: Path) -> None:
+    if shutil.which("haproxy") is None:
+        pytest.skip("haproxy is not installed")
+    bind = f"127.0.0.1:{free_port()}"
+    first = LocalHAProxy(tmp_path, bind=bind)
+    first.start()
+    try:
+        # A second handle on the same directory, as a later `cdlib rollback` would make.
+        later = LocalHAProxy(tmp_path, bind=bind)
+        assert later.running()
+        assert later.process.pid == first.process.pid
+        worker = later.process.worker_pid()
+        later.process.reload()
+        assert later.process.worker_pid() != worker
+        later.stop()
+        assert not later.running()
+        assert later.process.pid is None
+        assert not (tmp_path / "admin.sock").exists()
+    finally:
+        first.stop()

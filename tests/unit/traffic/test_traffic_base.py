@@ -183,3 +183,24 @@ def test_importing_routers_does_not_import_boto3() -> None:
     code = "import sys, cdlib.traffic, cdlib.tasks.traffic; print('boto3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_haproxy_shares_follow_groups_not_servers() -> None:
+    from cdlib.traffic.haproxy import _percent, _server_weights
+
+    # 4 blue servers and 1 green: 90/10 of requests, not of servers.
+    per = _server_weights({"blue": 90, "green": 10}, {"blue": 4, "green": 1})
+    assert per["blue"] == 256 and 1 <= per["green"] <= 256
+    assert _percent({"blue": per["blue"] * 4, "green": per["green"]}) == {"blue": 90, "green": 10}
+    assert _server_weights({"blue": 100, "green": 0}, {"blue": 2, "green": 2}) == {
+        "blue": 256,
+        "green": 0,
+    }
+    # A group without servers gets nothing, whatever was asked.
+    assert _server_weights({"blue": 50, "green": 50}, {"blue": 0, "green": 1})["blue"] == 0
+    assert _percent({"a": 1, "b": 1, "c": 1}) == {"a": 34, "b": 33, "c": 33}
+    assert _percent({"a": 0, "b": 0}) == {"a": 0, "b": 0}
+    for w in range(1, 100):
+        per = _server_weights({"blue": 100 - w, "green": w}, {"blue": 3, "green": 2})
+        got = _percent({"blue": per["blue"] * 3, "green": per["green"] * 2})
+        assert got == {"blue": 100 - w, "green": w}, (w, per, got)

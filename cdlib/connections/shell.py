@@ -1,0 +1,59 @@
+"""Shell snippets shared by tasks and stores: quoting, atomic writes, modes and owners."""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+
+def q(text: str) -> str:
+    """Quote for POSIX sh."""
+    return shlex.quote(text)
+
+
+def attrs_command(path: str, mode: str | None, owner: str | None, group: str | None) -> str:
+    """chmod/chown a path; empty when nothing is asked."""
+    cmds = []
+    if owner or group:
+        spec = f"{owner or ''}:{group or ''}" if owner else f":{group}"
+        cmds.append(f"chown -h {q(spec)} -- {q(path)}")
+    if mode:
+        cmds.append(f"chmod {q(mode)} -- {q(path)}")
+    return " && ".join(cmds)
+
+
+def atomic_write_command(path: str, mode: str | None, owner: str | None, group: str | None) -> str:
+    """Write stdin to ``path`` atomically: temp file in the same directory, then rename.
+
+    Mode and owner are set on the temp file first, so the file never appears with
+    the wrong permissions. On any failure the temp file is removed.
+    """
+    d = posixpath.dirname(path) or "."
+    base = posixpath.basename(path)
+    # Keep an existing file's mode when none is asked, as editors and Ansible do.
+    keep = (
+        ""
+        if mode
+        else (
+            f'if [ -f {q(path)} ]; then chmod --reference={q(path)} "$t"; '
+            'else chmod "$(printf %o $((0666 & ~$(umask))))" "$t"; fi && '
+        )
+    )
+    attrs = attrs_command("__T__", mode, owner, group).replace(q("__T__"), '"$t"')
+    steps = [
+        f"t=$(mktemp {q(d + '/.' + base + '.cdlib-XXXXXX')})",
+        "trap 'rm -f \"$t\"' EXIT",
+        'cat > "$t"',
+    ]
+    script = " && ".join(steps) + " && " + keep
+    if attrs:
+        script += attrs + " && "
+    script += f'mv -f -- "$t" {q(path)} && trap - EXIT'
+    return script
+
+
+def atomic_symlink_command(path: str, target: str) -> str:
+    """Point symlink ``path`` at ``target`` atomically (link a temp name, rename over)."""
+    d = posixpath.dirname(path) or "."
+    tmp = posixpath.join(d, "." + posixpath.basename(path) + ".cdlib-link")
+    return f"rm -f -- {q(tmp)} && ln -s -- {q(target)} {q(tmp)} && mv -T -f -- {q(tmp)} {q(path)}"
