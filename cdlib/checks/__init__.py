@@ -9,6 +9,7 @@ from cdlib.checks.probes import CONTROL, ControlMachine, Target
 from cdlib.checks.report import Attempt, CheckReport, Failure, FailureKind, Outcome
 from cdlib.checks.retry import Retry
 from cdlib.checks.runner import observe, run_check, target_for
+from cdlib.checks.suite import Suite, SuiteError, SuiteHost, SuiteReport, run_suite
 from cdlib.checks.system import (
     CommandCheck,
     FileCheck,
@@ -16,6 +17,7 @@ from cdlib.checks.system import (
     ServiceCheck,
     TcpCheck,
 )
+from cdlib.checks.yamlsuite import load_suite, parse_suite
 
 __all__ = [
     "CONTROL",
@@ -33,10 +35,17 @@ __all__ = [
     "ProcessCheck",
     "Retry",
     "ServiceCheck",
+    "Suite",
+    "SuiteError",
+    "SuiteHost",
+    "SuiteReport",
     "Target",
     "TcpCheck",
     "Where",
+    "load_suite",
     "observe",
+    "parse_suite",
     "run_check",
+    "run_suite",
     "target_for",
 ]

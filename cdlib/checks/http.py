@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from cdlib.checks import jsonpath, redact
 from cdlib.checks.base import Check, Where, as_tuple, is_template
@@ -100,16 +101,27 @@ class HttpCheck(Check):
         return f"{self.method} {redact.url(self.url)}"
 
     def request_headers(self) -> dict[str, str]:
-        """The headers to send, :class:`~cdlib.engine.secrets.Secret` values revealed."""
-        return {k: v.reveal() if isinstance(v, Secret) else v for k, v in self.headers.items()}
+        """The headers to send, :class:`~cdlib.engine.secrets.Secret` values revealed.
+
+        ``user:password@`` in the URL becomes basic authentication unless an
+        ``Authorization`` header is given.
+        """
+        out = {k: v.reveal() if isinstance(v, Secret) else v for k, v in self.headers.items()}
+        parts = urlsplit(self.url)
+        if parts.username is not None and not any(k.lower() == "authorization" for k in out):
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            out["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+        return out
 
     def secrets(self) -> list[str]:
         """Values that must never appear in a report: credential headers and Secrets."""
-        return [
+        out = [
             v.reveal() if isinstance(v, Secret) else v
             for k, v in self.headers.items()
             if isinstance(v, Secret) or redact.sensitive_header(k)
         ]
+        password = urlsplit(self.url).password
+        return [*out, unquote(password)] if password else out
 
     def evaluate(self, resp: HttpResponse) -> Outcome:
         """The verdict on ``resp``; pure, so it can be tested on canned responses."""

@@ -21,11 +21,19 @@ from cdlib.checks.base import Check, is_template
 from cdlib.checks.report import CheckReport
 from cdlib.checks.runner import run_check, target_for
 from cdlib.connections.base import Connection
+from cdlib.engine.secrets import Secret
 
 #: Default bound on hosts checked at once.
 DEFAULT_FORKS = 10
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+def _reveal(value: Any) -> Any:
+    # A Secret in host vars renders to its real value (a token in a header must work);
+    # reports never show request headers, and the engine masks secret values it knows.
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_reveal)
 
 C = TypeVar("C", bound=Check)
 

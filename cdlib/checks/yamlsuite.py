@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +196,7 @@ class _Loader:
         self.errors: list[str] = []
 
     def error(self, node: Node, message: str) -> None:
+        """Record ``message`` at the node's position (1-based line and column)."""
         m = node.start_mark
         self.errors.append(f"{self.filename}:{m.line + 1}:{m.column + 1}: {message}")
 
@@ -217,11 +218,13 @@ class _Loader:
         return out
 
     def unknown(self, key_node: Node, key: str, allowed: list[str], what: str) -> None:
+        """Record an unknown key, suggesting the closest allowed one."""
         near = difflib.get_close_matches(key, allowed, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else f"; allowed: {', '.join(allowed)}"
         self.error(key_node, f"{what}: unknown key {key!r}{hint}")
 
     def retry(self, node: Node, base: dict[str, Any], what: str) -> dict[str, Any] | None:
+        """Retry options merged over ``base``, or None after an error."""
         entries = self.mapping(node, f"{what} retry")
         if entries is None:
             return None
@@ -247,6 +250,7 @@ class _Loader:
         return values
 
     def check(self, node: Node, index: int, retry: dict[str, Any]) -> Check | None:
+        """The check defined by one list item, or None after recording its errors."""
         what = f"checks[{index}]"
         entries = self.mapping(node, what)
         if entries is None:
@@ -367,9 +371,4 @@ def load_suite(path: str | Path) -> Suite:
     return parse_suite(text, str(p))
 
 
-def suite_from_mapping(data: Mapping[str, Any], name: str = "<mapping>") -> Suite:
-    """Validate a suite given as plain data (for example inline in a playbook)."""
-    return parse_suite(yaml.safe_dump(dict(data), sort_keys=False), name)
-
-
-__all__ = ["load_suite", "parse_suite", "suite_from_mapping"]
+__all__ = ["load_suite", "parse_suite"]

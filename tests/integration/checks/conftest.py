@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import ssl
 import subprocess
@@ -15,7 +16,9 @@ import pytest
 
 class _Hello(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body = b'{"tls": true}'
+        # Echoes the Authorization header back, so tests can see it is masked in reports.
+        auth = self.headers.get("Authorization", "")
+        body = json.dumps({"tls": True, "you_sent": auth}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

@@ -11,16 +11,30 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import cdlib
-from cdlib.checks import CONTROL, FailureKind, HttpCheck, ProcessCheck, Retry, run_check
+from cdlib.checks import (
+    CONTROL,
+    FailureKind,
+    FileCheck,
+    HttpCheck,
+    ProcessCheck,
+    Retry,
+    ServiceCheck,
+    run_check,
+)
+from cdlib.checks.probes import host_http_command, parse_host_http
+from cdlib.checks.suite import SuiteHost, run_suite
+from cdlib.checks.yamlsuite import parse_suite
 from cdlib.connections.base import Connection
 from cdlib.connections.factory import connection_for
 from cdlib.inventory import Inventory, load_inventory
@@ -76,7 +90,7 @@ def wait_up(fleet: Fleet, k: int) -> None:
 
 SUITE = """\
 suite: web-smoke
-retry: {attempts: 40, timeout: 15, backoff: 0.1, max_backoff: 0.5}
+retry: {attempts: 40, timeout: 60, backoff: 0.1, max_backoff: 0.5}
 checks:
   - name: health
     http: "http://{{ address }}:8080/health"
@@ -86,13 +100,18 @@ checks:
     http: "http://{{ address }}:8080/version"
     body_contains: "1.2.3"
     on: host
+    timeout: 30
   - tcp: "{{ address }}:8080"
     on: host
+    timeout: 30
   - process: 'app\\.py --instance={{ address }}$'
+    timeout: 30
   - file: /srv/app.log
     contains: "listening on {{ address }}:8080"
+    timeout: 30
   - command: "cat /srv/app.log"
     stdout_regex: "sampleapp 1\\\\.2\\\\.3"
+    timeout: 30
 """
 
 
@@ -132,18 +151,23 @@ def test_process_and_file_checks_see_only_their_host(
 ) -> None:
     start_app(conns["host1"], fleet.host(1).address)
     wait_up(fleet, 1)
-    mine = ProcessCheck(rf"app\.py --instance={re.escape(fleet.host(1).address)}$")
+    # Generous per-attempt timeouts: the machine running the tests may be very busy.
+    mine = ProcessCheck(rf"app\.py --instance={re.escape(fleet.host(1).address)}$", timeout=60)
     assert run_check(mine, conns["host1"]).ok
-    from cdlib.checks import FileCheck
-
-    assert run_check(FileCheck("/srv/app.log"), conns["host1"]).ok
-    other = run_check(FileCheck("/srv/app.log"), conns["host2"])  # /srv is private per host
+    assert run_check(FileCheck("/srv/app.log", timeout=60), conns["host1"]).ok
+    # /srv is private per host
+    other = run_check(FileCheck("/srv/app.log", timeout=60), conns["host2"])
     assert other.attempts[-1].outcome.kinds == {FailureKind.MISSING}
+    # A host without python3 gets the bash /dev/tcp request; run that path over SSH too.
+    check = HttpCheck(url(fleet, 1), json_equals={"$.version": "1.2.3"})
+    cmd, stdin = host_http_command(check, 30.0, prefer="bash")
+    resp = parse_host_http(conns["host1"].run(cmd, stdin=stdin, timeout=60), 30.0)
+    assert check.evaluate(resp).ok, resp  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("where", ["control", "host"])
 def test_app_started_two_seconds_late_passes_after_retries(
-    fleet: Fleet, conns: dict[str, Connection], where: str
+    fleet: Fleet, inv: Inventory, conns: dict[str, Connection], where: str
 ) -> None:
     check = HttpCheck(
         url(fleet, 2),
@@ -157,7 +181,11 @@ def test_app_started_two_seconds_late_passes_after_retries(
             retry_on=frozenset({FailureKind.CONNECT, FailureKind.TIMEOUT}),
         ),
     )
-    starter = connection_for(load_host(fleet, conns, "host2"))
+    starter = connection_for(inv.get("host2"))  # its own connection: used from a timer thread
+    for c in (starter, conns["host2"]):
+        # Log in first, so the check's first attempt is not slowed by the SSH handshake
+        # into the moment the app comes up.
+        assert c.run("true", timeout=60).ok
     timer = threading.Timer(2.0, start_app, args=(starter, fleet.host(2).address))
     timer.start()
     try:
@@ -170,11 +198,8 @@ def test_app_started_two_seconds_late_passes_after_retries(
     assert len(rep.attempts) > 1
     assert rep.attempts[0].outcome.kinds == {FailureKind.CONNECT}
     assert rep.stop_reason == f"passed on attempt {len(rep.attempts)}"
-    assert all(a.outcome.kinds <= {FailureKind.CONNECT} for a in rep.attempts)
-
-
-def load_host(fleet: Fleet, conns: dict[str, Connection], name: str) -> cdlib.Host:
-    return load_inventory([str(fleet.inventory_yaml(fleet.workdir / "inv-checks.yml"))]).get(name)
+    retryable = {FailureKind.CONNECT, FailureKind.TIMEOUT}
+    assert all(a.outcome.kinds <= retryable for a in rep.attempts), rep.render()
 
 
 def test_wrong_version_fails_showing_body_and_expected_value(
@@ -209,7 +234,7 @@ def test_latency_budget_exceeded_reports_measured_time(
 ) -> None:
     start_app(conns["host3"], fleet.host(3).address, APP_FAIL_MODE="slow", APP_SLOW_MS="500")
     wait_up(fleet, 3)
-    rep = run_check(HttpCheck(url(fleet, 3), latency_budget=0.2), conns["host3"])
+    rep = run_check(HttpCheck(url(fleet, 3), latency_budget=0.2, timeout=60), conns["host3"])
     assert not rep.ok
     (failure,) = rep.attempts[-1].outcome.failures
     assert failure.kind is FailureKind.LATENCY
@@ -245,3 +270,54 @@ def test_malformed_yaml_suite_is_rejected_before_anything_runs(
     assert "pb.py:4" in res.stderr
     for h in fleet.hosts:  # the file task before the smoke task never ran
         assert not fleet.path(h.index, "/srv/deployed").exists()
+
+
+@pytest.fixture
+def sysv_service() -> Iterator[str]:
+    """A SysV init script whose ``status`` says running when /srv/<name>.running exists."""
+    if shutil.which("service") is None or Path("/run/systemd/system").is_dir():
+        pytest.skip("needs the SysV 'service' command without a running systemd")
+    name = f"cdlib-checks-{uuid.uuid4().hex[:8]}"
+    script = Path("/etc/init.d") / name
+    script.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in status) [ -e /srv/{name}.running ] && exit 0; exit 3;; esac\n'
+        "exit 1\n"
+    )
+    script.chmod(0o755)
+    try:
+        yield name
+    finally:
+        script.unlink()
+
+
+def test_service_check_through_ssh(
+    fleet: Fleet, conns: dict[str, Connection], sysv_service: str
+) -> None:
+    fleet.path(1, f"/srv/{sysv_service}.running").write_text("")  # only host1 runs it
+    assert run_check(ServiceCheck(sysv_service, timeout=60), conns["host1"]).ok
+    rep = run_check(ServiceCheck(sysv_service, timeout=60), conns["host2"])
+    assert rep.reason == f"{sysv_service} is inactive (service), expected active"
+    assert run_check(ServiceCheck(sysv_service, running=False), conns["host2"]).ok
+
+
+def test_run_suite_library_on_real_hosts(fleet: Fleet, conns: dict[str, Connection]) -> None:
+    start_app(conns["host1"], fleet.host(1).address)
+    wait_up(fleet, 1)
+    suite = parse_suite(
+        "suite: lib\n"
+        "checks:\n"
+        "  - http: 'http://{{ address }}:8080/health'\n"
+        "  - file: /srv/app.log\n",
+        "lib.yml",
+    )
+    hosts = [
+        SuiteHost(f"host{k}", conns[f"host{k}"], {"ansible_host": fleet.host(k).address})
+        for k in (1, 2)
+    ]
+    rep = run_suite(suite, hosts)
+    assert rep.host_ok("host1") and rep.failed_hosts == ["host2"]
+    http2, file2 = rep.hosts["host2"]
+    assert http2.attempts[-1].outcome.kinds == {FailureKind.CONNECT}
+    assert file2.reason == "/srv/app.log does not exist"
+    assert json.loads(json.dumps(rep.to_dict()))["hosts"]["host1"][0]["ok"] is True

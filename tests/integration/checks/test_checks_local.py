@@ -179,3 +179,46 @@ def test_proc_fallback_lists_processes_without_ps() -> None:
     import os
 
     assert os.getpid() in pids
+
+
+def test_smoke_task_does_not_run_in_check_mode_unless_asked(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens: the check would fail if it ran
+    pb = tmp_path / "pb.py"
+    pb.write_text(
+        "from cdlib import Play, tasks\n"
+        "from cdlib.checks import TcpCheck\n"
+        "play = Play('smoke', hosts='all')\n"
+        f"play.task(tasks.smoke(check=TcpCheck('127.0.0.1', {port})))\n"
+        f"play.task(tasks.smoke(check=TcpCheck('127.0.0.1', {port}), in_check_mode=True))\n"
+    )
+    result = cdlib.run(pb, check=True)
+    first, second = result.results
+    assert first.status is cdlib.Status.OK and "not run in check mode" in first.msg
+    assert second.status is cdlib.Status.FAILED and "expected open" in second.msg
+
+
+def test_smoke_task_option_errors_name_the_playbook_line(tmp_path: Path) -> None:
+    pb = tmp_path / "pb.py"
+    pb.write_text(
+        "from cdlib import Play, tasks\n"
+        "play = Play('smoke', hosts='all')\n"
+        "play.task(tasks.smoke())\n"
+    )
+    with pytest.raises(cdlib.PlaybookError, match=r"pb\.py:3: .*exactly one of the options"):
+        cdlib.run(pb)
+
+
+@pytest.mark.parametrize("target", [CONTROL, LOCAL], ids=["control", "host"])
+def test_credentials_reach_the_server_but_not_the_report(
+    tls_server: tuple[str, Path], target: object
+) -> None:
+    url, cert = tls_server
+    token = "Bearer s3cr3t-" + uuid.uuid4().hex
+    check = HttpCheck(
+        url, ca_bundle=str(cert), headers={"Authorization": token}, body_contains="never"
+    )
+    rep = run_check(check, target)  # type: ignore[arg-type]
+    assert not rep.ok
+    text = rep.render() + json.dumps(rep.to_dict())
+    assert '"you_sent": "***"' in rep.attempts[-1].outcome.observed  # it was sent, and echoed
+    assert "s3cr3t" not in text

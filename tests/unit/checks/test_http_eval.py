@@ -136,3 +136,12 @@ def test_defaults() -> None:
     c = HttpCheck(URL, method="post", body="x")
     assert c.method == "POST" and c.body_bytes == b"x" and c.where == "control"
     assert HttpCheck(URL, on="host").where == "host"
+
+
+def test_url_credentials_become_basic_auth_and_stay_secret() -> None:
+    c = HttpCheck("http://deploy:p%40ss@h/x")
+    assert c.request_headers() == {"Authorization": "Basic ZGVwbG95OnBAc3M="}
+    assert "p@ss" in c.secrets()
+    assert HttpCheck("http://u:p@h/", headers={"authorization": "X"}).request_headers() == {
+        "authorization": "X"
+    }

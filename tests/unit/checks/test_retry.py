@@ -55,11 +55,9 @@ def test_retry_on_accepts_strings() -> None:
 
 def test_total_timeout_bounds_the_attempts_and_is_passed_on() -> None:
     seen: list[tuple[int, float | None]] = []
-    start = time.monotonic()
     done, why = Retry(attempts=1000, timeout=0.5, backoff=0.05, max_backoff=0.1, jitter=0).run(
         scripted([REFUSED], seen)
     )
-    assert time.monotonic() - start < 5  # bounded, generously: not a timing assert of the goal
     assert 2 <= len(done) < 1000
     assert why.startswith("total timeout 0.5s reached after")
     lefts = [left for _, left in seen]

@@ -108,3 +108,10 @@ def test_suite_argument_errors() -> None:
     with pytest.raises(SuiteError, match="name"):
         Suite("", ())
     assert run_suite(s, []).ok
+
+
+def test_secret_vars_render_to_their_value() -> None:
+    from cdlib.engine.secrets import Secret
+
+    c = HttpCheck("http://h/", headers={"X-Token": "{{ token }}"})
+    assert render_check(c, {"token": Secret("t0ps3cret")}).headers == {"X-Token": "t0ps3cret"}

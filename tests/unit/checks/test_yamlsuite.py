@@ -9,7 +9,7 @@ import pytest
 from cdlib.checks import FailureKind, HttpCheck, TcpCheck
 from cdlib.checks.suite import SuiteError
 from cdlib.checks.system import CommandCheck, FileCheck, ProcessCheck, ServiceCheck
-from cdlib.checks.yamlsuite import load_suite, parse_suite, suite_from_mapping
+from cdlib.checks.yamlsuite import load_suite, parse_suite
 
 GOOD = """\
 suite: web-smoke
@@ -141,8 +141,3 @@ def test_load_suite_reads_a_file_and_names_it(tmp_path: Path) -> None:
         load_suite(p)
     with pytest.raises(SuiteError, match="cannot read suite"):
         load_suite(tmp_path / "missing.yml")
-
-
-def test_suite_from_mapping() -> None:
-    s = suite_from_mapping({"suite": "inline", "checks": [{"tcp": "127.0.0.1:80"}]})
-    assert s.name == "inline" and isinstance(s.checks[0], TcpCheck)
