@@ -1,114 +1,240 @@
-"""Load inventories (minimal YAML form: ``all:`` with hosts, vars and children)."""
+"""Read inventory sources and merge variables the way Ansible does.
+
+Sources are files, directories of files, or comma-separated host lists (``"a,b,"``).
+The file type comes from its name:
+
+* ``*aws_ec2.yml`` / ``*aws_ec2.yaml`` - AWS EC2 dynamic inventory (see ``aws_ec2``)
+* ``.yml`` / ``.yaml`` / ``.json`` - YAML/JSON inventory
+* ``.ini`` - INI inventory
+* ``.py`` - Python inventory (see ``python_source``)
+* no extension - YAML if it reads as a mapping of groups, else INI (as Ansible tries both)
+
+Variables of a host, lowest to highest precedence (Ansible's defaults):
+``all`` group vars from the inventory, other groups' vars from the inventory (sorted by
+depth, ``ansible_group_priority``, name), ``group_vars/all``, ``group_vars/<group>`` (same
+order; for each source in turn), the host's vars from the inventory, ``host_vars/<host>``,
+extra vars. With a playbook directory, its ``group_vars/all``, ``group_vars/<group>`` and
+``host_vars/<host>`` each come just after the inventory's.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from cdlib.inventory._address import parse_address
+from cdlib.inventory._data import InventoryData
+from cdlib.inventory.ini import parse_ini
 from cdlib.inventory.model import Group, Host, Inventory, InventoryError
+from cdlib.inventory.vars_files import VarsFiles
+from cdlib.inventory.yaml_source import (
+    is_list_format,
+    load_json,
+    load_yaml,
+    parse_list_format,
+    parse_structured,
+)
+
+#: What each accepted file type looks like, for error messages.
+ACCEPTED_FORMATS = (
+    "INI (.ini or no extension), YAML (.yml, .yaml), JSON (.json), Python (.py), "
+    "AWS EC2 (*aws_ec2.yml, *aws_ec2.yaml)"
+)
+#: Names skipped inside an inventory directory (as Ansible skips them).
+_SKIPPED_DIRS = ("group_vars", "host_vars", "vars_plugins")
+_SKIPPED_SUFFIXES = (
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg",
+    ".retry",
+)  # fmt: skip
+_EC2_SUFFIXES = ("aws_ec2.yml", "aws_ec2.yaml")
+_EC2_PLUGIN_NAMES = ("aws_ec2", "amazon.aws.aws_ec2")
+
+
+def file_kind(path: Path) -> str:
+    """The inventory type of ``path``: aws_ec2, yaml, json, ini, python or auto."""
+    if path.name.endswith(_EC2_SUFFIXES):
+        return "aws_ec2"
+    suffix = path.suffix.lower()
+    kinds = {".yml": "yaml", ".yaml": "yaml", ".json": "json", ".ini": "ini", ".py": "python"}
+    if suffix in kinds:
+        return kinds[suffix]
+    if not suffix:
+        return "auto"
+    raise InventoryError(
+        f"{path}: unknown inventory file type {suffix!r}; accepted: {ACCEPTED_FORMATS}"
+    )
+
+
+class _Loader:
+    def __init__(self, extra_vars: Mapping[str, Any]) -> None:
+        self.data = InventoryData()
+        self.extra_vars = dict(extra_vars)
+        self.var_dirs: list[Path] = []
+
+    def source(self, src: str | Path) -> None:
+        text = str(src)
+        path = Path(os.path.expanduser(text))
+        if isinstance(src, str) and "," in text and not path.exists():
+            self.host_list(text)
+            return
+        if not path.exists():
+            raise InventoryError(f"{path}: inventory source not found")
+        self.var_dirs.append(path if path.is_dir() else path.parent)
+        if path.is_dir():
+            self.directory(path)
+        else:
+            self.file(path)
+
+    def host_list(self, text: str) -> None:
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            parsed = parse_address(item)
+            name, port = parsed if parsed and "[" not in parsed[0] else (item, None)
+            self.data.add_host(name, "host list", group="ungrouped", port=port)
+
+    def directory(self, path: Path) -> None:
+        for entry in sorted(os.listdir(path)):
+            if entry.startswith(".") or entry in _SKIPPED_DIRS or entry.endswith(_SKIPPED_SUFFIXES):
+                continue
+            child = path / entry
+            if child.is_dir():
+                self.directory(child)
+            else:
+                self.file(child)
+
+    def file(self, path: Path) -> None:
+        kind = file_kind(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InventoryError(
+                f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+            ) from None
+        except OSError as exc:
+            raise InventoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if kind == "ini":
+            parse_ini(self.data, path, text)
+        elif kind == "json":
+            self.document(path, load_json(path, text) if text.strip() else None)
+        elif kind == "yaml":
+            self.document(path, load_yaml(path, text))
+        elif kind == "aws_ec2":
+            from cdlib.inventory.aws_ec2 import parse_aws_ec2
+
+            config = load_yaml(path, text)
+            parse_aws_ec2(self.data, path, config)
+        elif kind == "python":
+            from cdlib.inventory.python_source import run_python_inventory
+
+            self.document(path, run_python_inventory(path, self.extra_vars))
+        else:
+            self.auto(path, text)
+
+    def document(self, path: Path, document: Any) -> None:
+        if isinstance(document, Mapping) and "plugin" in document:
+            plugin = document.get("plugin")
+            if plugin in _EC2_PLUGIN_NAMES:
+                raise InventoryError(
+                    f"{path}: an {plugin} configuration must be in a file whose name ends "
+                    "with aws_ec2.yml or aws_ec2.yaml"
+                )
+            raise InventoryError(
+                f"{path}: inventory plugin {plugin!r} is not supported; cdlib supports "
+                "amazon.aws.aws_ec2 (in a file named *aws_ec2.yml)"
+            )
+        if is_list_format(document):
+            parse_list_format(self.data, path, document)
+        else:
+            parse_structured(self.data, path, document)
+
+    def auto(self, path: Path, text: str) -> None:
+        # Ansible tries YAML first and falls back to INI; a YAML error is only
+        # reported when the INI reading fails too.
+        yaml_error: InventoryError | None = None
+        try:
+            document = load_yaml(path, text)
+        except InventoryError as exc:
+            yaml_error, document = exc, None
+        if isinstance(document, Mapping) and all(
+            v is None or isinstance(v, Mapping) for v in document.values()
+        ):
+            self.document(path, document)
+            return
+        try:
+            parse_ini(self.data, path, text)
+        except InventoryError as exc:
+            if yaml_error is not None and text.lstrip().startswith(("all:", "---")):
+                raise yaml_error from None
+            raise exc from None
 
 
 def load_inventory(
-    sources: Sequence[str | Path], extra_vars: Mapping[str, Any] | None = None
+    sources: Sequence[str | Path],
+    extra_vars: Mapping[str, Any] | None = None,
+    *,
+    playbook_dir: str | Path | None = None,
 ) -> Inventory:
     """Read inventory ``sources`` and return the merged :class:`Inventory`.
 
     A source that is a comma-separated host list (``"a,b,"``) is accepted as in Ansible.
+    Several sources are merged in order; later ones add hosts and override variables.
+    ``playbook_dir``: its ``group_vars/`` and ``host_vars/`` apply too, each just above the
+    inventory's own (Ansible's ``--playbook-dir``).
     """
-    groups: dict[str, Group] = {"all": Group("all"), "ungrouped": Group("ungrouped")}
-    groups["all"].children.append("ungrouped")
-    host_vars: dict[str, dict[str, Any]] = {}
+    loader = _Loader(extra_vars or {})
     for src in sources:
-        s = str(src)
-        if "," in s and not Path(s).exists():
-            for name in (x.strip() for x in s.split(",")):
-                if name:
-                    host_vars.setdefault(name, {})
-                    groups["ungrouped"].hosts.append(name)
-            continue
-        path = Path(s)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise InventoryError(f"{path}: inventory file not found") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise InventoryError(f"{where}: invalid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise InventoryError(f"{path}: expected a mapping with 'all:' at the top")
-        for gname, body in data.items():
-            _group(path, groups, host_vars, str(gname), body or {}, parent=None)
-    hosts = []
-    for name, hv in host_vars.items():
-        memberships = [g for g, grp in groups.items() if name in grp.hosts]
-        if not memberships:
-            groups["ungrouped"].hosts.append(name)
-        merged: dict[str, Any] = {}
-        for g in _ancestry(groups, name):
-            merged.update(groups[g].vars)
-        merged.update(hv)
-        merged.update(extra_vars or {})
-        hosts.append(Host(name, merged, [g for g in _ancestry(groups, name) if g != "all"]))
-    return Inventory(hosts, groups)
+        loader.source(src)
+    data = loader.data
+    data.reconcile()
+    play_dirs = [Path(playbook_dir)] if playbook_dir is not None else []
+    return _build(data, loader.var_dirs, play_dirs, loader.extra_vars)
 
 
-def _group(
-    path: Path,
-    groups: dict[str, Group],
-    host_vars: dict[str, dict[str, Any]],
-    name: str,
-    body: Any,
-    parent: str | None,
-) -> None:
-    if not isinstance(body, dict):
-        raise InventoryError(f"{path}: group {name!r} must be a mapping")
-    grp = groups.setdefault(name, Group(name))
-    if parent is not None and name not in groups[parent].children:
-        groups[parent].children.append(name)
-    for hname, hv in (body.get("hosts") or {}).items():
-        host_vars.setdefault(str(hname), {}).update(hv or {})
-        if str(hname) not in grp.hosts:
-            grp.hosts.append(str(hname))
-    grp.vars.update(body.get("vars") or {})
-    for cname, cbody in (body.get("children") or {}).items():
-        _group(path, groups, host_vars, str(cname), cbody or {}, parent=name)
-
-
-def _ancestry(groups: dict[str, Group], host: str) -> list[str]:
-    """Groups containing ``host``, shallowest first (all < parents < children)."""
-    depth: dict[str, int] = {}
-
-    def walk(g: str, d: int) -> None:
-        if depth.get(g, -1) >= d:
-            return
-        depth[g] = d
-        for c in groups[g].children:
-            walk(c, d + 1)
-
-    walk("all", 0)
-    containing = [g for g in groups if g == "all" or host in groups[g].hosts]
-    # add ancestors of direct groups
-    result: set[str] = set()
-    for g in containing:
-        result.add(g)
-        for p in groups:
-            if _descends(groups, p, g):
-                result.add(p)
-    return sorted(result, key=lambda g: (depth.get(g, 0), g))
-
-
-def _descends(groups: dict[str, Group], parent: str, child: str) -> bool:
-    stack, seen = list(groups[parent].children), set()
-    while stack:
-        c = stack.pop()
-        if c == child:
-            return True
-        if c in seen:
-            continue
-        seen.add(c)
-        stack.extend(groups[c].children)
-    return False
+def _build(
+    data: InventoryData, var_dirs: list[Path], play_dirs: list[Path], extra: dict[str, Any]
+) -> Inventory:
+    files = VarsFiles()
+    group_files: dict[str, list[dict[str, Any]]] = {
+        g: [files.vars_for(d, "group_vars", g) for d in var_dirs] for g in data.groups
+    }
+    play_group_files: dict[str, list[dict[str, Any]]] = {
+        g: [files.vars_for(d, "group_vars", g) for d in play_dirs] for g in data.groups
+    }
+    groups: dict[str, Group] = {}
+    for name, grp in data.groups.items():
+        merged = dict(grp.vars)
+        for layer in group_files[name]:
+            merged.update(layer)
+        groups[name] = Group(
+            name, merged, list(grp.hosts), list(grp.children), list(grp.parents),
+            grp.priority, grp.depth,
+        )  # fmt: skip
+    hosts: list[Host] = []
+    for name, own in data.hosts.items():
+        member_of = sorted(
+            data.host_groups(name) - {"all"},
+            key=lambda g: (data.groups[g].depth, data.groups[g].priority, g),
+        )
+        merged = dict(data.groups["all"].vars)
+        for g in member_of:
+            merged.update(data.groups[g].vars)
+        for layer in group_files["all"] + play_group_files["all"]:
+            merged.update(layer)
+        # Source by source, and within a source group by group (Ansible's loop order).
+        for i in range(len(var_dirs)):
+            for g in member_of:
+                merged.update(group_files[g][i])
+        for i in range(len(play_dirs)):
+            for g in member_of:
+                merged.update(play_group_files[g][i])
+        merged.update(own)
+        for d in var_dirs + play_dirs:
+            merged.update(files.vars_for(d, "host_vars", name))
+        merged.update(extra)
+        hosts.append(Host(name, merged, member_of))
+    inventory = Inventory(hosts, groups)
+    inventory.extra_vars = dict(extra)
+    return inventory

@@ -1,34 +1,58 @@
 """Hosts, groups and the inventory that holds them.
 
-Loaders (YAML, INI, Python, AWS EC2) produce an :class:`Inventory`; the engine only
+Loaders (INI, YAML/JSON, Python, AWS EC2) produce an :class:`Inventory`; the engine only
 reads it. Variables are merged the way Ansible merges them, so ``Host.vars`` is the
-final view a task sees before play and extra vars are layered on top.
+final view a task sees, extra vars (``-e``) included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+#: Names that mean "this machine" and give an implicit local host when not in inventory.
+LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+class InventoryError(Exception):
+    """A problem in an inventory source; the message names the file and line."""
+
+
+class PatternError(InventoryError):
+    """A host pattern is malformed or matches no host; the message names the pattern."""
 
 
 @dataclass
 class Group:
-    """A named set of hosts with variables and child groups."""
+    """A named set of hosts with variables and child groups.
+
+    ``vars`` are the group's own variables from inventory sources and group_vars files;
+    ``priority`` is ``ansible_group_priority`` (default 1); ``depth`` is the length of the
+    longest path from ``all``.
+    """
 
     name: str
     vars: dict[str, Any] = field(default_factory=dict)
     hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
+    priority: int = 1
+    depth: int = 0
 
 
 @dataclass
 class Host:
-    """One inventory host with its merged variables and the groups it belongs to."""
+    """One inventory host with its merged variables and the groups it belongs to.
+
+    ``groups`` lists every group the host is in, directly or through a child group,
+    except ``all``, in variable-merge order (depth, priority, name).
+    """
 
     name: str
     vars: dict[str, Any] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
+    implicit: bool = False
 
     def var(self, *names: str, default: Any = None) -> Any:
         """The first of ``names`` that is set in this host's vars, else ``default``."""
@@ -38,6 +62,11 @@ class Host:
         return default
 
     @property
+    def group_names(self) -> list[str]:
+        """Sorted names of the host's groups (Ansible's ``group_names``)."""
+        return sorted(self.groups)
+
+    @property
     def address(self) -> str:
         """Where to connect: ``ansible_host`` (or legacy ``ansible_ssh_host``) or the name."""
         return str(self.var("ansible_host", "ansible_ssh_host", default=self.name))
@@ -45,7 +74,13 @@ class Host:
     @property
     def port(self) -> int:
         """SSH port: ``ansible_port`` / ``ansible_ssh_port``, default 22."""
-        return int(self.var("ansible_port", "ansible_ssh_port", default=22))
+        value = self.var("ansible_port", "ansible_ssh_port", default=22)
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise InventoryError(
+                f"host {self.name}: ansible_port must be a number, got {value!r}"
+            ) from None
 
     @property
     def user(self) -> str | None:
@@ -61,8 +96,10 @@ class Host:
 
     @property
     def connection(self) -> str:
-        """Transport name: ``ansible_connection``, default ``ssh``."""
-        return str(self.var("ansible_connection", default="ssh"))
+        """Transport name: ``ansible_connection`` (``ssh`` or ``local``), default ``ssh``."""
+        value = str(self.var("ansible_connection", default="ssh"))
+        # Ansible's paramiko/smart transports are all SSH to cdlib.
+        return "ssh" if value in ("smart", "paramiko", "paramiko_ssh") else value
 
     @property
     def become(self) -> bool:
@@ -81,39 +118,88 @@ def _truthy(v: Any) -> bool:
     return bool(v)
 
 
-class InventoryError(Exception):
-    """A problem in an inventory source; the message names the file and line."""
-
-
 class Inventory:
     """Hosts and groups in definition order, with Ansible-style host patterns."""
 
     def __init__(self, hosts: Iterable[Host] = (), groups: Mapping[str, Group] | None = None):
         self.hosts: dict[str, Host] = {h.name: h for h in hosts}
         self.groups: dict[str, Group] = dict(groups or {})
+        if "all" not in self.groups:
+            self._add_implicit_groups()
+        #: Extra vars (``-e``) already merged into every host; kept for implicit hosts.
+        self.extra_vars: dict[str, Any] = {}
+        self._implicit: dict[str, Host] = {}
 
-    def select(self, pattern: str) -> list[Host]:
-        """Hosts matching an Ansible host pattern, in inventory order."""
+    def _add_implicit_groups(self) -> None:
+        # An inventory built in code may omit 'all' and 'ungrouped'; make them as the
+        # loaders do, so that patterns such as 'all' work the same.
+        listed = {h for g in self.groups.values() for h in g.hosts}
+        has_parent = {c for g in self.groups.values() for c in g.children}
+        ungrouped = self.groups.setdefault("ungrouped", Group("ungrouped"))
+        ungrouped.hosts.extend(h for h in self.hosts if h not in listed)
+        tops = [g for g in self.groups if g not in has_parent and g != "ungrouped"]
+        self.groups["all"] = Group("all", children=["ungrouped", *tops])
+        for name in ["ungrouped", *tops]:
+            if "all" not in self.groups[name].parents:
+                self.groups[name].parents.append("all")
+
+    def select(
+        self, pattern: str | Sequence[str], limit: str | Sequence[str] | None = None
+    ) -> list[Host]:
+        """Hosts matching an Ansible host pattern, in Ansible's order.
+
+        ``limit`` (like ``--limit``) further restricts the result. A term that matches
+        nothing is ignored, as in Ansible; see :meth:`select_or_error`.
+        """
         from cdlib.inventory.patterns import select
 
-        return [self.hosts[n] for n in select(self, pattern)]
+        return select(self, pattern, limit)
+
+    def select_or_error(
+        self, pattern: str | Sequence[str], limit: str | Sequence[str] | None = None
+    ) -> list[Host]:
+        """Like :meth:`select` but raise :class:`PatternError` when no host matches."""
+        hosts = self.select(pattern, limit)
+        if not hosts:
+            where = f" with limit {limit!r}" if limit else ""
+            raise PatternError(f"host pattern {pattern!r}{where} matches no host")
+        return hosts
 
     def get(self, name: str) -> Host:
         """The host called ``name``; ``KeyError`` if unknown."""
         return self.hosts[name]
 
+    def implicit_localhost(self, name: str) -> Host:
+        """The implicit local host Ansible makes for ``localhost`` when it is not listed."""
+        if name not in self._implicit:
+            all_vars = dict(self.groups["all"].vars) if "all" in self.groups else {}
+            merged = {**all_vars, "ansible_connection": "local"}
+            merged.update(self.extra_vars)
+            self._implicit[name] = Host(name, merged, [], implicit=True)
+        return self._implicit[name]
+
     def group_hosts(self, group: str) -> list[str]:
-        """All hosts of ``group`` and its descendants, in inventory order."""
-        if group == "all":
-            return list(self.hosts)
-        seen: set[str] = set()
-        members: set[str] = set()
-        stack = [group]
-        while stack:
-            g = stack.pop()
-            if g in seen or g not in self.groups:
-                continue
-            seen.add(g)
-            members.update(self.groups[g].hosts)
-            stack.extend(self.groups[g].children)
-        return [h for h in self.hosts if h in members]
+        """Hosts of ``group`` and its descendants, in Ansible's order.
+
+        The group's own hosts come first, then those of its descendants breadth-first,
+        each level in definition order.
+        """
+        if group not in self.groups:
+            return []
+        ordered: list[str] = []
+        seen_hosts: set[str] = set()
+        level = [group]
+        seen_groups = {group}
+        while level:
+            nxt: list[str] = []
+            for g in level:
+                for h in self.groups[g].hosts:
+                    if h not in seen_hosts:
+                        seen_hosts.add(h)
+                        ordered.append(h)
+                for c in self.groups[g].children:
+                    if c not in seen_groups and c in self.groups:
+                        seen_groups.add(c)
+                        nxt.append(c)
+            level = nxt
+        return ordered
