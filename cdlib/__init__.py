@@ -8,7 +8,9 @@ Write plays in Python, run them with ``cdlib run`` or :func:`cdlib.run`::
     play.task(tasks.directory("/srv/app", mode="0755"))
 """
 
-from cdlib import flags, tasks
+from typing import TYPE_CHECKING, Any
+
+from cdlib import tasks
 from cdlib.connections import (
     Become,
     CommandResult,
@@ -35,21 +37,50 @@ from cdlib.engine.results import (
 from cdlib.engine.runner import run
 from cdlib.engine.secrets import Secret
 from cdlib.engine.task import HostContext, Plan, Status, Task
-from cdlib.inventory import Group, Host, Inventory, InventoryError, load_inventory
-from cdlib.traffic import (
-    ElbV2Router,
-    GroupMetrics,
-    HAProxyRouter,
-    HealthReport,
-    LocalHAProxy,
-    Router,
-    RouterInputError,
-    RouterState,
-    Target,
-    TrafficError,
-)
+from cdlib.inventory import Group, Host, Inventory, InventoryError, PatternError, load_inventory
+
+if TYPE_CHECKING:
+    from cdlib import checks, flags, release
+    from cdlib.traffic import (
+        ElbV2Router,
+        GroupMetrics,
+        HAProxyRouter,
+        HealthReport,
+        LocalHAProxy,
+        Router,
+        RouterInputError,
+        RouterState,
+        Target,
+        TrafficError,
+    )
 
 __version__ = "0.1.0"
+
+#: Loaded on first use, so ``cdlib run`` of a plain playbook starts fast.
+_LAZY_MODULES = ("checks", "flags", "release", "traffic")
+_LAZY_TRAFFIC = (
+    "ElbV2Router",
+    "GroupMetrics",
+    "HAProxyRouter",
+    "HealthReport",
+    "LocalHAProxy",
+    "Router",
+    "RouterInputError",
+    "RouterState",
+    "Target",
+    "TrafficError",
+)
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"cdlib.{name}")
+    if name in _LAZY_TRAFFIC:
+        return getattr(importlib.import_module("cdlib.traffic"), name)
+    raise AttributeError(f"module 'cdlib' has no attribute {name!r}")
+
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -80,6 +111,7 @@ __all__ = [
     "LocalConnection",
     "LocalHAProxy",
     "Origin",
+    "PatternError",
     "Plan",
     "Play",
     "Playbook",
@@ -97,10 +129,12 @@ __all__ = [
     "TaskResult",
     "TrafficError",
     "UnreachableError",
+    "checks",
     "connection_for",
     "flags",
     "load_inventory",
     "load_playbook",
+    "release",
     "run",
     "tasks",
 ]

@@ -5,14 +5,28 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-from cdlib.cli import run as run_cmd
 from cdlib.cli.parser import Parser
 
+#: Subcommand -> the module that registers it; only the module a command needs is
+#: imported, so ``cdlib run`` does not pay for flags or AWS code.
+COMMANDS = {
+    "run": "cdlib.cli.run",
+    "inventory": "cdlib.inventory.cli",
+    "flags": "cdlib.flags.cli",
+    "status": "cdlib.cli.releases",
+    "history": "cdlib.cli.releases",
+    "promote": "cdlib.cli.releases",
+    "abort": "cdlib.cli.releases",
+    "rollback": "cdlib.cli.releases",
+    "unlock": "cdlib.cli.releases",
+}
 
-def build_parser() -> Parser:
-    """The full argument parser with every subcommand."""
+
+def build_parser(only: str | None = None) -> Parser:
+    """The argument parser: every subcommand, or just ``only`` and its module's siblings."""
+    import importlib
+
     from cdlib import __version__
 
     parser = Parser(
@@ -22,25 +36,17 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"cdlib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    run_cmd.add_parser(sub)
-    for mod in _optional_commands():
-        mod.add_parser(sub)
+    modules = [COMMANDS[only]] if only in COMMANDS else list(COMMANDS.values())
+    for name in dict.fromkeys(modules):
+        importlib.import_module(name).add_parser(sub)
     return parser
-
-
-def _optional_commands() -> list[Any]:
-    mods: list[Any] = []
-    for name in ("cdlib.inventory.cli", "cdlib.flags.cli", "cdlib.cli.releases"):
-        try:
-            mods.append(__import__(name, fromlist=["add_parser"]))
-        except ImportError:
-            continue
-    return mods
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cdlib`` with ``argv``; returns the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first)
     args, extras = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()

@@ -7,10 +7,7 @@ import getpass
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from cdlib.engine.errors import CdlibError
 from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_USAGE
@@ -73,34 +70,14 @@ def add_parser(sub: Any) -> None:
 
 
 def parse_extra_vars(items: list[str]) -> dict[str, Any]:
-    """``-e`` values: ``k=v k2=v2``, a JSON/YAML mapping, or ``@file``."""
-    out: dict[str, Any] = {}
-    for item in items:
-        item = item.strip()
-        if item.startswith("@"):
-            path = Path(item[1:])
-            try:
-                data = yaml.safe_load(path.read_text())
-            except OSError as exc:
-                raise CdlibError(f"-e {item}: cannot read {path}: {exc.strerror}") from None
-            except yaml.YAMLError as exc:
-                raise CdlibError(f"-e {item}: invalid YAML/JSON in {path}: {exc}") from None
-            if not isinstance(data, dict):
-                raise CdlibError(f"-e {item}: {path} must hold a mapping")
-            out.update(data)
-        elif item.startswith("{"):
-            try:
-                data = json.loads(item)
-            except json.JSONDecodeError as exc:
-                raise CdlibError(f"-e: invalid JSON: {exc}") from None
-            out.update(data)
-        else:
-            for pair in item.split():
-                k, sep, v = pair.partition("=")
-                if not sep or not k:
-                    raise CdlibError(f"-e: expected key=value, got {pair!r}")
-                out[k] = v
-    return out
+    """``-e`` values as Ansible reads them: ``k=v k2=v2``, JSON/YAML, or ``@file``."""
+    from cdlib.inventory import InventoryError
+    from cdlib.inventory.extra_vars import parse_extra_vars as parse
+
+    try:
+        return parse(items)
+    except InventoryError as exc:
+        raise CdlibError(str(exc)) from None
 
 
 def main(args: argparse.Namespace) -> int:

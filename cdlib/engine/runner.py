@@ -73,7 +73,7 @@ def run(
     ``sinks`` receive events as the run goes (console, JSON Lines, callbacks).
     """
     book = _as_playbook(playbook)
-    inv = _as_inventory(inventory, extra_vars)
+    inv = _as_inventory(inventory, extra_vars, book.path.parent)
     redact = Redactor()
     redact.collect(dict(extra_vars or {}))
     for h in inv.hosts.values():
@@ -119,7 +119,9 @@ def _as_playbook(pb: str | Path | Play | Playbook | Sequence[Play]) -> Playbook:
 
 
 def _as_inventory(
-    inv: Inventory | str | Path | Sequence[str | Path] | None, extra: Mapping[str, Any] | None
+    inv: Inventory | str | Path | Sequence[str | Path] | None,
+    extra: Mapping[str, Any] | None,
+    playbook_dir: Path | None = None,
 ) -> Inventory:
     from cdlib.inventory import load_inventory
 
@@ -131,7 +133,8 @@ def _as_inventory(
     if inv is None:
         return Inventory([Host("localhost", {"ansible_connection": "local", **(extra or {})})])
     sources = [inv] if isinstance(inv, str | Path) else list(inv)
-    return load_inventory(sources, extra)
+    # group_vars/ and host_vars/ beside the playbook apply too, as in Ansible.
+    return load_inventory(sources, extra, playbook_dir=playbook_dir)
 
 
 def host_vars(
@@ -155,7 +158,7 @@ def prepare_plays(
     out: list[_Prepared] = []
     limited: set[str] | None = None
     if limit:
-        limited = {h.name for h in inv.select(limit)}
+        limited = {h.name for h in inv.select("all", limit)}
         if not limited:
             raise PlaybookError(f"--limit {limit!r} matches no host in the inventory")
     for play in book.plays:
