@@ -30,22 +30,36 @@ def atomic_write_command(path: str, mode: str | None, owner: str | None, group: 
     """
     d = posixpath.dirname(path) or "."
     base = posixpath.basename(path)
-    # Keep an existing file's mode when none is asked, as editors and Ansible do.
-    keep = (
-        ""
-        if mode
-        else (
-            f'if [ -f {q(path)} ]; then chmod --reference={q(path)} "$t"; '
-            'else chmod "$(printf %o $((0666 & ~$(umask))))" "$t"; fi && '
-        )
-    )
-    attrs = attrs_command("__T__", mode, owner, group).replace(q("__T__"), '"$t"')
     steps = [
         f"t=$(mktemp {q(d + '/.' + base + '.cdlib-XXXXXX')})",
         "trap 'rm -f \"$t\"' EXIT",
         'cat > "$t"',
     ]
-    script = " && ".join(steps) + " && " + keep
+    return " && ".join(steps) + " && " + _finish_temp(path, mode, owner, group)
+
+
+def install_temp_command(
+    tmp: str, path: str, mode: str | None, owner: str | None, group: str | None
+) -> str:
+    """Rename an uploaded temp file (same directory as ``path``) over ``path`` with attributes.
+
+    Used after a raw upload of a large file; on any failure the temp file is removed.
+    """
+    return f"t={q(tmp)} && trap 'rm -f \"$t\"' EXIT && " + _finish_temp(path, mode, owner, group)
+
+
+def _finish_temp(path: str, mode: str | None, owner: str | None, group: str | None) -> str:
+    # Keep an existing file's mode when none is asked, as editors and Ansible do; keep its
+    # owner too when none is asked (only root can, so a failure there is not an error).
+    keep = ""
+    if not mode:
+        own = "" if owner or group else f'chown --reference={q(path)} "$t" 2>/dev/null || true; '
+        keep = (
+            f'if [ -f {q(path)} ]; then chmod --reference={q(path)} "$t"; {own}'
+            'else chmod "$(printf %o $((0666 & ~$(umask))))" "$t"; fi && '
+        )
+    attrs = attrs_command("__T__", mode, owner, group).replace(q("__T__"), '"$t"')
+    script = keep
     if attrs:
         script += attrs + " && "
     script += f'mv -f -- "$t" {q(path)} && trap - EXIT'

@@ -2,7 +2,10 @@
 
 from typing import TYPE_CHECKING, Any
 
+from cdlib.tasks.absent import Absent, absent
+from cdlib.tasks.archive import Unarchive, unarchive
 from cdlib.tasks.command import Command, command
+from cdlib.tasks.copy import Copy, Fetch, copy, fetch
 from cdlib.tasks.files import (
     Directory,
     File,
@@ -13,32 +16,56 @@ from cdlib.tasks.files import (
     symlink,
     template,
 )
+from cdlib.tasks.lines import BlockInFile, LineInFile, block_in_file, line_in_file
+from cdlib.tasks.packages import Package, package
+from cdlib.tasks.pip import Pip, pip
+from cdlib.tasks.users import Group, User, group, user
 
 __all__ = [
+    "Absent",
+    "BlockInFile",
     "Command",
+    "Copy",
     "Directory",
     "ElbV2LoadBalancer",
+    "Fetch",
     "File",
     "FlagFile",
     "FlagKill",
     "FlagRamp",
     "FlagSet",
+    "Group",
     "HAProxyConfig",
+    "LineInFile",
+    "Package",
+    "Pip",
     "Smoke",
     "Symlink",
     "Template",
+    "Unarchive",
+    "User",
+    "absent",
+    "block_in_file",
     "command",
+    "copy",
     "directory",
     "elbv2_load_balancer",
+    "fetch",
     "file",
     "flag_file",
     "flag_kill",
     "flag_ramp",
     "flag_set",
+    "group",
     "haproxy_config",
+    "line_in_file",
+    "package",
+    "pip",
     "smoke",
     "symlink",
     "template",
+    "unarchive",
+    "user",
 ]
 
 if TYPE_CHECKING:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import copy
 import difflib
 import hashlib
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from secrets import token_hex
 from typing import Any, Literal
 
 from cdlib.connections.shell import atomic_symlink_command, atomic_write_command, attrs_command, q
@@ -22,8 +23,9 @@ from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
+from cdlib.tasks._local import local_path
 
-_PROTECTED = {
+PROTECTED = {
     "/",
     "/bin",
     "/boot",
@@ -82,7 +84,8 @@ class _Attrs(Task):
         return out
 
 
-def _check_path(task: Task, path: str, option: str = "path") -> None:
+def check_abs_path(task: Task, path: str, option: str = "path") -> None:
+    """Raise a located error unless ``path`` is absolute."""
     if not path.startswith("/"):
         raise task.error(f"option {option!r} must be an absolute path, got {path!r}")
 
@@ -106,7 +109,7 @@ class Directory(_Attrs):
         """Absolute path; valid mode."""
         self._validate_attrs()
         if not self.path.startswith("{{"):
-            _check_path(self, self.path)
+            check_abs_path(self, self.path)
 
     def describe(self) -> str:
         """``directory /path``."""
@@ -118,12 +121,12 @@ class Directory(_Attrs):
 
     def plan(self, ctx: HostContext) -> Plan:
         """Compare with what is there."""
-        _check_path(self, self.path)
+        check_abs_path(self, self.path)
         st: FileState = ctx.fact(PathFact(self.path))
         if self.state == "absent":
             if not st.exists:
                 return Plan(ok_msg="absent")
-            if self.path.rstrip("/") in _PROTECTED:
+            if self.path.rstrip("/") in PROTECTED:
                 raise TaskFailed(f"refusing to remove {self.path}")
             return Plan(changes=[f"remove {self.path}"], affects=[self.path])
         if st.exists and st.kind != "directory":
@@ -149,7 +152,12 @@ class Directory(_Attrs):
     def apply(self, ctx: HostContext, plan: Plan) -> str | None:
         """mkdir -p and chmod/chown in one command, or rm -rf."""
         if self.state == "absent":
-            ctx.run(f"rm -rf -- {q(self.path)}")
+            # Renamed aside first, so the path vanishes at once, never half-deleted.
+            tmp = posixpath.join(
+                posixpath.dirname(self.path.rstrip("/")) or "/",
+                "." + posixpath.basename(self.path.rstrip("/")) + ".cdlib-del-" + token_hex(6),
+            )
+            ctx.run(f"mv -T -- {q(self.path)} {q(tmp)} && rm -rf -- {q(tmp)}")
             return None
         cmd = f"mkdir -p -- {q(self.path)}"
         attrs = attrs_command(self.path, self.mode, self.owner, self.group)  # type: ignore[arg-type]
@@ -157,7 +165,7 @@ class Directory(_Attrs):
         return None
 
 
-def _diff(old: bytes | None, new: bytes | None, path: str, ctx: HostContext) -> str | None:
+def content_diff(old: bytes | None, new: bytes | None, path: str, ctx: HostContext) -> str | None:
     """Unified diff of text content with secrets masked, or a note for binary content."""
     if not ctx.diff:
         return None
@@ -252,7 +260,7 @@ class _Content(_Attrs):
             return Plan(
                 changes=[f"remove {path}"],
                 affects=[path],
-                diff=_diff(st.content, None, path, ctx),
+                diff=content_diff(st.content, None, path, ctx),
             )
         if st.exists and st.kind != "file":
             raise TaskFailed(f"{path} exists and is a {st.kind}, not a file")
@@ -263,7 +271,7 @@ class _Content(_Attrs):
                 changes=[f"create {path}"],
                 affects=[path],
                 data=data,
-                diff=_diff(None, data, path, ctx),
+                diff=content_diff(None, data, path, ctx),
             )
         changes: list[str] = []
         diff = None
@@ -272,7 +280,7 @@ class _Content(_Attrs):
             changes.append("content")
             write = data
             if st.content is not None:
-                diff = _diff(st.content, data, path, ctx)
+                diff = content_diff(st.content, data, path, ctx)
             elif ctx.diff:
                 diff = f"content of {path} differs (too large to diff)\n"
         changes += self._attr_changes(st)
@@ -323,11 +331,6 @@ def _with_data(t: _Content, data: bytes) -> _Content:
     return c
 
 
-def _local(templar: Templar, name: str) -> Path:
-    p = Path(name)
-    return p if p.is_absolute() else templar.search_path[0] / p
-
-
 @dataclass
 class File(_Content):
     """Ensure a file has the given content and attributes, or is absent.
@@ -353,7 +356,7 @@ class File(_Content):
         if self.content is not None and self.src is not None:
             raise self.error("options 'content' and 'src' are mutually exclusive")
         if "{{" not in self.path:
-            _check_path(self, self.path)
+            check_abs_path(self, self.path)
 
     def target_path(self) -> str:
         """``path``."""
@@ -367,9 +370,9 @@ class File(_Content):
         """Render options and read ``src`` now, so a missing file fails before any host."""
         t = super().prepare(variables, templar)
         assert isinstance(t, File)
-        _check_path(t, t.path)
+        check_abs_path(t, t.path)
         if t.src is not None:
-            src = _local(templar, t.src)
+            src = local_path(templar, t.src)
             try:
                 return _with_data(t, src.read_bytes())
             except OSError as exc:
@@ -402,7 +405,7 @@ class Template(_Content):
         """Absolute ``dest``; valid mode."""
         self._validate_attrs()
         if "{{" not in self.dest:
-            _check_path(self, self.dest, "dest")
+            check_abs_path(self, self.dest, "dest")
 
     def target_path(self) -> str:
         """``dest``."""
@@ -416,7 +419,7 @@ class Template(_Content):
         """Render the template for this host now (local work, before any host)."""
         t = super().prepare(variables, templar)
         assert isinstance(t, Template)
-        _check_path(t, t.dest, "dest")
+        check_abs_path(t, t.dest, "dest")
         tvars = dict(variables)
         if t.vars:
             tvars.update(t.vars)
@@ -443,7 +446,7 @@ class Symlink(Task):
     def validate(self) -> None:
         """Absolute path."""
         if not self.path.startswith("{{"):
-            _check_path(self, self.path)
+            check_abs_path(self, self.path)
 
     def describe(self) -> str:
         """``symlink path -> target``."""

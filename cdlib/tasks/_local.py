@@ -1,0 +1,62 @@
+"""Local files that tasks send to hosts: lookup beside the playbook, cached checksums."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from cdlib.engine.templating import Templar
+
+_lock = threading.Lock()
+# (path, mtime_ns, size) -> sha256: every host of a run asks for the same file's checksum.
+_sums: dict[tuple[str, int, int], str] = {}
+
+
+def local_path(templar: Templar, name: str) -> Path:
+    """``name`` as is when absolute, else relative to the playbook's directory."""
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else templar.search_path[0] / p
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """sha256 hex digest and size of a local file, computed once per version of the file."""
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    with _lock:
+        if key in _sums:
+            return _sums[key], st.st_size
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _lock:
+        _sums[key] = digest
+    return digest, st.st_size
+
+
+def write_local_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a local file atomically (temp file in the same directory, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.cdlib-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def per_host(original: Any, prepared: Any) -> Any:
+    """``prepared``, copied when it is still the shared ``original`` task.
+
+    ``Task.prepare`` returns the task itself when no option is templated; tasks that
+    then set per-host fields (a checksum, a resolved local path) need their own copy.
+    """
+    return copy.copy(prepared) if prepared is original else prepared

@@ -1,0 +1,245 @@
+"""``copy`` (local file to host) and ``fetch`` (host file to local), skipped by checksum.
+
+Nothing is transferred when the sha256 on the other side already matches: the
+host's checksum comes from the batched :class:`~cdlib.facts.files.PathFact` read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cdlib.engine.errors import TaskFailed
+from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.templating import Templar
+from cdlib.facts.base import Fact
+from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
+from cdlib.tasks._local import file_sha256, local_path, per_host, write_local_atomic
+from cdlib.tasks._upload import install
+from cdlib.tasks.files import _Attrs, check_abs_path, content_diff, normalize_mode
+
+#: Local files up to this size are read for a diff (content above it is reported as differing).
+_DIFF_LIMIT = 64 * 1024
+
+
+@dataclass
+class Copy(_Attrs):
+    """Copy a local file to the host when its checksum differs.
+
+    Options: ``src`` (local file, relative to the playbook's directory); ``dest``
+    (absolute path on the host; a trailing ``/`` means ``dest/<basename of src>``);
+    ``mode``, ``owner``, ``group``. The host's sha256 comes from the batched fact read,
+    so an unchanged file costs no transfer at all. Small files go in one command;
+    large ones over SFTP to a temp name beside ``dest``, then one rename. Check mode
+    reports ``create``/``content``/attribute changes; ``--diff`` shows a unified diff
+    for text files up to 64 KiB.
+    """
+
+    src: str
+    dest: str
+
+    templated = ("src", "dest", "owner", "group")
+    kind = "copy"
+
+    _local: Path | None = field(default=None, init=False, repr=False)
+    _sha: str = field(default="", init=False, repr=False)
+
+    def validate(self) -> None:
+        """Absolute dest; valid mode."""
+        self._validate_attrs()
+        if "{{" not in self.dest:
+            check_abs_path(self, self.dest, "dest")
+
+    def describe(self) -> str:
+        """``copy src -> dest``."""
+        return f"copy {self.src} -> {self.dest}"
+
+    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+        """Render options, find ``src`` and checksum it (before any host is touched)."""
+        # A copy per host: the base returns the task itself when nothing is templated,
+        # and per-host fields are set on it below.
+        t = per_host(self, super().prepare(variables, templar))
+        assert isinstance(t, Copy)
+        check_abs_path(t, t.dest, "dest")
+        src = local_path(templar, t.src)
+        if not src.is_file():
+            raise t.error(f"src {str(src)!r} is not a readable file")
+        try:
+            sha, _ = file_sha256(src)
+        except OSError as exc:
+            raise t.error(f"cannot read src {str(src)!r}: {exc.strerror}") from None
+        dest = t.dest + src.name if t.dest.endswith("/") else t.dest
+        t = dataclasses.replace(t, dest=dest)
+        object.__setattr__(t, "_local", src)
+        object.__setattr__(t, "_sha", sha)
+        return t
+
+    def facts(self) -> list[Fact]:
+        """The destination's state."""
+        return [PathFact(self.dest)]
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Compare sha256 and attributes."""
+        assert self._local is not None
+        st: FileState = ctx.fact(PathFact(self.dest))
+        if st.exists and st.kind != "file":
+            raise TaskFailed(
+                f"{self.dest} exists and is a {st.kind}; give the full file path as dest"
+            )
+        changes: list[str] = []
+        diff = None
+        if not st.exists or st.sha256 != self._sha:
+            changes.append("create" if not st.exists else "content")
+            diff = _diff_local(st, self._local, self.dest, ctx)
+        if st.exists:
+            changes += self._attr_changes(st)
+        return Plan(
+            changes=changes,
+            affects=[self.dest],
+            data=bool(changes and changes[0] in ("create", "content")),
+            diff=diff,
+            ok_msg="same checksum",
+            before=st,
+        )
+
+    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+        """The file as the copy leaves it (for later tasks in check mode)."""
+        assert self._local is not None
+        before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
+        size = self._local.stat().st_size
+        after = FileState(
+            "file",
+            mode=normalize_mode(self.mode) or before.mode or "0644",
+            owner=self.owner or before.owner,
+            group=self.group or before.group,
+            size=size,
+            sha256=self._sha,
+            content=self._local.read_bytes() if size <= CONTENT_LIMIT else None,
+        )
+        return [(PathFact(self.dest), after)]
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """Upload (when content differs) and set attributes."""
+        from cdlib.connections.shell import attrs_command
+
+        assert self._local is not None
+        mode = normalize_mode(self.mode)
+        if plan.data:
+            install(ctx, self.dest, self._local, mode=mode, owner=self.owner, group=self.group)
+        else:
+            ctx.run(attrs_command(self.dest, mode, self.owner, self.group))
+        return None
+
+
+def _diff_local(st: FileState, local: Path, path: str, ctx: HostContext) -> str | None:
+    if not ctx.diff:
+        return None
+    if local.stat().st_size > _DIFF_LIMIT or (st.exists and st.content is None):
+        return f"content of {path} differs (too large to diff)\n"
+    return content_diff(st.content if st.exists else None, local.read_bytes(), path, ctx)
+
+
+@dataclass
+class Fetch(Task):
+    """Fetch a file from the host to a local path when the checksums differ.
+
+    Options: ``src`` (absolute path on the host); ``dest`` (local path, relative to the
+    playbook's directory; use ``{{ inventory_hostname }}`` in it when fetching from
+    several hosts, or a trailing ``/`` for ``dest/<host>/<src path>``); ``fail_on_missing``
+    (default true; false reports ok when ``src`` does not exist). Files up to 64 KiB come
+    with the batched fact read, so they cost no extra round trip. The local write is
+    atomic. Check mode reports the local file it would create or update and writes
+    nothing; ``--diff`` shows the content change.
+    """
+
+    src: str
+    dest: str
+    fail_on_missing: bool = True
+
+    templated = ("src", "dest")
+    kind = "fetch"
+
+    _local: Path | None = field(default=None, init=False, repr=False)
+
+    def validate(self) -> None:
+        """Absolute src."""
+        if "{{" not in self.src:
+            check_abs_path(self, self.src, "src")
+
+    def describe(self) -> str:
+        """``fetch src -> dest``."""
+        return f"fetch {self.src} -> {self.dest}"
+
+    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+        """Render options and resolve the local destination."""
+        # A copy per host: the base returns the task itself when nothing is templated,
+        # and per-host fields are set on it below.
+        t = per_host(self, super().prepare(variables, templar))
+        assert isinstance(t, Fetch)
+        check_abs_path(t, t.src, "src")
+        dest = t.dest
+        if dest.endswith("/"):
+            host = str(variables.get("inventory_hostname", "localhost"))
+            dest = posixpath.join(dest, host, t.src.lstrip("/"))
+        object.__setattr__(t, "_local", local_path(templar, dest))
+        return t
+
+    def facts(self) -> list[Fact]:
+        """The remote file's state."""
+        return [PathFact(self.src)]
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Compare the remote sha256 with the local file's."""
+        assert self._local is not None
+        st: FileState = ctx.fact(PathFact(self.src))
+        if not st.exists:
+            if ctx.check and ctx.predicted:
+                # An earlier task of this run may create it; predict instead of failing.
+                return Plan(changes=[f"fetch into {self._local} (expected from an earlier task)"])
+            if self.fail_on_missing:
+                raise TaskFailed(f"{self.src} does not exist on the host")
+            return Plan(ok_msg=f"{self.src} does not exist", skipped=True)
+        if st.kind != "file":
+            raise TaskFailed(f"{self.src} is a {st.kind}, not a file")
+        old: bytes | None = None
+        if self._local.is_file():
+            sha, _ = file_sha256(self._local)
+            if sha == st.sha256:
+                return Plan(ok_msg="same checksum")
+            if self._local.stat().st_size <= _DIFF_LIMIT:
+                old = self._local.read_bytes()
+        diff = None
+        if ctx.diff:
+            if st.content is not None and (old is not None or not self._local.exists()):
+                diff = content_diff(old, st.content, str(self._local), ctx)
+            else:
+                diff = f"content of {self._local} differs (too large to diff)\n"
+        verb = "update" if self._local.exists() else "create"
+        return Plan(changes=[f"{verb} local {self._local}"], data=st, diff=diff)
+
+    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+        """Fetching changes nothing on the host."""
+        return []
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """Use the fact's content when it came along, else download; verify; write locally."""
+        assert self._local is not None
+        st: FileState = plan.data
+        data = st.content if st.content is not None else ctx.conn.get(self.src)
+        if hashlib.sha256(data).hexdigest() != st.sha256:
+            raise TaskFailed(f"{self.src} changed while it was fetched; run again")
+        try:
+            write_local_atomic(self._local, data)
+        except OSError as exc:
+            raise TaskFailed(f"cannot write {self._local}: {exc.strerror or exc}") from None
+        return None
+
+
+#: Lowercase aliases, as playbooks usually spell tasks.
+copy = Copy
+fetch = Fetch

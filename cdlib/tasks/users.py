@@ -1,0 +1,236 @@
+"""``user`` and ``group``: local accounts through useradd/usermod/userdel and groupadd/groupmod.
+
+Facts come from ``getent`` and are parsed by pure functions in :mod:`cdlib.facts.users`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cdlib.connections.shell import q
+from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.facts.base import Fact
+from cdlib.facts.users import GroupFact, GroupInfo, UserFact, UserInfo
+
+# What useradd accepts (shadow-utils' default NAME_REGEX, plus upper case and dots).
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
+
+
+def _check_name(task: Task, value: str, option: str) -> None:
+    if "{{" not in value and not _NAME.match(value):
+        raise task.error(f"option {option!r}: {value!r} is not a valid user or group name")
+
+
+@dataclass
+class User(Task):
+    """Ensure a local user exists with the given attributes, or does not exist.
+
+    Options: ``username`` (first argument); ``uid``; ``group`` (primary group, which
+    must exist); ``groups`` (supplementary groups; with ``append=True``, the default,
+    missing ones are added and others kept; with ``append=False`` the user is in exactly
+    these); ``home``; ``shell``; ``system`` (a system account: uid from the system
+    range, no home created); ``create_home`` (default true for normal users); ``state``
+    (``present``/``absent``); ``remove`` (with ``absent``, also delete the home
+    directory). Check mode reports ``create user`` or each attribute that would change
+    (``shell /bin/sh -> /bin/bash``).
+    """
+
+    username: str
+    uid: int | None = None
+    group: str | None = None
+    groups: tuple[str, ...] | list[str] = ()
+    append: bool = True
+    home: str | None = None
+    shell: str | None = None
+    system: bool = False
+    create_home: bool | None = None
+    state: Literal["present", "absent"] = "present"
+    remove: bool = False
+
+    templated = ("username", "group", "groups", "home", "shell")
+    kind = "user"
+
+    def validate(self) -> None:
+        """Valid names; absolute home."""
+        _check_name(self, self.username, "username")
+        if self.group:
+            _check_name(self, self.group, "group")
+        self.groups = tuple(self.groups)
+        for g in self.groups:
+            _check_name(self, g, "groups")
+        if self.home and "{{" not in self.home and not self.home.startswith("/"):
+            raise self.error(f"option 'home' must be an absolute path, got {self.home!r}")
+        if self.uid is not None and self.uid < 0:
+            raise self.error("option 'uid' must not be negative")
+
+    def describe(self) -> str:
+        """``user name``."""
+        return f"user {self.username}"
+
+    def facts(self) -> list[Fact]:
+        """The user's passwd entry and groups."""
+        return [UserFact(self.username)]
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Compare each given attribute."""
+        u: UserInfo = ctx.fact(UserFact(self.username))
+        if self.state == "absent":
+            if not u.exists:
+                return Plan(ok_msg="absent")
+            change = f"remove user {self.username}"
+            if u.group == self.username:
+                # userdel also removes a same-named private group (USERGROUPS_ENAB).
+                change += f" (and its private group {u.group}, if no one else uses it)"
+            return Plan(changes=[change], affects_everything=True, before=u)
+        if not u.exists:
+            return Plan(changes=[f"create user {self.username}"], affects_everything=True, before=u)
+        changes = []
+        if self.uid is not None and u.uid != self.uid:
+            changes.append(f"uid {u.uid} -> {self.uid}")
+        if self.group and self.group != u.group and self.group != str(u.gid):
+            changes.append(f"group {u.group} -> {self.group}")
+        want = set(self.groups)
+        have = set(u.groups)
+        if self.append and not want <= have:
+            changes.append(f"add to groups {','.join(sorted(want - have))}")
+        if not self.append and want != have:
+            changes.append(f"groups {','.join(sorted(have))} -> {','.join(sorted(want))}")
+        if self.home and u.home != self.home:
+            changes.append(f"home {u.home} -> {self.home}")
+        if self.shell and u.shell != self.shell:
+            changes.append(f"shell {u.shell} -> {self.shell}")
+        return Plan(changes=changes, data=u, affects_everything=True, ok_msg="as wanted", before=u)
+
+    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+        """The account (and a private group useradd/userdel makes or removes) afterwards."""
+        u = plan.before
+        if not isinstance(u, UserInfo):
+            return None
+        if self.state == "absent":
+            out: list[tuple[Fact, Any]] = [(UserFact(self.username), UserInfo(self.username))]
+            if u.group == self.username:
+                out.append((GroupFact(self.username), GroupInfo(self.username)))
+            return out
+        group = self.group or u.group
+        out = []
+        if not u.exists and not self.group:
+            # useradd makes a same-named private group (USERGROUPS_ENAB, the usual default).
+            group = self.username
+            out.append((GroupFact(self.username), GroupInfo(self.username, exists=True)))
+        want = tuple(self.groups)
+        groups = tuple(sorted(set(u.groups) | set(want))) if self.append else want
+        after = UserInfo(
+            self.username,
+            exists=True,
+            uid=self.uid if self.uid is not None else u.uid,
+            gid=u.gid,
+            group=group,
+            groups=groups,
+            home=self.home or u.home,
+            shell=self.shell or u.shell,
+        )
+        out.append((UserFact(self.username), after))
+        return out
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """One useradd, usermod or userdel."""
+        u: UserInfo | None = plan.data
+        if self.state == "absent":
+            rm = "-r " if self.remove else ""
+            ctx.run(f"userdel {rm}-- {q(self.username)}")
+            return None
+        args: list[str] = []
+        if self.uid is not None:
+            args += ["-u", str(self.uid)]
+        if self.group:
+            args += ["-g", self.group]
+        if self.home:
+            args += ["-d", self.home]
+        if self.shell:
+            args += ["-s", self.shell]
+        if u is None:
+            if self.groups:
+                args += ["-G", ",".join(self.groups)]
+            if self.system:
+                args.append("-r")
+            create = self.create_home if self.create_home is not None else not self.system
+            args.append("-m" if create else "-M")
+            ctx.run(f"useradd {' '.join(q(a) for a in args)} -- {q(self.username)}")
+            return None
+        want, have = set(self.groups), set(u.groups)
+        if self.append and not want <= have:
+            args += ["-a", "-G", ",".join(self.groups)]
+        elif not self.append and want != have:
+            args += ["-G", ",".join(self.groups)]
+        ctx.run(f"usermod {' '.join(q(a) for a in args)} -- {q(self.username)}")
+        return None
+
+
+@dataclass
+class Group(Task):
+    """Ensure a local group exists (with ``gid``) or does not exist.
+
+    Options: ``groupname`` (first argument); ``gid``; ``system`` (gid from the system
+    range); ``state`` (``present``/``absent``). Check mode reports ``create group``,
+    ``gid A -> B`` or ``remove group``.
+    """
+
+    groupname: str
+    gid: int | None = None
+    system: bool = False
+    state: Literal["present", "absent"] = "present"
+
+    templated = ("groupname",)
+    kind = "group"
+
+    def validate(self) -> None:
+        """Valid name."""
+        _check_name(self, self.groupname, "groupname")
+        if self.gid is not None and self.gid < 0:
+            raise self.error("option 'gid' must not be negative")
+
+    def describe(self) -> str:
+        """``group name``."""
+        return f"group {self.groupname}"
+
+    def facts(self) -> list[Fact]:
+        """The group entry."""
+        return [GroupFact(self.groupname)]
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Exists? Right gid?"""
+        g: GroupInfo = ctx.fact(GroupFact(self.groupname))
+        if self.state == "absent":
+            if not g.exists:
+                return Plan(ok_msg="absent")
+            return Plan(changes=[f"remove group {self.groupname}"], affects_everything=True)
+        if not g.exists:
+            return Plan(changes=[f"create group {self.groupname}"], affects_everything=True)
+        if self.gid is not None and g.gid != self.gid:
+            return Plan(changes=[f"gid {g.gid} -> {self.gid}"], data=g, affects_everything=True)
+        return Plan(ok_msg=f"gid {g.gid}")
+
+    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+        """The group afterwards."""
+        if self.state == "absent":
+            return [(GroupFact(self.groupname), GroupInfo(self.groupname))]
+        return [(GroupFact(self.groupname), GroupInfo(self.groupname, True, self.gid))]
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """One groupadd, groupmod or groupdel."""
+        name = q(self.groupname)
+        if self.state == "absent":
+            ctx.run(f"groupdel -- {name}")
+        elif plan.data is None:
+            gid = f"-g {self.gid} " if self.gid is not None else ""
+            ctx.run(f"groupadd {gid}{'-r ' if self.system else ''}-- {name}")
+        else:
+            ctx.run(f"groupmod -g {self.gid} -- {name}")
+        return None
+
+
+#: Lowercase aliases, as playbooks usually spell tasks.
+user = User
+group = Group
