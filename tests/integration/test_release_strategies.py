@@ -91,6 +91,8 @@ def env(tmp_path: Path) -> Iterator[Env]:
         yield Env(path, str(tmp_path / "state"), lb_port, spec, [tmp_path / n for n in ports])
     finally:
         local.stop()
+        # A test may have restarted HAProxy from the same files: stop it by its pidfile.
+        LocalHAProxy(workdir, bind=f"127.0.0.1:{lb_port}").stop()
         for d in [tmp_path / n for n in ports]:
             pid = d / "pid"
             if pid.exists():

@@ -1,0 +1,103 @@
+"""The load-balancer API throttles or fails during a release (moto server + botocore hooks)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+from botocore.exceptions import ClientError
+
+from cdlib.release import BlueGreen, History
+from cdlib.traffic.elbv2 import ElbV2Router
+from cdlib.traffic.elbv2_provision import LoadBalancerSpec, TargetGroupSpec, ensure_load_balancer
+from tests.integration.traffic.traffic_helpers import Aws
+
+
+def _setup(aws: Aws, tmp_path: Path) -> tuple[ElbV2Router, Path]:
+    name = "flt-" + uuid.uuid4().hex[:6]
+    handles = ensure_load_balancer(
+        aws.elbv2,
+        LoadBalancerSpec(
+            name=name,
+            vpc_id=aws.vpc,
+            subnets=aws.subnets,
+            default_group="blue",
+            target_groups=(
+                TargetGroupSpec("blue", f"{name}-b", 8080, target_type="instance"),
+                TargetGroupSpec("green", f"{name}-g", 8080, target_type="instance"),
+            ),
+        ),
+    )
+    ids = [
+        i["InstanceId"]
+        for i in aws.ec2.run_instances(
+            ImageId="ami-12c6146b", MinCount=2, MaxCount=2, SubnetId=aws.subnets[0]
+        )["Instances"]
+    ]
+    inv = {
+        "all": {
+            "children": {
+                "blue": {"hosts": {"b0": {"instance_id": ids[0]}}},
+                "green": {"hosts": {"g0": {"instance_id": ids[1]}}},
+            }
+        }
+    }
+    path = tmp_path / "inv.yml"
+    path.write_text(yaml.safe_dump(inv))
+    router = ElbV2Router(
+        aws.elbv2, target_groups=handles.target_groups, listener_arn=handles.listener_arn
+    )
+    return router, path
+
+
+def _throttle(aws: Aws, operation: str, times: int) -> list[int]:
+    calls = [0]
+
+    def hook(**_: Any) -> None:
+        calls[0] += 1
+        if calls[0] <= times:
+            raise ClientError(
+                {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, operation
+            )
+
+    aws.elbv2.meta.events.register(f"before-call.elastic-load-balancing-v2.{operation}", hook)
+    return calls
+
+
+def test_throttled_switch_succeeds_after_backoff(aws: Aws, tmp_path: Path) -> None:
+    router, inv = _setup(aws, tmp_path)
+    calls = _throttle(aws, "ModifyListener", 3)
+    res = BlueGreen(
+        app="web",
+        version="2.0.0",
+        router=router,
+        port=8080,
+        target_var="instance_id",
+        state_dir=str(tmp_path / "s"),
+        health_timeout=10,
+    ).run(str(inv))
+    assert res.ok, [r.msg for r in res.results if r.status.value == "failed"]
+    assert calls[0] == 4  # three throttled, then through
+    assert router.state().live == "green"
+
+
+def test_api_failing_for_good_stops_with_traffic_unchanged(aws: Aws, tmp_path: Path) -> None:
+    router, inv = _setup(aws, tmp_path)
+    _throttle(aws, "ModifyListener", 10_000)
+    res = BlueGreen(
+        app="web",
+        version="2.0.0",
+        router=router,
+        port=8080,
+        target_var="instance_id",
+        state_dir=str(tmp_path / "s"),
+        health_timeout=10,
+    ).run(str(inv))
+    assert not res.ok and res.exit_code == 2
+    failed = [r for r in res.results if r.status.value == "failed"]
+    assert failed and "Throttling" in failed[0].msg and failed[0].task.startswith("switch")
+    assert router.state().live == "blue"
+    rec = History("web", state_dir=str(tmp_path / "s")).latest()
+    assert rec is not None and rec.outcome == "failed" and "Throttling" in rec.reason
