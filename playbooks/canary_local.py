@@ -14,11 +14,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from sampleapp_local import deploy  # noqa: E402
+from sampleapp_local import deploy
 
-from cdlib.checks import HttpCheck, Retry  # noqa: E402
-from cdlib.checks.suite import Suite  # noqa: E402
-from cdlib.release import Canary, CanaryStep, LocalHAProxySpec, Thresholds  # noqa: E402
+from cdlib.checks import HttpCheck, Retry
+from cdlib.checks.suite import Suite
+from cdlib.release import Canary, CanaryStep, LocalHAProxySpec, Thresholds
 
 LB = os.environ.get("CDLIB_DEMO_LB", "127.0.0.1:8480")
 WORKDIR = os.environ.get("CDLIB_DEMO_DIR", "/var/tmp/cdlib-demo/haproxy")
