@@ -19,6 +19,11 @@ from cdlib.tasks.files import (
 from cdlib.tasks.lines import BlockInFile, LineInFile, block_in_file, line_in_file
 from cdlib.tasks.packages import Package, package
 from cdlib.tasks.pip import Pip, pip
+
+# Eager, like ``command``: these aliases share their module's name, and a lazily loaded
+# submodule would shadow the alias. The modules are light (engine and stdlib only).
+from cdlib.tasks.release import MarkBad, Release, Rollback, mark_bad, release, rollback
+from cdlib.tasks.service import Service, service
 from cdlib.tasks.users import Group, User, group, user
 
 __all__ = [
@@ -37,8 +42,12 @@ __all__ = [
     "Group",
     "HAProxyConfig",
     "LineInFile",
+    "MarkBad",
     "Package",
     "Pip",
+    "Release",
+    "Rollback",
+    "Service",
     "Smoke",
     "Symlink",
     "Template",
@@ -59,8 +68,12 @@ __all__ = [
     "group",
     "haproxy_config",
     "line_in_file",
+    "mark_bad",
     "package",
     "pip",
+    "release",
+    "rollback",
+    "service",
     "smoke",
     "symlink",
     "template",

@@ -1,0 +1,176 @@
+"""Shell scripts that change an app's release layout; each runs as one remote command."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cdlib.connections.shell import atomic_symlink_command, q
+
+#: Exit code of the install script when the pre-switch check failed (release marked bad).
+CHECK_FAILED_EXIT = 86
+
+
+def config_tar(files: Mapping[str, bytes], mode: int = 0o640) -> bytes:
+    """An uncompressed tar of config files (relative paths), sent on stdin."""
+    import io
+    import tarfile  # only when installing: keeps ``import cdlib`` quick
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in sorted(files):
+            info = tarfile.TarInfo(name)
+            info.size = len(files[name])
+            info.mode = mode
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(files[name]))
+    return raw.getvalue()
+
+
+def log_append(root: str, record: Mapping[str, Any]) -> str:
+    """Append one JSON line to the release log (a single O_APPEND write, under the lock)."""
+    line = json.dumps(dict(record), sort_keys=True, separators=(",", ":"))
+    return f"printf '%s\\n' {q(line)} >> {q(root + '/.cdlib/releases.jsonl')}"
+
+
+def shared_links(
+    root: str, dest: str, shared_dirs: Sequence[str], shared_files: Sequence[str]
+) -> str:
+    """Create missing shared dirs/files and link them into the release directory.
+
+    ``dest`` is a shell expression for the release directory (``"$tmp"``). What the build
+    shipped at a linked path is replaced by the link.
+    """
+    cmds = []
+    for d in shared_dirs:
+        src = f"{root}/shared/{d}"
+        cmds.append(f"mkdir -p -- {q(src)}")
+        cmds.append(_link(src, dest, d))
+    for f in shared_files:
+        src = f"{root}/shared/{f}"
+        cmds.append(f"mkdir -p -- {q(posixpath.dirname(src))}")
+        cmds.append(f"{{ [ -e {q(src)} ] || : > {q(src)}; }}")
+        cmds.append(_link(src, dest, f))
+    return " && ".join(cmds) if cmds else "true"
+
+
+def _link(target: str, dest: str, rel: str) -> str:
+    path = f"{dest}/{q(rel)}"
+    parent = posixpath.dirname(rel)
+    mk = f"mkdir -p -- {dest}/{q(parent)} && " if parent else ""
+    # Only a wrong entry is replaced: an existing right link stays as it is.
+    return (
+        f'{{ [ "$(readlink -- {path} 2>/dev/null)" = {q(target)} ] || '
+        f"{{ {mk}rm -rf -- {path} && ln -s -- {q(target)} {path}; }}; }}"
+    )
+
+
+def install_script(
+    *,
+    root: str,
+    version: str,
+    sha256: str,
+    upload: bool,
+    config_size: int,
+    config_files: Sequence[str],
+    shared_dirs: Sequence[str],
+    shared_files: Sequence[str],
+    owner: str | None,
+    group: str | None,
+    check_cmd: str | None,
+    switch: bool,
+    prune: Sequence[str],
+    records: Mapping[str, Mapping[str, Any]],
+) -> str:
+    """The whole install as one sh script, run under the deploy lock.
+
+    Its stdin is the config tar (``config_size`` bytes), followed by the build tarball when
+    ``upload``: no separate file transfer, and it works the same through sudo.
+    With ``upload`` the build is unpacked into a temp dir next to the release and renamed
+    to ``releases/<V>`` once complete, so a half-unpacked release never looks installed.
+    Without it the release exists and only its config files are replaced (each renamed
+    over the old one). Then the optional check, the atomic switch of ``current``, pruning
+    and log records (``records`` keyed by ``install``/``config``/``activate``/``prune``/``bad``).
+    """
+    rel = f"{root}/releases/{version}"
+    st = f"{root}/.cdlib"
+    lines = [
+        "set -eu",
+        f"r={q(root)}; rel={q(rel)}; umask 022",
+        f"mkdir -p -- {q(root + '/releases')} {q(root + '/shared')} {q(st + '/bad')}",
+        f'c=$(mktemp -d {q(st + "/.config.XXXXXX")}); tmp=""',
+        'trap \'rm -rf -- "$c"; [ -z "$tmp" ] || rm -rf -- "$tmp"\' EXIT',
+        # GNU head -c reads no further than asked, so the build stays on stdin.
+        f'head -c {config_size} > "$c/.config.tar"',
+        'tar -xf "$c/.config.tar" -C "$c" --no-same-owner && rm -f -- "$c/.config.tar"',
+    ]
+    if upload:
+        lines += [
+            'up="$c/.build.tar.gz"; cat > "$up"',
+            "got=$(sha256sum -- \"$up\" | cut -d' ' -f1)",
+            f'[ "$got" = {q(sha256)} ] || {{ echo "build checksum mismatch after upload: '
+            f'$got != {sha256}" >&2; exit 1; }}',
+            f"tmp=$(mktemp -d {q(root + '/releases/.' + version + '.cdlib-XXXXXX')})",
+            'tar -xzf "$up" -C "$tmp" --no-same-owner',
+            'rm -f -- "$up"',
+            f"printf 'version=%s\\nbuild_sha256=%s\\n' {q(version)} {q(sha256)} "
+            '> "$tmp/REVISION"',
+            shared_links(root, '"$tmp"', shared_dirs, shared_files),
+        ]
+        dest = '"$tmp"'
+    else:
+        lines.append(shared_links(root, '"$rel"', shared_dirs, shared_files))
+        dest = '"$rel"'
+    for f in config_files:
+        d = posixpath.dirname(f)
+        mk = f"mkdir -p -- {dest}/{q(d)} && " if d else ""
+        lines.append(f'{mk}mv -f -- "$c"/{q(f)} {dest}/{q(f)}')
+    if owner or group:
+        spec = f"{owner or ''}:{group or ''}" if owner else f":{group}"
+        lines.append(f"chown -R {q(spec)} -- {dest} {q(root + '/shared')}")
+    if upload:
+        lines += ['chmod 755 "$tmp"', 'mv -T -- "$tmp" "$rel"', 'tmp=""']
+        lines.append(log_append(root, records["install"]))
+    elif config_files:
+        lines.append(log_append(root, records["config"]))
+    if check_cmd:
+        bad = f"{st}/bad/{version}"
+        lines.append(
+            f'if ! ( cd "$rel" && {check_cmd} ) > "$c/check.out" 2>&1; then '
+            f": > {q(bad)}; {log_append(root, records['bad'])}; "
+            f'tail -c 2000 "$c/check.out" >&2; exit {CHECK_FAILED_EXIT}; fi'
+        )
+    if switch:
+        lines.append(atomic_symlink_command(root + "/current", rel))
+        lines.append(log_append(root, records["activate"]))
+    for v in prune:
+        lines.append(f"rm -rf -- {q(root + '/releases/' + v)} && rm -f -- {q(st + '/bad/' + v)}")
+    if prune:
+        lines.append(log_append(root, records["prune"]))
+    return "\n".join(lines)
+
+
+def switch_script(
+    root: str, version: str, records: Sequence[Mapping[str, Any]], mark_bad: str | None = None
+) -> str:
+    """Point ``current`` at ``releases/<version>`` atomically and append ``records``."""
+    lines = ["set -eu"]
+    if mark_bad:
+        lines.append(
+            f"mkdir -p -- {q(root + '/.cdlib/bad')} && : > {q(root + '/.cdlib/bad/' + mark_bad)}"
+        )
+    lines.append(atomic_symlink_command(root + "/current", f"{root}/releases/{version}"))
+    lines += [log_append(root, r) for r in records]
+    return "\n".join(lines)
+
+
+def mark_script(root: str, version: str, bad: bool, record: Mapping[str, Any]) -> str:
+    """Set or clear the bad mark of ``version`` and log it."""
+    path = f"{root}/.cdlib/bad/{version}"
+    change = (
+        f"mkdir -p -- {q(root + '/.cdlib/bad')} && : > {q(path)}" if bad else f"rm -f -- {q(path)}"
+    )
+    return f"set -eu\n{change}\n{log_append(root, record)}"

@@ -1,0 +1,202 @@
+"""supervisord backend, for hosts and containers without systemd.
+
+The task runs its own supervisord: main config ``conf`` (default
+``/etc/cdlib-host/supervisord.conf``), programs in ``<dir of conf>/supervisor.d/<name>.conf``,
+socket, pid file and logs under ``run_dir`` (default ``/var/lib/cdlib/supervisor``). It is
+started by the task when it is not running.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cdlib.connections.shell import atomic_write_command, q
+from cdlib.facts.services import SupervisorStatus
+
+#: How long the script waits for a freshly started supervisord to answer.
+START_WAIT = 15
+
+
+@dataclass(frozen=True)
+class Program:
+    """A ``[program:x]`` section."""
+
+    name: str
+    command: str
+    directory: str | None = None
+    user: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    autostart: bool = True
+    start_secs: int = 1
+    stop_signal: str = "TERM"
+    stop_wait_secs: int = 10
+
+
+def program_path(conf: str, name: str) -> str:
+    """Where the program's section file lives."""
+    return posixpath.join(posixpath.dirname(conf), "supervisor.d", f"{name}.conf")
+
+
+def _env_value(v: str) -> str:
+    # supervisord expands %(...)s and splits the list with shlex: escape both.
+    return '"' + v.replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def program_config(p: Program, run_dir: str) -> str:
+    """The program section, with its output logged under ``run_dir/log``."""
+    lines = [
+        "; managed by cdlib",
+        f"[program:{p.name}]",
+        f"command={p.command.replace('%', '%%')}",
+    ]
+    if p.directory:
+        lines.append(f"directory={p.directory}")
+    if p.user:
+        lines.append(f"user={p.user}")
+    if p.environment:
+        env = ",".join(f"{k}={_env_value(str(v))}" for k, v in sorted(p.environment.items()))
+        lines.append(f"environment={env}")
+    lines += [
+        f"autostart={'true' if p.autostart else 'false'}",
+        "autorestart=unexpected",
+        f"startsecs={p.start_secs}",
+        f"stopsignal={p.stop_signal}",
+        f"stopwaitsecs={p.stop_wait_secs}",
+        "stopasgroup=true",
+        "killasgroup=true",
+        "redirect_stderr=true",
+        f"stdout_logfile={run_dir}/log/{p.name}.log",
+        "stdout_logfile_maxbytes=10MB",
+        "stdout_logfile_backups=2",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main_config(conf: str, run_dir: str) -> str:
+    """supervisord's own config: private socket, pid file, logs, and the program include."""
+    sock = f"{run_dir}/supervisor.sock"
+    return "\n".join(
+        [
+            "; managed by cdlib: a supervisord of its own, separate from the system's",
+            "[unix_http_server]",
+            f"file={sock}",
+            "chmod=0700",
+            "",
+            "[supervisord]",
+            f"pidfile={run_dir}/supervisord.pid",
+            f"logfile={run_dir}/supervisord.log",
+            f"childlogdir={run_dir}/log",
+            "logfile_maxbytes=10MB",
+            "directory=/",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{sock}",
+            "",
+            "[include]",
+            f"files = {posixpath.join(posixpath.dirname(conf), 'supervisor.d')}/*.conf",
+            "",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class SupervisorWant:
+    """Desired state of one program under a private supervisord."""
+
+    name: str
+    state: str | None
+    conf: str
+    run_dir: str
+    main_changed: bool  # supervisord.conf missing or different
+    program_changed: bool  # program file missing or different (only when it is managed)
+    program_managed: bool
+
+
+def decide(want: SupervisorWant, st: SupervisorStatus) -> list[str]:
+    """Steps from ``write-main``, ``start-daemon``, ``write-program``, ``update``, ``start``,
+    ``stop``, ``restart``, ``reload`` (``update`` adds or restarts a changed program)."""
+    steps: list[str] = []
+    if want.main_changed:
+        steps.append("write-main")
+    if not st.daemon_running:
+        steps.append("start-daemon")
+    prog = st.programs.get(want.name)
+    if want.program_changed:
+        steps += ["write-program", "update"]
+    elif want.program_managed and prog is None and st.daemon_running:
+        # The file is right but the daemon never loaded it (an earlier run failed midway).
+        steps.append("update")
+    # After "update" a managed program is (re)started by supervisord when autostart is on;
+    # the start step checks again on the host, so predicting "start" here is exact.
+    running = prog is not None and prog.running and not want.program_changed
+    if want.state == "started" and not running:
+        steps.append("start")
+    elif want.state == "stopped" and ((prog is not None and prog.running) or want.program_changed):
+        steps.append("stop")
+    elif want.state == "restarted":
+        steps.append("restart")
+    elif want.state == "reloaded":
+        steps.append("reload" if running else "start")
+    return steps
+
+
+def script(want: SupervisorWant, steps: list[str], main: str, program: str | None) -> str:
+    """One sh script doing ``steps``; config contents are embedded via here-documents."""
+    ctl = f"supervisorctl -c {q(want.conf)}"
+    name = q(want.name)
+    out = ["set -eu", f"mkdir -p -- {q(want.run_dir)}/log {q(posixpath.dirname(want.conf))}"]
+    out.append(f"mkdir -p -- {q(posixpath.dirname(program_path(want.conf, want.name)))}")
+    for s in steps:
+        if s == "write-main":
+            out.append(_write(want.conf, main))
+        elif s == "write-program":
+            assert program is not None
+            out.append(_write(program_path(want.conf, want.name), program))
+        elif s == "start-daemon":
+            # Detached from our session's stdio so the remote command returns at once.
+            out.append(f"supervisord -c {q(want.conf)} </dev/null >/dev/null 2>&1")
+            # Cheap socket test first: each supervisorctl is a Python start-up.
+            sock = q(want.run_dir + "/supervisor.sock")
+            out.append(
+                f"n=0; until [ -S {sock} ] && {ctl} pid >/dev/null 2>&1; do n=$((n+1)); "
+                f'[ $n -le {START_WAIT * 10} ] || {{ echo "supervisord did not start" >&2; '
+                f"tail -n 20 {q(want.run_dir + '/supervisord.log')} >&2; exit 1; }}; "
+                "sleep 0.1; done"
+            )
+        elif s == "update":
+            # update re-reads the config itself, then adds / restarts what changed.
+            out.append(f"{ctl} update {name}")
+        elif s == "start":
+            out.append(_ctl_checked(ctl, f"start {name}", want.name))
+        elif s == "stop":
+            out.append(f"{ctl} stop {name}")
+        elif s == "restart":
+            out.append(_ctl_checked(ctl, f"restart {name}", want.name))
+        elif s == "reload":
+            out.append(f"{ctl} signal HUP {name}")
+    return "\n".join(out)
+
+
+def _ctl_checked(ctl: str, action: str, name: str) -> str:
+    """Run a start/restart; fail with the program's log tail unless it ends RUNNING.
+
+    ``start`` of a running program answers "already started": that is success.
+    """
+    return (
+        f'o=$({ctl} {action} 2>&1) && ! printf "%s" "$o" | grep -q ERROR || '
+        f'printf "%s" "$o" | grep -q "already started" || {{ printf "%s\\n" "$o" >&2; '
+        f"{ctl} tail {q(name)} stdout 2>/dev/null | tail -n 20 >&2; exit 1; }}"
+    )
+
+
+def _write(path: str, content: str) -> str:
+    marker = "CDLIB_EOF_7f3a"
+    body = content if content.endswith("\n") else content + "\n"
+    # A group, so the here-document feeds the whole atomic write (its ``cat``).
+    return f"{{ {atomic_write_command(path, '0644', None, None)}; }} <<'{marker}'\n{body}{marker}"

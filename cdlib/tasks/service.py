@@ -1,0 +1,302 @@
+"""The ``service`` task: a long-running program under systemd or supervisord."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cdlib.engine.errors import TaskFailed
+from cdlib.engine.secrets import Secret
+from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.templating import Templar
+from cdlib.facts.base import Fact
+from cdlib.facts.files import FileState, PathFact
+from cdlib.facts.services import (
+    ProgramState,
+    SupervisorFact,
+    SupervisorStatus,
+    UnitFact,
+    UnitState,
+)
+from cdlib.services import supervisord, systemd
+
+_STEP_WORDS = {
+    "write-unit": "write unit file",
+    "daemon-reload": "systemctl daemon-reload",
+    "write-main": "write supervisord config",
+    "start-daemon": "start supervisord",
+    "write-program": "write program config",
+    "update": "load program config",
+}
+
+
+def _sha(text: str | None) -> str | None:
+    return hashlib.sha256(text.encode()).hexdigest() if text is not None else None
+
+
+def _file_state(text: str) -> FileState:
+    data = text.encode()
+    return FileState("file", sha256=_sha(text), size=len(data), content=data, mode="0644")
+
+
+@dataclass
+class Service(Task):
+    """Ensure a service is defined, enabled and started / stopped / restarted / reloaded.
+
+    Options:
+        name: the unit (``app`` means ``app.service``) or supervisord program name.
+        state: ``started``, ``stopped``, ``restarted`` (always restarts: use it in a
+            handler), ``reloaded`` (systemd ``reload``; supervisord sends SIGHUP), or
+            ``None`` to leave the run state alone.
+        enabled: systemd: enabled at boot; supervisord: the program's ``autostart``.
+        backend: ``systemd`` (production; needs systemd as PID 1) or ``supervisord``.
+        unit: systemd only: a jinja2 template (relative to the playbook) for the unit
+            file, written to ``unit_dir/<unit>``; ``daemon-reload`` runs only when it
+            changed. Without it the unit must exist already.
+        unit_dir: where unit files go (default ``/etc/systemd/system``).
+        command, directory, user, environment, start_secs, stop_signal: supervisord only:
+            the ``[program:name]`` section (without ``command`` the program must exist).
+        supervisor_conf: the private supervisord's config file (programs go into
+            ``supervisor.d/`` beside it); it is written and the daemon started when needed.
+        supervisor_run: directory for its socket, pid file and logs.
+        vars: extra variables for the ``unit`` template.
+
+    Check mode reports each step a real run would take: writing the unit or program
+    file, ``daemon-reload``, starting supervisord, enable/disable, start/stop/restart/reload.
+    """
+
+    name: str
+    state: Literal["started", "stopped", "restarted", "reloaded"] | None = None
+    enabled: bool | None = None
+    backend: Literal["systemd", "supervisord"] = "systemd"
+    unit: str | None = None
+    unit_dir: str = "/etc/systemd/system"
+    command: str | None = None
+    directory: str | None = None
+    user: str | None = None
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    start_secs: int = 1
+    stop_signal: str = "TERM"
+    supervisor_conf: str = "/etc/cdlib-host/supervisord.conf"
+    supervisor_run: str = "/var/lib/cdlib/supervisor"
+    vars: Mapping[str, Any] | None = None
+    _unit_text: str | None = field(default=None, init=False, repr=False)
+
+    templated = (
+        "name",
+        "command",
+        "directory",
+        "user",
+        "environment",
+        "unit_dir",
+        "supervisor_conf",
+        "supervisor_run",
+    )
+    kind = "service"
+
+    def validate(self) -> None:
+        """Backend-specific options only with their backend; something to do."""
+        sysd = self.backend == "systemd"
+        if sysd and (self.command or self.directory or self.user or self.environment):
+            raise self.error(
+                "options 'command', 'directory', 'user', 'environment' are for "
+                "backend='supervisord'; for systemd put them in the unit template"
+            )
+        if not sysd and self.unit is not None:
+            raise self.error("option 'unit' is for backend='systemd'")
+        if self.state is None and self.enabled is None and not (self.unit or self.command):
+            raise self.error("nothing to do: give state, enabled, unit or command")
+        for opt in ("supervisor_conf", "supervisor_run", "unit_dir"):
+            v = getattr(self, opt)
+            if "{{" not in v and not v.startswith("/"):
+                raise self.error(f"option {opt!r} must be an absolute path, got {v!r}")
+
+    def describe(self) -> str:
+        """``service name state``."""
+        return f"service {self.name}" + (f" {self.state}" if self.state else "")
+
+    @property
+    def label(self) -> str:
+        """Always the description: ``name`` is the service's name here, not a title."""
+        return self.describe()
+
+    # -- systemd ------------------------------------------------------------
+    def _unit(self) -> str:
+        return systemd.unit_name(self.name)
+
+    def _unit_path(self) -> str:
+        return f"{self.unit_dir.rstrip('/')}/{self._unit()}"
+
+    # -- supervisord --------------------------------------------------------
+    def _program(self) -> supervisord.Program | None:
+        if self.command is None:
+            return None
+        return supervisord.Program(
+            name=self.name,
+            command=self.command,
+            directory=self.directory,
+            user=self.user,
+            environment={
+                k: v.reveal() if isinstance(v, Secret) else str(v)
+                for k, v in self.environment.items()
+            },
+            autostart=self.enabled is not False,
+            start_secs=self.start_secs,
+            stop_signal=self.stop_signal,
+        )
+
+    def facts(self) -> list[Fact]:
+        """Unit file + ``systemctl show``, or supervisord config files + status."""
+        if self.backend == "systemd":
+            out: list[Fact] = [UnitFact(self._unit())]
+            if self.unit is not None:
+                out.append(PathFact(self._unit_path()))
+            return out
+        return [
+            PathFact(self.supervisor_conf),
+            PathFact(supervisord.program_path(self.supervisor_conf, self.name)),
+            SupervisorFact(self.supervisor_conf),
+        ]
+
+    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+        """Render the unit template for this host (local work, before any host)."""
+        t = super().prepare(variables, templar)
+        assert isinstance(t, Service)
+        src = t.unit
+        if src is None:
+            return t
+        t = dataclasses.replace(t)
+        tvars = {**variables, **(t.vars or {})}
+        object.__setattr__(t, "_unit_text", templar.render_file(src, tvars))
+        return t
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Steps the backend would take."""
+        if self.backend == "systemd":
+            return self._plan_systemd(ctx)
+        return self._plan_supervisord(ctx)
+
+    def _plan_systemd(self, ctx: HostContext) -> Plan:
+        st: UnitState = ctx.fact(UnitFact(self._unit()))
+        if not st.available:
+            raise TaskFailed(
+                f"systemd is not running on {ctx.host} ({st.error or 'no systemd PID 1'}); "
+                "use backend='supervisord' on hosts and containers without systemd"
+            )
+        changed = False
+        if self._unit_text is not None:
+            f: FileState = ctx.fact(PathFact(self._unit_path()))
+            changed = f.sha256 != _sha(self._unit_text)
+        elif st.load_state == "not-found":
+            raise TaskFailed(f"unit {self._unit()} does not exist on {ctx.host}; give unit=...")
+        want = systemd.SystemdWant(
+            self._unit(),
+            self.state,
+            self.enabled,
+            self._unit_path() if self._unit_text is not None else None,
+            changed,
+        )
+        steps = systemd.decide(want, st)
+        return Plan(
+            changes=[_STEP_WORDS.get(s, f"{s} {self._unit()}") for s in steps],
+            affects=[self._unit_path()],
+            data=(want, steps),
+            before=st,
+            ok_msg=st.active_state or "ok",
+        )
+
+    def _plan_supervisord(self, ctx: HostContext) -> Plan:
+        conf = self.supervisor_conf
+        main = supervisord.main_config(conf, self.supervisor_run)
+        prog = self._program()
+        prog_text = supervisord.program_config(prog, self.supervisor_run) if prog else None
+        main_st: FileState = ctx.fact(PathFact(conf))
+        prog_st: FileState = ctx.fact(PathFact(supervisord.program_path(conf, self.name)))
+        status: SupervisorStatus = ctx.fact(SupervisorFact(conf))
+        main_changed = main_st.sha256 != _sha(main)
+        prog_changed = prog_text is not None and prog_st.sha256 != _sha(prog_text)
+        if prog is None and not prog_st.exists and self.name not in status.programs:
+            raise TaskFailed(
+                f"supervisord program {self.name!r} is not defined on {ctx.host}; give command=..."
+            )
+        want = supervisord.SupervisorWant(
+            self.name,
+            self.state,
+            conf,
+            self.supervisor_run,
+            main_changed,
+            prog_changed,
+            prog is not None,
+        )
+        steps = supervisord.decide(want, status)
+        p = status.programs.get(self.name)
+        return Plan(
+            changes=[_STEP_WORDS.get(s, f"{s} {self.name}") for s in steps],
+            affects=[conf, supervisord.program_path(conf, self.name)],
+            data=(want, steps, main, prog_text),
+            before=status,
+            ok_msg=p.state if p else "ok",
+        )
+
+    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+        """Check mode: config files as written, the daemon up, the program's run state."""
+        if self.backend == "systemd":
+            _, steps = plan.data
+            st: UnitState = plan.before
+            active = st.active if not ({"start", "restart", "reload"} & set(steps)) else True
+            if "stop" in steps:
+                active = False
+            enabled = st.enabled if self.enabled is None else self.enabled
+            after = dataclasses.replace(
+                st,
+                load_state="loaded",
+                active_state="active" if active else "inactive",
+                unit_file_state="enabled" if enabled else "disabled",
+                need_daemon_reload=False,
+            )
+            out: list[tuple[Fact, Any]] = [(UnitFact(self._unit()), after)]
+            if self._unit_text is not None:
+                out.append((PathFact(self._unit_path()), _file_state(self._unit_text)))
+            return out
+        _, ssteps, main, prog_text = plan.data
+        status: SupervisorStatus = plan.before
+        programs = dict(status.programs)
+        prev = programs.get(self.name)
+        running = prev is not None and prev.running
+        if {"start", "restart", "reload"} & set(ssteps) or (
+            # supervisord starts an added or changed program when it is autostart.
+            "update" in ssteps and self.enabled is not False
+        ):
+            running = True
+        if "stop" in ssteps:
+            running = False
+        programs[self.name] = ProgramState(self.name, "RUNNING" if running else "STOPPED")
+        result: list[tuple[Fact, Any]] = [
+            (PathFact(self.supervisor_conf), _file_state(main)),
+            (SupervisorFact(self.supervisor_conf), SupervisorStatus(True, True, programs)),
+        ]
+        if prog_text is not None:
+            path = supervisord.program_path(self.supervisor_conf, self.name)
+            result.append((PathFact(path), _file_state(prog_text)))
+        return result
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        """One script with every step."""
+        try:
+            if self.backend == "systemd":
+                want, steps = plan.data
+                ctx.run(systemd.script(want, steps), stdin=(self._unit_text or "").encode())
+            else:
+                swant, ssteps, main, prog_text = plan.data
+                ctx.run(supervisord.script(swant, ssteps, main, prog_text), timeout=120)
+        finally:
+            # Statuses change with every step, whatever path they are about.
+            ctx.facts.invalidate(None)
+        return None
+
+
+#: Lowercase alias, as playbooks usually spell tasks.
+service = Service
