@@ -94,12 +94,16 @@ def acquire_command(lock_path: str, owner: LockOwner, timeout: float) -> str:
     """
     tries = max(1, int(timeout / POLL) + 1)
     d = os.path.dirname(lock_path)
+    # The owner is written to a private temp file first, then hard-linked to the lock
+    # name: link() fails when the name exists (an O_EXCL create), and the lock never
+    # exists half-written (a full disk fails the write, not the lock).
     return (
-        f"mkdir -p -- {q(d)} && l={q(lock_path)} && o={q(owner.to_json())} && n=0 && "
-        # noclobber: the redirection fails when the file exists (O_EXCL create).
-        'until ( set -C; printf \'%s\\n\' "$o" > "$l" ) 2>/dev/null; do '
-        f'n=$((n+1)); if [ $n -ge {tries} ]; then cat -- "$l" 2>/dev/null; exit {HELD_EXIT}; fi; '
-        f"sleep {POLL}; done"
+        f"mkdir -p -- {q(d)} && l={q(lock_path)} && o={q(owner.to_json())} && "
+        't="$l.$$.tmp" && '
+        '{ printf \'%s\\n\' "$o" > "$t" || { rm -f -- "$t"; exit 1; }; } && n=0 && '
+        'until ln -- "$t" "$l" 2>/dev/null; do '
+        f'n=$((n+1)); if [ $n -ge {tries} ]; then rm -f -- "$t"; cat -- "$l" 2>/dev/null; '
+        f'exit {HELD_EXIT}; fi; sleep {POLL}; done; rm -f -- "$t"'
     )
 
 
@@ -119,8 +123,31 @@ def held_message(app: str, host: str, lock_path: str, text: str, waited: float) 
     )
 
 
-#: Hook deciding whether a holder is stale (dead) and may be broken; not used yet.
+#: Decides whether a holder is stale (its run is gone) and its lock may be broken.
 StaleCheck = Callable[[LockOwner], bool]
+
+#: Tokens of the deploy locks this process holds right now.
+_ACTIVE: set[str] = set()
+
+
+def is_stale(holder: LockOwner) -> bool:
+    """True when ``holder`` was a run on this control machine that is gone.
+
+    Its process has exited, or it is this very process and the run that took the lock
+    has ended without releasing it (its host died mid-install). Locks taken from other
+    machines are never judged stale here: only their owner can know.
+    """
+    if not holder.token or holder.controlhost != socket.gethostname():
+        return False
+    if holder.pid == os.getpid():
+        return holder.token not in _ACTIVE
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass
@@ -158,18 +185,30 @@ def deploy_lock(
     ``then`` are read in the same command once the lock is taken (the state may have
     changed while waiting); their values are in ``HeldLock.state``, in order. The lock is
     released in a ``finally``, also when the block raises, unless the block marked it
-    released. ``stale`` is a hook for breaking locks of dead runs later; it is accepted and
-    ignored for now.
+    released. A lock left by a run that is gone (see :func:`is_stale`, or the ``stale``
+    hook) is broken at once, naming its owner, instead of waiting for it.
     """
-    del stale  # reserved: a later version may break locks whose holder is gone
     owner = new_owner()
-    cmd = acquire_command(lock_path, owner, timeout)
     marker = ""
+    suffix = ""
     if then:
         script, marker = batch_script(then)
         # Each fact runs in a subshell: its exit status cannot look like a lock failure.
-        cmd += f" && {{ {script}\ntrue; }}"
-    res = ctx.conn.run(cmd, timeout=timeout + 60)
+        suffix = f" && {{ {script}\ntrue; }}"
+    # One quick try first: a free lock costs one round trip; a held one is judged stale
+    # or waited for.
+    res = ctx.conn.run(acquire_command(lock_path, owner, 0) + suffix, timeout=60)
+    if res.exit_code == HELD_EXIT:
+        holder = parse_owner(res.stdout)
+        if holder is not None and (is_stale(holder) or (stale is not None and stale(holder))):
+            lock = q(lock_path)
+            ctx.conn.run(
+                f"if grep -qF -- {q(holder.token)} {lock} 2>/dev/null; then rm -f -- {lock}; fi",
+                timeout=60,
+            )
+        res = ctx.conn.run(
+            acquire_command(lock_path, owner, timeout) + suffix, timeout=timeout + 60
+        )
     if res.exit_code == HELD_EXIT:
         raise TaskFailed(held_message(app, ctx.host, lock_path, res.stdout, timeout))
     if not res.ok:
@@ -177,12 +216,14 @@ def deploy_lock(
             f"cannot take deploy lock {lock_path}: {(res.stderr or res.stdout).strip()}"
         )
     held = HeldLock(owner, lock_path)
+    _ACTIVE.add(owner.token)
     try:
         if then:
             parts = split_batch(res.stdout, marker, len(then))
             held.state = [f.parse(out, rc) for f, (out, rc) in zip(then, parts, strict=True)]
         yield held
     finally:
+        _ACTIVE.discard(owner.token)
         if not held.released:
             with contextlib.suppress(Exception):
                 ctx.conn.run(release_command(lock_path, owner), timeout=60)
