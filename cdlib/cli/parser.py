@@ -6,13 +6,22 @@ import argparse
 import difflib
 import re
 import sys
-from typing import NoReturn
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from cdlib.engine.results import EXIT_USAGE
 
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors suggest the closest subcommand or option."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Parse as argparse does, keeping the words to suggest fixes for typos in them."""
+        # Subcommand parsers get their own words here too (argparse calls this on them).
+        self._words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         """Print usage, the error and a suggestion; exit with :data:`EXIT_USAGE`."""
@@ -39,4 +48,19 @@ class Parser(argparse.ArgumentParser):
                     if best:
                         hints.append(f"{bad} -> {best[0]}")
             return ("\n  did you mean: " + ", ".join(hints)) if hints else ""
+        if "required" in message:
+            # A misspelt option can hide behind "X is required" (argparse checks required
+            # arguments before it reports unknown ones): point at the misspelling.
+            return self._unknown_option_hint()
         return ""
+
+    def _unknown_option_hint(self) -> str:
+        opts = [s for a in self._actions for s in a.option_strings]
+        hints = []
+        for word in getattr(self, "_words", []):
+            bad = word.split("=")[0]
+            if bad.startswith("-") and bad not in opts:
+                best = difflib.get_close_matches(bad, opts, n=1, cutoff=0.6)
+                if best:
+                    hints.append(f"{bad} -> {best[0]}")
+        return ("\n  did you mean: " + ", ".join(hints)) if hints else ""

@@ -28,6 +28,8 @@ def add_parser(sub: Any) -> None:
         "status",
         parents=[common],
         help="where traffic goes now, and the latest release (finished or not)",
+        description="Show where traffic of APP goes now (groups, weights, versions) and its "
+        "latest release, finished or still running.",
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_status)
@@ -35,22 +37,34 @@ def add_parser(sub: Any) -> None:
         "history",
         parents=[common],
         help="past releases: who, which version, when, outcome, step durations",
+        description="List the last releases of APP (-n, default 20): who, which version, when, "
+        "the outcome and how long each step took.",
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("-n", "--last", type=int, default=20, help="how many (default 20)")
     p.set_defaults(func=cmd_history)
     p = sub.add_parser(
-        "promote", parents=[common], help="approve the gate a running release waits at"
+        "promote",
+        parents=[common],
+        help="approve the gate a running release waits at",
+        description="Approve the gate a running release of APP waits at (a canary step's "
+        "gate, or an inconclusive analysis), so it goes on.",
     )
     p.set_defaults(func=lambda a: _signal(a, "promote"))
     p = sub.add_parser(
-        "abort", parents=[common], help="stop a running release; it moves traffic back"
+        "abort",
+        parents=[common],
+        help="stop a running release; it moves traffic back",
+        description="Stop a running release of APP at its next wait; it moves traffic back "
+        "to the stable group and is recorded as aborted.",
     )
     p.set_defaults(func=lambda a: _signal(a, "abort"))
     p = sub.add_parser(
         "rollback",
         parents=[common],
         help="switch all traffic back to the previous group in one step",
+        description="Switch all traffic of APP back to the previous group (or --to GROUP) in "
+        "one step, using the router recorded by the latest release.",
     )
     p.add_argument("--to", dest="to_group", help="group to send traffic to (default: previous)")
     p.set_defaults(func=cmd_rollback)
@@ -58,6 +72,8 @@ def add_parser(sub: Any) -> None:
         "unlock",
         parents=[common],
         help="break a release lock whose process is gone (or any, with --force)",
+        description="Break the release lock of APP when the process holding it is gone. "
+        "--force breaks a lock whose owner may still run: only when you are sure.",
     )
     p.add_argument("--force", action="store_true", help="break it even if its owner may run")
     p.set_defaults(func=cmd_unlock)

@@ -154,6 +154,11 @@ def host_vars(
 def prepare_plays(
     book: Playbook, inv: Inventory, limit: str | None, extra: dict[str, Any], templar: Templar
 ) -> list[_Prepared]:
+    """Validate every play and render its tasks and handlers for every selected host.
+
+    Nothing touches a host here. All problems found (up to a limit) are raised together:
+    one :class:`PlaybookError`, or :class:`PlaybookErrors` holding several.
+    """
     errors: list[PlaybookError] = []
     out: list[_Prepared] = []
     limited: set[str] | None = None

@@ -51,23 +51,40 @@ def add_parser(sub: Any) -> None:
         sp.add_argument("--endpoint-url", help="AWS endpoint for ssm: sources (e.g. moto)")
         sp.add_argument("--region", help="AWS region for ssm: sources")
 
-    ev = fsub.add_parser("eval", help="evaluate a flag and print its evaluation details as JSON")
+    ev = fsub.add_parser(
+        "eval",
+        help="evaluate a flag and print its evaluation details as JSON",
+        description="Evaluate flag KEY from SOURCE for an evaluation context (--context, a JSON "
+        "object) with flagd's reference evaluator; print value, variant and reason as JSON.",
+    )
     source(ev)
     ev.add_argument("key", help="flag key")
     ev.add_argument("--context", default="{}", metavar="JSON", help="evaluation context object")
     ev.add_argument("--type", choices=FLAG_TYPES, help="flag type (default: from the variants)")
     ev.add_argument("--default", metavar="VALUE", help="code default (JSON for objects)")
 
-    ls = fsub.add_parser("list", help="list flags: state, type, default variant, owner, expiry")
+    ls = fsub.add_parser(
+        "list",
+        help="list flags: state, type, default variant, owner, expiry",
+        description="List the flags in SOURCE: state, type, default variant, owner and expiry.",
+    )
     source(ls)
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    sh = fsub.add_parser("show", help="print one flag's definition")
+    sh = fsub.add_parser(
+        "show",
+        help="print one flag's definition",
+        description="Print the definition of flag KEY in SOURCE as JSON.",
+    )
     source(sh)
     sh.add_argument("key", help="flag key")
 
     st = fsub.add_parser(
-        "set", help="change a flag: state, default variant, rollout percent or kill switch"
+        "set",
+        help="change a flag: state, default variant, rollout percent or kill switch",
+        description="Change flag KEY in SOURCE: its state, default variant, rollout percent "
+        "or kill switch. The new document is validated, then written atomically; invalid "
+        "changes write nothing.",
     )
     source(st)
     st.add_argument("key", help="flag key")
@@ -81,7 +98,12 @@ def add_parser(sub: Any) -> None:
     st.add_argument("--who", help="actor for the audit log (default user@host)")
     st.add_argument("-C", "--check", action="store_true", help="show the change, write nothing")
 
-    li = fsub.add_parser("lint", help="validate, and report expired or ownerless flags")
+    li = fsub.add_parser(
+        "lint",
+        help="validate, and report expired or ownerless flags",
+        description="Validate SOURCE against flagd's rules and report flags that are expired "
+        "or have no owner. Exit code 1 when there are findings.",
+    )
     source(li)
     li.add_argument("--today", type=date.fromisoformat, help="date to compare expiry with")
 

@@ -56,6 +56,14 @@ class FlagFile(File):
     ``owner``, ``group``). The content is checked against flagd's rules while the
     play is prepared, so a bad file fails the play with ``file:line``, flag and field
     before any host is touched, and the file on the hosts stays as it was.
+
+    Check mode reports the change (with a diff under ``--diff``), validated the same
+    way; nothing is written.
+
+    Example:
+        ```python
+        play.task(tasks.flag_file("/etc/app/flags.json", src="flags/prod.json"))
+        ```
     """
 
     kind = "flag_file"
@@ -207,6 +215,14 @@ class FlagSet(_FlagChangeTask):
     Options: ``path`` (the flag file), ``flag`` (its key), ``state`` (ENABLED or
     DISABLED), ``default_variant``, ``audit_log`` (a local JSON Lines file that gets
     who/when/flag/old -> new for every change).
+
+    Check mode reports the flag change (old -> new); neither the flag file nor the
+    audit log is written.
+
+    Example:
+        ```python
+        play.task(tasks.flag_set(path="/etc/app/flags.json", flag="new-checkout", state="ENABLED"))
+        ```
     """
 
     state: Literal["ENABLED", "DISABLED"] | None = None
@@ -243,6 +259,13 @@ class FlagRamp(_FlagChangeTask):
     Options: ``path``, ``flag``, ``percent`` (0..100), ``variant`` and ``baseline``
     (default for boolean flags: the true and the false variant), ``audit_log``.
     Users keep their bucket from step to step (10 -> 50 -> 100).
+
+    Check mode reports the new weights; neither the flag file nor the audit log is written.
+
+    Example:
+        ```python
+        play.task(tasks.flag_ramp(path="/etc/app/flags.json", flag="new-checkout", percent=25))
+        ```
     """
 
     percent: int
@@ -272,6 +295,13 @@ class FlagKill(_FlagChangeTask):
     """Kill switch: serve ``variant`` (for a boolean flag, its false variant) to everyone.
 
     Drops the flag's targeting; the old targeting is kept in the audit log.
+
+    Check mode reports the change; neither the flag file nor the audit log is written.
+
+    Example:
+        ```python
+        play.task(tasks.flag_kill(path="/etc/app/flags.json", flag="new-checkout"))
+        ```
     """
 
     variant: str | None = None

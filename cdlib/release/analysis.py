@@ -18,13 +18,19 @@ class Counters(Protocol):
     """What analysis reads from a router: cumulative counters of one group."""
 
     @property
-    def requests(self) -> int: ...
+    def requests(self) -> int:
+        """Requests answered by the group so far."""
+        ...
 
     @property
-    def errors_5xx(self) -> int: ...
+    def errors_5xx(self) -> int:
+        """Of those, answers with a 5xx status."""
+        ...
 
     @property
-    def response_time_ms(self) -> float | None: ...
+    def response_time_ms(self) -> float | None:
+        """Average response time in milliseconds, or ``None`` when unknown."""
+        ...
 
 
 @dataclass(frozen=True)

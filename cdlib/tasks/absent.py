@@ -56,6 +56,11 @@ class Absent(Task):
     is first renamed to a temporary name beside it, then deleted, so ``path`` vanishes
     at once and a failed deletion never leaves a half-removed tree there. Check mode
     reports ``remove <kind> <path>``; ``--diff`` shows a small file's content as removed.
+
+    Example:
+        ```python
+        play.task(tasks.absent("/srv/app/releases/0.9.0"))
+        ```
     """
 
     path: str

@@ -71,6 +71,13 @@ class Unarchive(_Attrs):
     Already unpacked is known from ``dest/.cdlib-unarchive.sha256``: with the same
     archive a re-run does nothing, not even an upload. Check mode reports
     ``unpack <src> into <dest>`` (and ``replace existing <dest>`` when one is there).
+
+    Example:
+        ```python
+        play.task(
+            tasks.unarchive("builds/app-{{ version }}.tar.gz", "/srv/app/releases/{{ version }}")
+        )
+        ```
     """
 
     src: str

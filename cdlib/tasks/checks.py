@@ -39,6 +39,11 @@ class Smoke(Task):
     its ``on`` says: ``control`` (HTTP and TCP by default) or the ``host`` through its
     connection (command, process, service, file by default). Checks of one host run in
     order; hosts run in parallel as the play's ``forks`` allow.
+
+    Example:
+        ```python
+        play.task(tasks.smoke(HttpCheck(url="http://{{ address }}:8080/health")))
+        ```
     """
 
     check: Check | list[Check] | None = None

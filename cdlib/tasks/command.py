@@ -33,6 +33,12 @@ class Command(Task):
 
     Check mode reports "would run" as a change, unless ``creates``/``removes`` say it
     is not needed, ``changed_when`` is ``False`` or the command is ``read_only``.
+
+    Example:
+        ```python
+        play.task(tasks.command("make install", chdir="/srv/app", creates="/usr/local/bin/app"))
+        play.task(tasks.command("app --version", read_only=True))
+        ```
     """
 
     cmd: str

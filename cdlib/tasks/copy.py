@@ -38,6 +38,11 @@ class Copy(_Attrs):
     large ones over SFTP to a temp name beside ``dest``, then one rename. Check mode
     reports ``create``/``content``/attribute changes; ``--diff`` shows a unified diff
     for text files up to 64 KiB.
+
+    Example:
+        ```python
+        play.task(tasks.copy("files/app.service", "/etc/systemd/system/app.service", mode="0644"))
+        ```
     """
 
     src: str
@@ -155,6 +160,11 @@ class Fetch(Task):
     with the batched fact read, so they cost no extra round trip. The local write is
     atomic. Check mode reports the local file it would create or update and writes
     nothing; ``--diff`` shows the content change.
+
+    Example:
+        ```python
+        play.task(tasks.fetch("/var/log/app/last.log", "logs/{{ inventory_hostname }}.log"))
+        ```
     """
 
     src: str

@@ -97,6 +97,11 @@ class Directory(_Attrs):
     Options: ``path``; ``state`` (``present`` or ``absent``); ``mode``, ``owner``,
     ``group`` of the directory itself. Check mode reports the directory it would
     create or remove and the attributes it would change.
+
+    Example:
+        ```python
+        play.task(tasks.directory("/srv/app/releases/{{ version }}", mode="0755"))
+        ```
     """
 
     path: str
@@ -341,6 +346,11 @@ class File(_Content):
     ``mode``, ``owner``, ``group``. The write is atomic (temp file in the same
     directory, then rename). Check mode reports content and attribute changes; with
     ``--diff`` a unified diff with secret values masked.
+
+    Example:
+        ```python
+        play.task(tasks.file("/srv/app/VERSION", content="{{ version }}\\n", mode="0644"))
+        ```
     """
 
     path: str
@@ -392,6 +402,11 @@ class Template(_Content):
     every host before any host is touched, so an undefined variable is reported with
     the template's name and line. Check mode and ``--diff`` show the content change,
     with secret values masked.
+
+    Example:
+        ```python
+        play.task(tasks.template("app.conf.j2", "/etc/app.conf", mode="0640", notify="restart"))
+        ```
     """
 
     src: str
@@ -434,6 +449,11 @@ class Symlink(Task):
     directory at ``path``). The link is created under a temporary name and renamed
     over ``path``, so readers never find it missing. Check mode reports the old and
     new target.
+
+    Example:
+        ```python
+        play.task(tasks.symlink("/srv/app/current", "/srv/app/releases/{{ version }}"))
+        ```
     """
 
     path: str

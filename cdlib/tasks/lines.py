@@ -248,6 +248,13 @@ class LineInFile(_Edit):
     ``create`` (create the file when missing, else that is a failure); ``mode``,
     ``owner``, ``group``. The file keeps its owner and mode unless given. Check mode
     reports ``content``/``create``; ``--diff`` shows the unified diff.
+
+    Example:
+        ```python
+        play.task(tasks.line_in_file(
+            "/etc/app.conf", line="workers = 4", regexp="^workers ="
+        ))
+        ```
     """
 
     path: str
@@ -300,6 +307,13 @@ class BlockInFile(_Edit):
     ``insertafter``/``insertbefore`` (where a new block goes); ``create``; ``mode``,
     ``owner``, ``group``. An existing block is replaced in place. Check mode reports
     ``content``/``create``; ``--diff`` shows the unified diff.
+
+    Example:
+        ```python
+        play.task(tasks.block_in_file(
+            "/etc/hosts", block="10.0.0.5 db\\n10.0.0.6 cache", notify="reload"
+        ))
+        ```
     """
 
     path: str

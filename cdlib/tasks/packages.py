@@ -81,6 +81,11 @@ class Package(Task):
     Debian/Ubuntu, dnf (``rpm -q``) on RHEL, CentOS, Rocky, Alma, Fedora. Other systems
     fail with a message naming the OS. Check mode reports ``install a, b``, ``upgrade c
     1.0 -> 1.1`` or ``remove d``.
+
+    Example:
+        ```python
+        play.task(tasks.package(["haproxy", "supervisor"], update_cache=True))
+        ```
     """
 
     names: str | tuple[str, ...] | list[str]

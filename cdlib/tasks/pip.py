@@ -99,6 +99,11 @@ class Pip(Task):
     installed, or a requirements file whose checksum differs from the copy kept in the
     venv. Check mode reports ``create venv``, ``install <specs>``, ``install wheel <file>``,
     ``install requirements (...)``.
+
+    Example:
+        ```python
+        play.task(tasks.pip("/srv/app/venv", requirements="requirements.txt"))
+        ```
     """
 
     venv: str

@@ -61,6 +61,13 @@ class HAProxyConfig(Task):
             a switch (default True).
 
     Check mode reports the change with a diff; nothing is written or reloaded.
+
+    Example:
+        ```python
+        site = HAProxySite(bind="0.0.0.0:80", admin_socket="/run/haproxy/admin.sock",
+                           servers=(ServerEntry("blue", Target("10.0.0.11", 8080), weight=100),))
+        play.task(tasks.haproxy_config(site))
+        ```
     """
 
     site: HAProxySite
@@ -134,6 +141,17 @@ class ElbV2LoadBalancer(Task):
     Idempotent: a second run makes only Describe calls. Listener and rule forward
     actions are created once and afterwards belong to the router (never reverted).
     Check mode asks AWS with Describe calls only and reports what would be created.
+
+    Example:
+        ```python
+        spec = LoadBalancerSpec(
+            name="shop", vpc_id="vpc-0abc", subnets=("subnet-a", "subnet-b"),
+            target_groups=(TargetGroupSpec("blue", "shop-blue", 8080),
+                           TargetGroupSpec("green", "shop-green", 8080)),
+            default_group="blue",
+        )
+        play.task(tasks.elbv2_load_balancer(spec, region="eu-west-1", run_once=True))
+        ```
     """
 
     spec: LoadBalancerSpec

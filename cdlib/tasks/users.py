@@ -35,6 +35,11 @@ class User(Task):
     (``present``/``absent``); ``remove`` (with ``absent``, also delete the home
     directory). Check mode reports ``create user`` or each attribute that would change
     (``shell /bin/sh -> /bin/bash``).
+
+    Example:
+        ```python
+        play.task(tasks.user("app", group="app", home="/srv/app", shell="/usr/sbin/nologin"))
+        ```
     """
 
     username: str
@@ -175,6 +180,11 @@ class Group(Task):
     Options: ``groupname`` (first argument); ``gid``; ``system`` (gid from the system
     range); ``state`` (``present``/``absent``). Check mode reports ``create group``,
     ``gid A -> B`` or ``remove group``.
+
+    Example:
+        ```python
+        play.task(tasks.group("app", system=True))
+        ```
     """
 
     groupname: str

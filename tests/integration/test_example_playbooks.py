@@ -1,0 +1,187 @@
+"""Every example playbook in playbooks/ runs: in check mode at least, for real where it can.
+
+``hello.py`` runs on the SSH fleet (more in test_engine_fleet.py). ``bluegreen_local.py``
+runs against ``inventories/bluegreen-local.yml`` in check mode (nothing deployed, no traffic
+moved, nothing recorded), then for real on a copy of that inventory with free ports and
+temporary directories: the sample app goes live behind a real local HAProxy.
+``sampleapp_local.py`` is the deploy helper both release examples import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cdlib.traffic.local import LocalHAProxy
+from tests.fleet import Fleet
+from tests.integration.traffic.traffic_helpers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOKS = REPO / "playbooks"
+
+#: Each example playbook and the tests below that exercise it; a new playbook must be added.
+COVERED = {
+    "hello.py": "test_hello_check_then_real_on_the_fleet",
+    "bluegreen_local.py": "test_bluegreen_local_check_mode / test_bluegreen_local_real_release",
+    "sampleapp_local.py": "imported by bluegreen_local.py (deploy helper, no plays of its own)",
+}
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cdlib", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        timeout=180,
+    )
+
+
+def _events(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_every_example_playbook_is_exercised() -> None:
+    found = {p.name for p in PLAYBOOKS.glob("*.py")}
+    assert found == set(COVERED), f"playbooks without a test here: {sorted(found - set(COVERED))}"
+
+
+@pytest.mark.fleet
+def test_hello_check_then_real_on_the_fleet(fleet: Fleet, fleet_inventory: Path) -> None:
+    secret = "docs-example-token-1234"
+    env = {"HELLO_API_TOKEN": secret}
+    args = ("run", "playbooks/hello.py", "-i", str(fleet_inventory), "--format", "json")
+    checked = _cli(*args, "--check", "--diff", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert secret not in checked.stdout
+    recap = _events(checked.stdout)[-1]
+    assert recap["event"] == "recap" and recap["check"] is True
+    assert all(s["changed"] > 0 for s in recap["hosts"].values())
+    for h in fleet.hosts:
+        assert not fleet.path(h.index, "/srv/hello").exists()
+
+    real = _cli(*args, env=env)
+    assert real.returncode == 0, real.stderr
+    for h in fleet.hosts:
+        assert fleet.path(h.index, "/srv/hello/releases/1.0.0/VERSION").read_text() == "1.0.0\n"
+
+
+needs_haproxy = pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy")
+
+
+def _stop_haproxy(workdir: Path, bind: str) -> None:
+    if workdir.exists():
+        LocalHAProxy(workdir, bind=bind).stop()
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    if not root.exists():
+        return {}
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("REVISION"))}
+
+
+@needs_haproxy
+def test_bluegreen_local_check_mode(tmp_path: Path) -> None:
+    inventory = REPO / "inventories" / "bluegreen-local.yml"
+    app_dirs = Path(
+        yaml.safe_load(inventory.read_text())["all"]["children"]["blue"]["hosts"]["blue1"][
+            "app_dir"
+        ]
+    ).parent
+    before = _snapshot(app_dirs)
+    lb = f"127.0.0.1:{free_port()}"
+    workdir = tmp_path / "haproxy"
+    state = tmp_path / "state"
+    env = {"CDLIB_STATE_DIR": str(state), "CDLIB_DEMO_DIR": str(workdir), "CDLIB_DEMO_LB": lb}
+    try:
+        res = _cli(
+            "run",
+            "playbooks/bluegreen_local.py",
+            "-i",
+            str(inventory),
+            "--check",
+            "--format",
+            "json",
+            env=env,
+        )
+        assert res.returncode == 0, res.stderr
+        events = _events(res.stdout)
+        msgs = [e.get("msg", "") + " ".join(e.get("changes", [])) for e in events]
+        assert any("would switch all traffic to blue" in m for m in msgs), msgs
+        assert events[-1]["check"] is True
+        # Check mode moved no traffic: the load balancer sends users nowhere yet ...
+        router = LocalHAProxy(workdir, bind=lb).router
+        assert router.state().live is None
+        assert not any(router.state().weights.values())
+        # ... deployed nothing, and recorded no release (no lock, no history).
+        assert _snapshot(app_dirs) == before
+        assert not state.exists() or not any(state.rglob("*.json*"))
+    finally:
+        _stop_haproxy(workdir, lb)
+
+
+@pytest.fixture
+def local_bluegreen(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], Path, str]]:
+    """A copy of inventories/bluegreen-local.yml with free ports and temporary app dirs."""
+    inv = yaml.safe_load((REPO / "inventories" / "bluegreen-local.yml").read_text())
+    dirs = []
+    for group in inv["all"]["children"].values():
+        for name, hv in group["hosts"].items():
+            hv["app_port"] = free_port()
+            hv["app_dir"] = str(tmp_path / name)
+            dirs.append(tmp_path / name)
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inv))
+    lb = f"127.0.0.1:{free_port()}"
+    workdir = tmp_path / "haproxy"
+    env = {
+        "CDLIB_STATE_DIR": str(tmp_path / "state"),
+        "CDLIB_DEMO_DIR": str(workdir),
+        "CDLIB_DEMO_LB": lb,
+        "CDLIB_DEMO_VERSION": "1.0.0",
+    }
+    try:
+        yield path, env, workdir, lb
+    finally:
+        _stop_haproxy(workdir, lb)
+        for d in dirs:
+            pid = d / "pid"
+            if pid.exists():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid.read_text()), signal.SIGKILL)
+
+
+@needs_haproxy
+def test_bluegreen_local_real_release(
+    local_bluegreen: tuple[Path, dict[str, str], Path, str],
+) -> None:
+    inventory, env, _workdir, lb = local_bluegreen
+    args = ("run", "playbooks/bluegreen_local.py", "-i", str(inventory))
+    checked = _cli(*args, "--check", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "would switch all traffic to blue" in checked.stdout
+
+    real = _cli(*args, env=env)
+    assert real.returncode == 0, real.stdout + real.stderr
+    with urllib.request.urlopen(f"http://{lb}/version", timeout=5) as r:
+        assert "1.0.0" in r.read().decode()
+    status = _cli("status", "sampleapp", "--format", "json", env=env)
+    assert status.returncode == 0, status.stderr
+    assert "1.0.0" in status.stdout
+
+    again = _cli(*args, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "already live" in again.stdout
