@@ -36,6 +36,8 @@ COVERED = {
     "hello.py": "test_hello_check_then_real_on_the_fleet",
     "bluegreen_local.py": "test_bluegreen_local_check_mode / test_bluegreen_local_real_release",
     "sampleapp_local.py": "imported by bluegreen_local.py (deploy helper, no plays of its own)",
+    "canary_local.py": "test_bluegreen_local_real_release (check mode on a live release)",
+    "sampleapp_install.py": "tests/integration/test_releases_fleet.py (every run there)",
 }
 
 
@@ -185,3 +187,14 @@ def test_bluegreen_local_real_release(
     again = _cli(*args, env=env)
     assert again.returncode == 0, again.stderr
     assert "already live" in again.stdout
+
+    # The canary example, in check mode on top of that live release, then for real with a
+    # short pause: no traffic at all makes the analysis inconclusive, which the example
+    # answers with a gate; 'cdlib promote' is not sent, so the check run is what we keep.
+    canary = ("run", "playbooks/canary_local.py", "-i", str(inventory))
+    cenv = {**env, "CDLIB_DEMO_VERSION": "1.2.0", "CDLIB_DEMO_PAUSE": "0.5"}
+    predicted = _cli(*canary, "--check", env=cenv)
+    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+    assert "would set weights" in predicted.stdout
+    with urllib.request.urlopen(f"http://{lb}/version", timeout=5) as r:
+        assert "1.0.0" in r.read().decode()  # check mode moved nothing
