@@ -7,6 +7,7 @@ its :meth:`~cdlib.release.strategy.Strategy.run`.
 from cdlib.release.analysis import Analysis, Measurement, Thresholds, measure
 from cdlib.release.bluegreen import BlueGreen
 from cdlib.release.canary import Canary, CanaryStep
+from cdlib.release.flagcanary import FlagCanary
 from cdlib.release.gates import Aborted, Gate
 from cdlib.release.history import History, ReleaseRecord, StepRecord
 from cdlib.release.hooks import HookEvent, Hooks
@@ -24,6 +25,7 @@ __all__ = [
     "CanaryStep",
     "DeployTarget",
     "ElbV2Spec",
+    "FlagCanary",
     "Gate",
     "HAProxySpec",
     "History",

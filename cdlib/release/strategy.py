@@ -101,7 +101,7 @@ class Strategy:
 
     app: str
     version: str
-    router: RouterSpec | Router
+    router: RouterSpec | Router | None
     deploy: DeployFn | None = None
     groups: Mapping[str, str] | None = None
     port: int | None = None
@@ -116,13 +116,17 @@ class Strategy:
     origin: Origin = field(default_factory=caller_origin, repr=False)
 
     kind = "strategy"
+    #: False for strategies that move users by other means (flags).
+    needs_router = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.app, str) or not self.app:
             raise PlaybookError("a release needs an 'app' name", origin=self.origin)
         if not isinstance(self.version, str) or not self.version:
             raise PlaybookError("a release needs a 'version' string", origin=self.origin)
-        if not isinstance(self.router, RouterSpec | Router):
+        if self.router is None and not self.needs_router:
+            pass
+        elif not isinstance(self.router, RouterSpec | Router):
             raise PlaybookError(
                 f"'router' must be a RouterSpec (LocalHAProxySpec, HAProxySpec, ElbV2Spec) "
                 f"or a Router, got {type(self.router).__name__}",
@@ -191,6 +195,8 @@ class Strategy:
 
     def group_patterns(self) -> dict[str, str]:
         """Router group -> inventory pattern."""
+        if self.router is None:
+            return {}
         names = self.router.groups if isinstance(self.router, Router) else self._spec_groups()
         return {g: (self.groups or {}).get(g, g) for g in names}
 
@@ -265,6 +271,8 @@ class Strategy:
         return plays
 
     def _router(self) -> Router:
+        if self.router is None:
+            raise ReleaseFailed(f"release {self.app}: this strategy needs a router")
         return self.router if isinstance(self.router, Router) else self.router.build()
 
     def _router_json(self) -> dict[str, Any]:

@@ -1,0 +1,33 @@
+"""Blue/green release behind an AWS application load balancer (ELBv2).
+
+    export CDLIB_AWS_LISTENER_ARN=arn:aws:elasticloadbalancing:...:listener/app/web/...
+    export CDLIB_AWS_TARGET_GROUPS='{"blue": "arn:...:targetgroup/web-blue/...",
+                                     "green": "arn:...:targetgroup/web-green/..."}'
+    export CDLIB_BUILD=dist/sampleapp-2.0.0.tar.gz        # optional: install it first
+    cdlib run playbooks/bluegreen_aws.py -i inventories/aws_ec2.yml -e version=2.0.0
+
+Hosts come from an EC2 inventory with groups ``blue`` and ``green`` (for example
+``keyed_groups`` on a ``Color`` tag) and the ``instance_id`` host var; targets are
+registered by instance id on port 8080. With ``CDLIB_BUILD`` each new group gets the
+release installed over SSH (``tasks.release`` and a supervisord program) before traffic
+moves; without it the hosts are taken as already deployed.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from aws_common import APP, BUILD, VERSION, deploy, router
+
+from cdlib.release import BlueGreen
+
+BlueGreen(
+    app=APP,
+    version=VERSION,
+    router=router(),
+    deploy=deploy if BUILD else None,
+    port=8080,
+    target_var="instance_id",
+    health_timeout=300,
+)
