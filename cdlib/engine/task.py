@@ -229,16 +229,30 @@ def _render_value(value: Any, variables: Mapping[str, Any], templar: Templar, wh
 
 
 # -- runtime type checks of options --------------------------------------------
+#: Checked option names and their type hints, per task class. Resolving the hints
+#: costs far more than checking them, and every host's copy of every task is checked.
+_HINTS: dict[type, list[tuple[str, Any]]] = {}
+
+
+def _option_hints(cls: type) -> list[tuple[str, Any]]:
+    found = _HINTS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = [
+            (f.name, hints[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name != "origin" and f.init and hints.get(f.name) is not None
+        ]
+        _HINTS[cls] = found
+    return found
+
+
 def _check_types(task: Task) -> None:
-    hints = typing.get_type_hints(type(task))
-    for f in dataclasses.fields(task):
-        if f.name == "origin" or not f.init:
-            continue
-        value = getattr(task, f.name)
-        hint = hints.get(f.name)
-        if hint is not None and not _matches(value, hint):
+    for name, hint in _option_hints(type(task)):
+        value = getattr(task, name)
+        if not _matches(value, hint):
             raise PlaybookError(
-                f"option {f.name!r} must be {_type_name(hint)}, got {type(value).__name__}"
+                f"option {name!r} must be {_type_name(hint)}, got {type(value).__name__}"
                 f" {_short(value)}",
                 origin=task.origin,
                 task=task.name or task.kind,
