@@ -10,14 +10,14 @@ play = Play("Deploy the benchmark app", hosts="all")
 play.task(tasks.directory("{{ app_root }}/releases", mode="0755"))
 play.task(tasks.directory("{{ app_root }}/shared", mode="0755"))
 play.task(
-    tasks.file("{{ app_root }}/shared/app-{{ version }}.tar.gz", src="{{ tarball }}", mode="0644")
+    tasks.copy("{{ tarball }}", "{{ app_root }}/shared/app-{{ version }}.tar.gz", mode="0644")
 )
 play.task(
-    tasks.command(
-        "d={{ app_root }}/releases/{{ version }}; t=$d.unpack; rm -rf \"$t\" && mkdir \"$t\" && "
-        "tar -xzf {{ app_root }}/shared/app-{{ version }}.tar.gz -C \"$t\" && mv -T \"$t\" \"$d\"",
-        creates="{{ app_root }}/releases/{{ version }}",
-        name="unpack release",
+    tasks.unarchive(
+        "{{ app_root }}/shared/app-{{ version }}.tar.gz",
+        "{{ app_root }}/releases/{{ version }}",
+        remote_src=True,
+        mode="0755",
     )
 )
 play.task(

@@ -40,7 +40,7 @@ WORK = BENCH / ".work"
 VERSION = "1.0.0"
 APP_ROOT = "/srv/app"
 TOOLS = ("cdlib", "pyinfra", "ansible", "floor")
-CDLIB = ROOT / ".venv" / "bin" / "cdlib"
+CDLIB = BENCH / ".venv-cdlib" / "bin" / "cdlib"
 ANSIBLE = BENCH / ".venv-ansible" / "bin" / "ansible-playbook"
 PYINFRA = BENCH / ".venv-pyinfra" / "bin" / "pyinfra"
 PHASES = ("first", "rerun")
@@ -364,7 +364,7 @@ def versions() -> dict[str, str]:
     dirty = out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "cdlib"])
     return {
         "cdlib": f"{out([str(CDLIB), '--version'])} (git {rev}{', modified' if dirty != '?' else ''})",
-        "cdlib paramiko": out([str(ROOT / ".venv/bin/python"), "-c", "import paramiko;print(paramiko.__version__)"]),
+        "cdlib paramiko": out([str(BENCH / ".venv-cdlib/bin/python"), "-c", "import paramiko;print(paramiko.__version__)"]),
         "pyinfra": out([str(PYINFRA), "--version"]),
         "pyinfra paramiko": out([str(BENCH / ".venv-pyinfra/bin/python"), "-c", "import paramiko;print(paramiko.__version__)"]),
         "ansible-core": out([str(ANSIBLE), "--version"]),

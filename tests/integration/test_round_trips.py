@@ -1,0 +1,93 @@
+"""Round trips per task of the benchmark deployment (bench/deploy_cdlib.py) on the fleet.
+
+Latency is what a deployment tool pays per round trip (a command or a file transfer), so
+these budgets are asserted as counts: a regression fails here instead of showing up as a
+slower number in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cdlib
+from bench.build_tarball import build
+from bench.run import write_inventories
+from cdlib import CallbackSink
+from tests.fleet import Fleet
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "bench" / "deploy_cdlib.py"
+
+pytestmark = pytest.mark.fleet
+
+
+class _Counter:
+    """Connections that remember, per host and task, how many round trips the task cost."""
+
+    def __init__(self) -> None:
+        self.conns: dict[str, cdlib.Connection] = {}
+        self.seen: dict[str, int] = defaultdict(int)
+        self.per_task: dict[str, dict[str, int]] = defaultdict(dict)
+        self._lock = threading.Lock()
+
+    def factory(self, host: cdlib.Host) -> cdlib.Connection:
+        c = cdlib.connection_for(host)
+        with self._lock:
+            self.conns[host.name] = c
+        return c
+
+    def event(self, ev: dict[str, Any]) -> None:
+        # Events of one host come from that host's worker, right after its task ran.
+        if ev.get("event") != "task_result":
+            return
+        host = str(ev["host"])
+        now = self.conns[host].stats.round_trips
+        self.per_task[host][str(ev["task"])] = now - self.seen[host]
+        self.seen[host] = now
+
+    def run(self, inventory: Path) -> cdlib.RunResult:
+        return cdlib.run(
+            DEPLOY,
+            inventory,
+            forks=10,
+            connection_factory=self.factory,
+            sinks=[CallbackSink(self.event)],
+        )
+
+
+@pytest.fixture
+def bench_inventory(fleet: Fleet, fleet_inventory: Path, tmp_path: Path) -> Path:
+    """The benchmark's cdlib inventory for the (freshly reset) fleet."""
+    tarball = build("1.0.0", tmp_path / "dist")
+    return write_inventories(fleet, fleet.n, tarball, tmp_path / "inv")["cdlib"]
+
+
+def test_no_change_run_costs_at_most_one_round_trip_per_task(
+    fleet: Fleet, bench_inventory: Path
+) -> None:
+    first = _Counter()
+    res = first.run(bench_inventory)
+    assert res.ok, [(r.host, r.task, r.msg) for r in res.results if not r.ok]
+    assert len(res.changed()) == 7 * fleet.n  # every task but the check changed something
+    for host, tasks in first.per_task.items():
+        # A change costs its command (plus the upload for the tarball) and at most one
+        # fresh fact read; the tarball goes over once and only once.
+        assert all(n <= 3 for n in tasks.values()), (host, tasks)
+        assert first.conns[host].stats.puts <= 1, host
+        assert sum(tasks.values()) <= 14, (host, tasks)
+
+    again = _Counter()
+    res = again.run(bench_inventory)
+    assert res.ok and res.changed() == set()
+    assert set(again.per_task) == {h.name for h in fleet.hosts}
+    for host, tasks in again.per_task.items():
+        assert len(tasks) == 8
+        assert all(n <= 1 for n in tasks.values()), (host, tasks)
+        assert sum(tasks.values()) <= 3, (host, tasks)
+        stats = again.conns[host].stats
+        assert stats.connects == 1 and stats.puts == 0 and stats.gets == 0
