@@ -20,9 +20,7 @@ play.task(
         mode="0755",
     )
 )
-play.task(
-    tasks.template("app.conf.j2", "{{ app_root }}/shared/app.conf", mode="0644")
-)
+play.task(tasks.template("app.conf.j2", "{{ app_root }}/shared/app.conf", mode="0644"))
 play.task(tasks.symlink("{{ app_root }}/current", "{{ app_root }}/releases/{{ version }}"))
 play.task(tasks.file("{{ app_root }}/shared/VERSION", content="{{ version }}\n", mode="0644"))
 play.task(

@@ -58,7 +58,8 @@ if [ "$(readlink "$R/current")" != "$D" ]; then
   ln -sfn "$D" "$R/.current.tmp" && mv -T -f "$R/.current.tmp" "$R/current"
 fi
 if [ "$(cat "$R/shared/VERSION" 2>/dev/null)" != "$V" ]; then
-  printf '%s\\n' "$V" > "$R/shared/.VERSION.tmp" && mv -f "$R/shared/.VERSION.tmp" "$R/shared/VERSION"
+  printf '%s\\n' "$V" > "$R/shared/.VERSION.tmp"
+  mv -f "$R/shared/.VERSION.tmp" "$R/shared/VERSION"
 fi
 test "$("$R/current/bin/check")" = "$V"
 grep -qx "version = $V" "$R/shared/app.conf"
@@ -84,7 +85,7 @@ def main(spec_path: str) -> int:
         procs.append((h["name"], p, stdin))
     failed = 0
     for name, p, stdin in procs:
-        out, err = p.communicate(timeout=300)
+        _, err = p.communicate(timeout=300)
         stdin.close()
         if p.returncode != 0:
             failed += 1

@@ -180,11 +180,26 @@ def command(tool: str, inv: Path, n: int, rundir: Path) -> tuple[list[str], dict
     """The argv and environment that run ``tool`` over ``n`` hosts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PYINFRA_"))}
     if tool == "cdlib":
-        return [str(CDLIB), "run", str(BENCH / "deploy_cdlib.py"), "-i", str(inv), "-f", str(n)], env
+        return [
+            str(CDLIB),
+            "run",
+            str(BENCH / "deploy_cdlib.py"),
+            "-i",
+            str(inv),
+            "-f",
+            str(n),
+        ], env
     if tool == "floor":
         return [sys.executable, "-S", str(BENCH / "floor.py"), str(inv)], env
     if tool == "pyinfra":
-        argv = [str(PYINFRA), "-y", "--parallel", str(n), str(inv), str(BENCH / "deploy_pyinfra.py")]
+        argv = [
+            str(PYINFRA),
+            "-y",
+            "--parallel",
+            str(n),
+            str(inv),
+            str(BENCH / "deploy_pyinfra.py"),
+        ]
         return argv, env
     if tool == "ansible":
         env.update(
@@ -363,10 +378,22 @@ def versions() -> dict[str, str]:
     rev = out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "cdlib"])
     return {
-        "cdlib": f"{out([str(CDLIB), '--version'])} (git {rev}{', modified' if dirty != '?' else ''})",
-        "cdlib paramiko": out([str(BENCH / ".venv-cdlib/bin/python"), "-c", "import paramiko;print(paramiko.__version__)"]),
+        "cdlib": f"{out([str(CDLIB), '--version'])} (git {rev}{'' if dirty == '?' else ', modified'})",
+        "cdlib paramiko": out(
+            [
+                str(BENCH / ".venv-cdlib/bin/python"),
+                "-c",
+                "import paramiko;print(paramiko.__version__)",
+            ]
+        ),
         "pyinfra": out([str(PYINFRA), "--version"]),
-        "pyinfra paramiko": out([str(BENCH / ".venv-pyinfra/bin/python"), "-c", "import paramiko;print(paramiko.__version__)"]),
+        "pyinfra paramiko": out(
+            [
+                str(BENCH / ".venv-pyinfra/bin/python"),
+                "-c",
+                "import paramiko;print(paramiko.__version__)",
+            ]
+        ),
         "ansible-core": out([str(ANSIBLE), "--version"]),
         "OpenSSH": out(["ssh", "-V"]),
         "Python": platform.python_version(),
@@ -436,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subnet", default=os.environ.get("CDLIB_FLEET_SUBNET", "127.0.8"))
     ap.add_argument("--out", default=str(BENCH / "RESULTS.md"), help="'' to skip writing")
     ap.add_argument("--note", default="", help="text added to RESULTS.md (machine load ...)")
-    ap.add_argument("--attach", default="", help="use a fleet started with `python -m tests.fleet up`")
+    ap.add_argument(
+        "--attach", default="", help="use a fleet started with `python -m tests.fleet up`"
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     scale_sizes = [int(s) for s in args.scale.split(",") if s]
