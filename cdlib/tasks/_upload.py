@@ -11,8 +11,9 @@ from cdlib.engine.errors import TaskFailed
 from cdlib.engine.task import HostContext
 
 #: Content up to this size goes in the command's stdin (one round trip); larger content
-#: goes over SFTP to a temp name first (one transfer + one command).
-STDIN_LIMIT = 256 * 1024
+#: goes over SFTP to a temp name first (one transfer + one command, plus opening SFTP).
+#: The exec channel streams as fast as SFTP does, so only memory bounds this.
+STDIN_LIMIT = 16 * 1024 * 1024
 
 
 def temp_name(path: str, tag: str = "up") -> str:
