@@ -38,6 +38,24 @@ class _AcceptNew(paramiko.MissingHostKeyPolicy):
                 fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
+_known_lock = threading.Lock()
+_known: dict[str, tuple[tuple[int, int], paramiko.HostKeys]] = {}
+
+
+def _parsed_known_hosts(path: str) -> paramiko.HostKeys:
+    """The parsed known_hosts file at ``path``, cached until its mtime or size changes."""
+    st = os.stat(path)
+    version = (st.st_mtime_ns, st.st_size)
+    with _known_lock:
+        hit = _known.get(path)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        keys = paramiko.HostKeys()
+        keys.load(path)
+        _known[path] = (version, keys)
+        return keys
+
+
 class SSHConnection(Connection):
     """Commands and files over SSH.
 
@@ -124,7 +142,11 @@ class SSHConnection(Connection):
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
         if self.known_hosts:
             try:
-                client.load_host_keys(os.path.expanduser(self.known_hosts))
+                if self.host_key_policy == "off":
+                    # paramiko's AutoAddPolicy saves new keys back to a loaded file.
+                    client.load_host_keys(os.path.expanduser(self.known_hosts))
+                else:
+                    self._add_known_keys(client)
             except FileNotFoundError:
                 if self.host_key_policy == "strict":
                     raise UnreachableError(
@@ -159,6 +181,17 @@ class SSHConnection(Connection):
                 self.host, f"cannot connect to {self.address}:{self.port}: {exc.strerror or exc}"
             ) from None
         self._fabric = fc
+
+    def _add_known_keys(self, client: paramiko.SSHClient) -> None:
+        """Give ``client`` this host's entries of the known_hosts file.
+
+        The file is parsed once per process (and again when it changes), not once per
+        connection: with one line per host, parsing it for every host is quadratic.
+        """
+        known = _parsed_known_hosts(os.path.expanduser(str(self.known_hosts)))
+        name = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+        for key_type, key in (known.lookup(name) or {}).items():
+            client.get_host_keys().add(name, key_type, key)
 
     def _transport(self) -> paramiko.Transport:
         t = self._fabric.client.get_transport() if self._fabric else None
