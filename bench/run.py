@@ -324,6 +324,7 @@ def measure(
     tarball: Path,
     phases: tuple[str, ...] = PHASES,
     progress: Callable[[str], None] = print,
+    tool_runs: dict[str, int] | None = None,
 ) -> dict[tuple[str, str], Cell]:
     """Median-ready samples for each tool and phase at ``n`` hosts."""
     invs = write_inventories(fleet, n, tarball, WORK / f"inv-{n}")
@@ -333,6 +334,8 @@ def measure(
         # Rotate the order each round so no tool always runs right after another.
         order = tools[r % len(tools) :] + tools[: r % len(tools)]
         for tool in order:
+            if r >= (tool_runs or {}).get(tool, runs):
+                continue
             rundir = Path(tempfile.mkdtemp(prefix=f"{tool}-{n}-", dir=WORK / "runs"))
             (rundir / "cp").mkdir()
             (rundir / "local-tmp").mkdir()
@@ -377,8 +380,9 @@ def versions() -> dict[str, str]:
 
     rev = out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = out(["git", "-C", str(ROOT), "status", "--porcelain", "--", "cdlib"])
+    mark = "" if dirty == "?" else ", modified"
     return {
-        "cdlib": f"{out([str(CDLIB), '--version'])} (git {rev}{'' if dirty == '?' else ', modified'})",
+        "cdlib": f"{out([str(CDLIB), '--version'])} (git {rev}{mark})",
         "cdlib paramiko": out(
             [
                 str(BENCH / ".venv-cdlib/bin/python"),
@@ -452,13 +456,65 @@ def scale_table(scale: dict[int, dict[tuple[str, str], Cell]], tools: list[str])
     return "\n".join(lines)
 
 
+def targets(
+    results: dict[int, dict[tuple[str, str], Cell]],
+    scale: dict[int, dict[tuple[str, str], Cell]],
+) -> list[str]:
+    """The issue's targets, checked against this run's medians."""
+    out = ["Targets, checked against the medians above:", ""]
+
+    def med(cells: dict[tuple[str, str], Cell], tool: str, ph: str) -> float | None:
+        c = cells.get((tool, ph))
+        return c.median if c and c.samples else None
+
+    for n, cells in results.items():
+        for ph in PHASES:
+            cd, py, fl = (med(cells, t, ph) for t in ("cdlib", "pyinfra", "floor"))
+            name = f"{n} host(s), {'first' if ph == 'first' else 'no-change'}"
+            if cd is not None and py is not None:
+                ok = "met" if cd < py else "MISSED"
+                out.append(f"- ahead of pyinfra, {name}: {cd:.2f} s vs {py:.2f} s: {ok}")
+            if n >= 10 and cd is not None and fl is not None:
+                ok = "met" if cd <= 1.3 * fl else "MISSED"
+                out.append(
+                    f"- at most 1.3x the floor, {name}: {cd / fl:.2f}x "
+                    f"({cd:.2f} s vs {fl:.2f} s): {ok}"
+                )
+    one = med(results.get(1, {}), "cdlib", "rerun")
+    first1 = med(results.get(1, {}), "cdlib", "first")
+    if one is not None and first1 is not None:
+        ok = "met" if max(one, first1) < 0.8 else "MISSED"
+        out.append(
+            f"- one host, whole command under 0.8 s: first {first1:.2f} s, "
+            f"no-change {one:.2f} s: {ok}"
+        )
+    if 30 in scale and 100 in scale:
+        a = med(scale[30], "cdlib", "rerun")
+        b = med(scale[100], "cdlib", "rerun")
+        if a is not None and b is not None:
+            ok = "met" if b / a <= 100 / 30 else "MISSED"
+            out.append(
+                f"- no-change run, 30 -> 100 hosts no worse than linear: {a:.2f} s -> "
+                f"{b:.2f} s, x{b / a:.2f} (linear: x3.33): {ok}"
+            )
+    return [*out, ""]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``bench/run [--sizes 1,10,30] [--runs 5] [--tools ...] [--scale 100]``."""
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1,10,30", help="fleet sizes (default 1,10,30)")
     ap.add_argument("--runs", type=int, default=5, help="rounds per size (default 5)")
     ap.add_argument("--tools", default=",".join(TOOLS), help="default: all four")
-    ap.add_argument("--scale", default="30,100", help="sizes of the scale-out check ('' for none)")
+    ap.add_argument(
+        "--tool-runs",
+        default="",
+        metavar="TOOL=N,...",
+        help="fewer rounds for slow tools, e.g. ansible=1,pyinfra=3 (default: --runs for all)",
+    )
+    ap.add_argument(
+        "--scale", default="100", help="sizes of the scale-out check, cdlib and floor only"
+    )
     ap.add_argument("--scale-runs", type=int, default=3)
     ap.add_argument("--subnet", default=os.environ.get("CDLIB_FLEET_SUBNET", "127.0.8"))
     ap.add_argument("--out", default=str(BENCH / "RESULTS.md"), help="'' to skip writing")
@@ -470,7 +526,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     scale_sizes = [int(s) for s in args.scale.split(",") if s]
     tools = [t for t in args.tools.split(",") if t]
-    bad = [t for t in tools if t not in TOOLS]
+    tool_runs = {
+        k: int(v) for k, _, v in (i.partition("=") for i in args.tool_runs.split(",") if i)
+    }
+    bad = [t for t in [*tools, *tool_runs] if t not in TOOLS]
     if bad:
         ap.error(f"unknown tool(s) {bad}; choose from {', '.join(TOOLS)}")
     (WORK / "runs").mkdir(parents=True, exist_ok=True)
@@ -487,13 +546,30 @@ def main(argv: list[str] | None = None) -> int:
         raise BenchError(f"the attached fleet has {fleet.n} hosts, {biggest} are needed")
     try:
         for n in sizes:
-            results[n] = measure(fleet, n, tools, args.runs, tarball)
+            results[n] = measure(fleet, n, tools, args.runs, tarball, tool_runs=tool_runs)
+            report(args, results, scale, tools, scale_tools, started, load_before)
         for n in scale_sizes:
             scale[n] = measure(fleet, n, scale_tools, args.scale_runs, tarball)
+            report(args, results, scale, tools, scale_tools, started, load_before)
     finally:
         if not args.attach:
             fleet.stop()
+    return 0
+
+
+def report(
+    args: argparse.Namespace,
+    results: dict[int, dict[tuple[str, str], Cell]],
+    scale: dict[int, dict[tuple[str, str], Cell]],
+    tools: list[str],
+    scale_tools: list[str],
+    started: str,
+    load_before: tuple[float, float, float],
+) -> None:
+    """Print the tables and (re)write RESULTS.md; called after every size, so a long run
+    that is cut short still leaves what it measured."""
     load_after = os.getloadavg()
+    scale = {**{n: c for n, c in results.items() if n >= 30 and scale}, **scale}
     text = table(results, tools)
     print()
     print(text)
@@ -508,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Written by `bench/run` on {started}: medians of {args.runs} runs per cell "
             "(whole command: start-up, connect, deploy), every tool on the same fleet in "
             "the same session, rounds interleaved. *first* is a run on emptied hosts, "
-            "*no-change* the re-run right after it. Ratios below 1 mean cdlib is faster.",
+            "*no-change* the re-run right after it. Ratios below 1 mean cdlib is faster."
+            + (f" Fewer runs for: {args.tool_runs}." if args.tool_runs else ""),
             "",
             text,
             "",
@@ -519,11 +596,13 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if scale:
             body += [
-                f"Scale-out (medians of {args.scale_runs} runs):",
+                f"Scale-out (cdlib and the floor only; {args.scale_runs} runs at sizes beyond "
+                "the main table):",
                 "",
                 scale_table(scale, scale_tools),
                 "",
             ]
+        body += targets(results, scale)
         body += ["Versions:", ""]
         body += [f"- {k}: {val}" for k, val in v.items()]
         body += [
@@ -535,7 +614,6 @@ def main(argv: list[str] | None = None) -> int:
             body += [args.note, ""]
         Path(args.out).write_text("\n".join(body))
         print(f"\nwrote {args.out}")
-    return 0
 
 
 if __name__ == "__main__":
