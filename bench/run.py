@@ -325,6 +325,7 @@ def measure(
     phases: tuple[str, ...] = PHASES,
     progress: Callable[[str], None] = print,
     tool_runs: dict[str, int] | None = None,
+    after_round: Callable[[dict[tuple[str, str], Cell]], None] | None = None,
 ) -> dict[tuple[str, str], Cell]:
     """Median-ready samples for each tool and phase at ``n`` hosts."""
     invs = write_inventories(fleet, n, tarball, WORK / f"inv-{n}")
@@ -365,6 +366,8 @@ def measure(
                 if cells[(tool, ph)].samples
             )
             progress(f"  n={n:<3} round {r + 1}/{runs} {tool:<8} {got}")
+        if after_round is not None:
+            after_round(cells)
     return cells
 
 
@@ -546,11 +549,19 @@ def main(argv: list[str] | None = None) -> int:
         raise BenchError(f"the attached fleet has {fleet.n} hosts, {biggest} are needed")
     try:
         for n in sizes:
-            results[n] = measure(fleet, n, tools, args.runs, tarball, tool_runs=tool_runs)
-            report(args, results, scale, tools, scale_tools, started, load_before)
+
+            def partial(cells: dict[tuple[str, str], Cell], n: int = n) -> None:
+                results[n] = cells
+                report(args, results, scale, tools, scale_tools, started, load_before)
+
+            measure(fleet, n, tools, args.runs, tarball, tool_runs=tool_runs, after_round=partial)
         for n in scale_sizes:
-            scale[n] = measure(fleet, n, scale_tools, args.scale_runs, tarball)
-            report(args, results, scale, tools, scale_tools, started, load_before)
+
+            def partial_scale(cells: dict[tuple[str, str], Cell], n: int = n) -> None:
+                scale[n] = cells
+                report(args, results, scale, tools, scale_tools, started, load_before)
+
+            measure(fleet, n, scale_tools, args.scale_runs, tarball, after_round=partial_scale)
     finally:
         if not args.attach:
             fleet.stop()
@@ -566,7 +577,7 @@ def report(
     started: str,
     load_before: tuple[float, float, float],
 ) -> None:
-    """Print the tables and (re)write RESULTS.md; called after every size, so a long run
+    """Print the tables and (re)write RESULTS.md; called after every round, so a long run
     that is cut short still leaves what it measured."""
     load_after = os.getloadavg()
     scale = {**{n: c for n, c in results.items() if n >= 30 and scale}, **scale}
