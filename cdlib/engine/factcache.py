@@ -6,7 +6,7 @@ import threading
 from collections.abc import Hashable, Iterable
 from typing import Any
 
-from cdlib.connections.base import Connection
+from cdlib.connections.base import CommandResult, Connection
 from cdlib.facts.base import Fact, batch_script, split_batch
 
 #: Facts read in one remote command at most; keeps a batch's output bounded.
@@ -26,6 +26,10 @@ class FactCache:
         self._paths: dict[Hashable, str | None] = {}
         self._upcoming: list[Fact] = []
         self._lock = threading.Lock()
+        # Facts re-read at the end of the change command itself (see arm/wrap/settle).
+        self._armed: list[Fact] = []
+        self._fresh: dict[Hashable, tuple[Any, str | None]] = {}
+        self._fresh_at = -1
 
     def predict(self, fact: Fact, value: Any) -> None:
         """Check mode: record the state a planned change would leave, so later tasks
@@ -59,6 +63,83 @@ class FactCache:
             self._values[f.key] = f.parse(out, rc)
             self._paths[f.key] = f.path
 
+    # -- facts re-read by the change command (saves the round trip after a change) -----
+    def arm(self, paths: Iterable[str] | None) -> None:
+        """A task is about to change ``paths`` (everything when None) with ``HostContext.run``.
+
+        The upcoming facts those changes make stale (and those not read yet) are then read
+        again by the change command itself, after it ran, instead of by a round trip of
+        their own when the next task asks for them.
+        """
+        prefixes = None if paths is None else [p.rstrip("/") for p in paths]
+        wanted: dict[Hashable, Fact] = {}
+        with self._lock:
+            for f in self._upcoming:
+                if len(wanted) >= MAX_BATCH:
+                    break
+                stale = (
+                    f.key not in self._values
+                    or prefixes is None
+                    or (f.path is not None and _under(f.path, prefixes))
+                )
+                if stale:
+                    wanted.setdefault(f.key, f)
+            self._armed = list(wanted.values())
+            self._fresh = {}
+            self._fresh_at = -1
+
+    def disarm(self) -> None:
+        """Forget armed facts and values read by a change command."""
+        with self._lock:
+            self._armed = []
+            self._fresh = {}
+            self._fresh_at = -1
+
+    def wrap(self, command: str) -> tuple[str, str | None]:
+        """``command`` followed by a read of the armed facts; (script, marker or None).
+
+        The command runs in a subshell, so its ``exit``, ``set -e`` and traps stay its
+        own, and the script exits with the command's exit code.
+        """
+        with self._lock:
+            facts = list(self._armed)
+        if not facts:
+            return command, None
+        script, marker = batch_script(facts)
+        return f"( {command}\n); __cdlib_rc=$?; echo; {script}\nexit $__cdlib_rc", marker
+
+    def unwrap(self, res: CommandResult, marker: str, command: str) -> CommandResult:
+        """Split a wrapped command's output: keep the fact values, return the command's own."""
+        cut = res.stdout.find(f"\n{marker} 0\n")
+        if cut < 0:  # it did not get that far (timeout, lost connection)
+            return CommandResult(command, res.exit_code, res.stdout, res.stderr)
+        with self._lock:
+            facts = list(self._armed)
+            sections = split_batch(res.stdout[cut + 1 :], marker, len(facts))
+            fresh = {}
+            for f, (out, rc) in zip(facts, sections, strict=True):
+                if rc == 255 and not out:
+                    continue  # section missing
+                fresh[f.key] = (f.parse(out, rc), f.path)
+            self._fresh = fresh
+            self._fresh_at = self._conn.stats.round_trips
+        return CommandResult(command, res.exit_code, res.stdout[:cut], res.stderr)
+
+    def settle(self, paths: Iterable[str] | None) -> None:
+        """After a change: forget what it made stale, then keep what its command re-read.
+
+        Values re-read by a command are kept only when nothing ran on the host after it.
+        """
+        self.invalidate(paths)
+        with self._lock:
+            if self._fresh and self._fresh_at == self._conn.stats.round_trips:
+                for key, (value, path) in self._fresh.items():
+                    self._values[key] = value
+                    self._paths[key] = path
+            self._armed = []
+            self._fresh = {}
+            self._fresh_at = -1
+
     def invalidate(self, paths: Iterable[str] | None = None) -> None:
         """Forget facts about ``paths`` and everything under them; all facts when None."""
         with self._lock:
@@ -73,3 +154,7 @@ class FactCache:
                     if path == pre or path.startswith(pre + "/"):
                         self._values.pop(key, None)
                         break
+
+
+def _under(path: str, prefixes: list[str]) -> bool:
+    return any(path == pre or path.startswith(pre + "/") for pre in prefixes)

@@ -468,9 +468,16 @@ class _Runner:
             plan = task.plan(ctx)
             msg = plan.ok_msg
             if not self.check and not plan.done and (plan.changed or plan.always_apply):
-                applied = task.apply(ctx, plan)
+                affects = None if plan.affects_everything else plan.affects
+                # The change command also re-reads the facts it makes stale.
+                ctx.facts.arm(affects)
+                try:
+                    applied = task.apply(ctx, plan)
+                except BaseException:
+                    ctx.facts.disarm()
+                    raise
                 msg = applied or msg
-                ctx.facts.invalidate(None if plan.affects_everything else plan.affects)
+                ctx.facts.settle(affects)
             status = Status.CHANGED if plan.changed else Status.OK
             if plan.skip_reason is not None:
                 status, msg = Status.SKIPPED, plan.skip_reason

@@ -94,7 +94,10 @@ class HostContext:
         timeout: float | None = None,
     ) -> CommandResult:
         """Run ``command``; with ``check`` a non-zero exit raises :class:`TaskFailed`."""
-        res = self.conn.run(command, stdin=stdin, env=env, timeout=timeout)
+        wrapped, marker = self.facts.wrap(command)
+        res = self.conn.run(wrapped, stdin=stdin, env=env, timeout=timeout)
+        if marker is not None:
+            res = self.facts.unwrap(res, marker, command)
         if check and not res.ok:
             detail = (res.stderr or res.stdout).strip()
             raise TaskFailed(f"command failed (exit {res.exit_code}): {detail}")

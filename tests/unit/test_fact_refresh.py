@@ -1,0 +1,100 @@
+"""Facts a change makes stale are re-read by the change command itself, and stay right."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cdlib
+from cdlib import Host, HostContext, Inventory, Plan, Play, Task, TaskFailed, tasks
+from cdlib.facts.base import Fact
+from cdlib.facts.files import FileState, PathFact
+from cdlib.inventory.model import Group
+
+
+@dataclass
+class _Report(Task):
+    """Reports a file's content as seen through the fact cache (no command of its own)."""
+
+    path: str
+    kind = "report"
+
+    def facts(self) -> list[Fact]:
+        return [PathFact(self.path)]
+
+    def plan(self, ctx: HostContext) -> Plan:
+        st: FileState = ctx.fact(PathFact(self.path))
+        return Plan(ok_msg=f"{st.kind}:{(st.content or b'').decode()}:{st.sha256}")
+
+
+@dataclass
+class _Echo(Task):
+    """Runs a command through HostContext.run and reports its output and exit code."""
+
+    cmd: str
+    kind = "echo"
+
+    def plan(self, ctx: HostContext) -> Plan:
+        return Plan(changes=["run"], affects=["/"])
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        res = ctx.run(self.cmd, stdin=b"in-data", check=False)
+        if res.exit_code == 7:
+            raise TaskFailed(f"exit 7, stdout {res.stdout!r}")
+        return f"[{res.stdout}|{res.exit_code}|{res.command}]"
+
+
+def _inv() -> Inventory:
+    h = Host("h1", {"ansible_connection": "local"}, ["web"])
+    return Inventory([h], {"all": Group("all", children=["web"]), "web": Group("web", ["h1"])})
+
+
+def _run(play: Play) -> tuple[cdlib.RunResult, cdlib.Connection]:
+    conns: list[cdlib.Connection] = []
+
+    def factory(host: Host) -> cdlib.Connection:
+        conns.append(cdlib.connection_for(host))
+        return conns[-1]
+
+    return cdlib.run(play, _inv(), connection_factory=factory), conns[0]
+
+
+def test_changes_carry_the_reread_and_later_tasks_see_the_new_state(tmp_path: Path) -> None:
+    d = tmp_path / "app"
+    play = Play("p", hosts="all")
+    play.task(tasks.directory(str(d)))
+    play.task(tasks.file(f"{d}/a", content="one\n"))
+    play.task(_Report(f"{d}/a"))
+    play.task(tasks.file(f"{d}/a", content="two\n"))
+    play.task(_Report(f"{d}/a"))
+    res, conn = _run(play)
+    assert res.ok, [r.msg for r in res.results]
+    msgs = [r.msg for r in res.results]
+    assert msgs[2].startswith("file:one\n:") and msgs[4].startswith("file:two\n:")
+    import hashlib
+
+    assert msgs[4].endswith(hashlib.sha256(b"two\n").hexdigest())
+    # one fact read, then one command per change: no round trip to re-read facts
+    assert conn.stats.round_trips == 1 + 3
+
+
+def test_command_output_exit_code_and_stdin_are_the_commands_own(tmp_path: Path) -> None:
+    play = Play("p", hosts="all")
+    play.task(tasks.file(str(tmp_path / "x"), content="x"))
+    play.task(_Echo("printf 'out:'; cat; printf ':'; echo err >&2; exit 3"))
+    play.task(_Report(str(tmp_path / "x")))
+    res, _ = _run(play)
+    echo = res.results[1]
+    assert echo.msg == "[out:in-data:|3|printf 'out:'; cat; printf ':'; echo err >&2; exit 3]"
+    assert res.results[2].msg.startswith("file:x:")
+
+
+def test_exit_and_set_e_in_a_command_do_not_lose_the_exit_code(tmp_path: Path) -> None:
+    play = Play("p", hosts="all")
+    play.task(tasks.file(str(tmp_path / "x"), content="x"))
+    play.task(_Echo("set -e\necho partial\nfalse\necho never"))
+    play.task(_Echo("echo bye; exit 7"))
+    res, _ = _run(play)
+    assert res.results[1].msg == "[partial\n|1|set -e\necho partial\nfalse\necho never]"
+    assert res.results[2].status is cdlib.Status.FAILED
+    assert res.results[2].msg == "exit 7, stdout 'bye\\n'"
