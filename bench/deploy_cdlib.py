@@ -28,6 +28,7 @@ play.task(
         'test "$({{ app_root }}/current/bin/check)" = {{ version }} && '
         "grep -qx 'version = {{ version }}' {{ app_root }}/shared/app.conf",
         read_only=True,
+        prefetch=True,
         name="check release",
     )
 )

@@ -28,8 +28,9 @@ class FactCache:
         self._lock = threading.Lock()
         # Facts re-read at the end of the change command itself (see arm/wrap/settle).
         self._armed: list[Fact] = []
-        self._fresh: dict[Hashable, tuple[Any, str | None]] = {}
+        self._fresh: dict[Hashable, tuple[Any, str | None, bool]] = {}
         self._fresh_at = -1
+        self._volatile: set[Hashable] = set()
 
     def predict(self, fact: Fact, value: Any) -> None:
         """Check mode: record the state a planned change would leave, so later tasks
@@ -62,24 +63,32 @@ class FactCache:
         for f, (out, rc) in zip(facts, split_batch(res.stdout, marker, len(facts)), strict=True):
             self._values[f.key] = f.parse(out, rc)
             self._paths[f.key] = f.path
+            if f.volatile:
+                self._volatile.add(f.key)
 
     # -- facts re-read by the change command (saves the round trip after a change) -----
-    def arm(self, paths: Iterable[str] | None) -> None:
+    def arm(self, paths: Iterable[str] | None, soon: Iterable[Fact] = ()) -> None:
         """A task is about to change ``paths`` (everything when None) with ``HostContext.run``.
 
         The upcoming facts those changes make stale (and those not read yet) are then read
         again by the change command itself, after it ran, instead of by a round trip of
-        their own when the next task asks for them.
+        their own when the next task asks for them. Volatile facts (command output) are
+        re-read only when they are among ``soon`` (the next task's facts): running a
+        command after every change of a first run would cost more than it saves.
         """
         prefixes = None if paths is None else [p.rstrip("/") for p in paths]
+        next_keys = {f.key for f in soon}
         wanted: dict[Hashable, Fact] = {}
         with self._lock:
             for f in self._upcoming:
                 if len(wanted) >= MAX_BATCH:
                     break
+                if f.volatile and f.key not in next_keys:
+                    continue
                 stale = (
                     f.key not in self._values
                     or prefixes is None
+                    or f.volatile
                     or (f.path is not None and _under(f.path, prefixes))
                 )
                 if stale:
@@ -120,7 +129,7 @@ class FactCache:
             for f, (out, rc) in zip(facts, sections, strict=True):
                 if rc == 255 and not out:
                     continue  # section missing
-                fresh[f.key] = (f.parse(out, rc), f.path)
+                fresh[f.key] = (f.parse(out, rc), f.path, f.volatile)
             self._fresh = fresh
             self._fresh_at = self._conn.stats.round_trips
         return CommandResult(command, res.exit_code, res.stdout[:cut], res.stderr)
@@ -133,19 +142,27 @@ class FactCache:
         self.invalidate(paths)
         with self._lock:
             if self._fresh and self._fresh_at == self._conn.stats.round_trips:
-                for key, (value, path) in self._fresh.items():
+                for key, (value, path, volatile) in self._fresh.items():
                     self._values[key] = value
                     self._paths[key] = path
+                    if volatile:
+                        self._volatile.add(key)
             self._armed = []
             self._fresh = {}
             self._fresh_at = -1
 
     def invalidate(self, paths: Iterable[str] | None = None) -> None:
-        """Forget facts about ``paths`` and everything under them; all facts when None."""
+        """Forget facts about ``paths`` and everything under them; all facts when None.
+
+        Volatile facts (command output) go whatever the paths: a change anywhere may
+        change what a command prints.
+        """
         with self._lock:
             if paths is None:
                 self._values.clear()
                 return
+            for key in self._volatile:
+                self._values.pop(key, None)
             prefixes = [p.rstrip("/") for p in paths]
             for key, path in list(self._paths.items()):
                 if path is None:

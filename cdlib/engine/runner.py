@@ -27,6 +27,7 @@ from cdlib.engine.results import HostStats, RunResult, TaskResult
 from cdlib.engine.secrets import Redactor
 from cdlib.engine.task import HostContext, Plan, Status, Task
 from cdlib.engine.templating import Templar, TemplateError
+from cdlib.facts.base import Fact
 from cdlib.inventory.model import Host, Inventory
 
 #: Stop collecting validation errors after this many; the first ones matter most.
@@ -383,10 +384,12 @@ class _Runner:
                 )
                 continue
             facts.set_upcoming(f for t in tasks[i:] if t is not None for f in t.facts())
+            after = next((t for t in tasks[i + 1 :] if t is not None), None)
+            soon = after.facts() if after is not None else []
             if task.run_once:
                 r = self._run_once(p, host, task, ctx, once[i])
             else:
-                r = self._execute(p, host, task, ctx)
+                r = self._execute(p, host, task, ctx, soon=soon)
             self._emit(r)
             if r.status is Status.CHANGED:
                 notified.update(task.notify)
@@ -459,7 +462,13 @@ class _Runner:
         )
 
     def _execute(
-        self, p: _Prepared, host: Host, task: Task, ctx: HostContext, handler_name: str = ""
+        self,
+        p: _Prepared,
+        host: Host,
+        task: Task,
+        ctx: HostContext,
+        handler_name: str = "",
+        soon: Sequence[Fact] = (),
     ) -> TaskResult:
         t0 = time.monotonic()
         label = handler_name or task.label
@@ -470,7 +479,7 @@ class _Runner:
             if not self.check and not plan.done and (plan.changed or plan.always_apply):
                 affects = None if plan.affects_everything else plan.affects
                 # The change command also re-reads the facts it makes stale.
-                ctx.facts.arm(affects)
+                ctx.facts.arm(affects, soon)
                 try:
                     applied = task.apply(ctx, plan)
                 except BaseException:

@@ -14,6 +14,8 @@ class Fact(ABC):
 
     #: Path this fact is about; the engine invalidates it when a task changes that path.
     path: str | None = None
+    #: Stale after any change on the host (e.g. the output of a command), whatever its path.
+    volatile: bool = False
 
     @property
     @abstractmethod

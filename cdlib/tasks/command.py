@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 from cdlib.connections.base import CommandResult
@@ -29,6 +29,13 @@ class Command(Task):
         failed_when: a callable taking the result and returning whether it failed.
             Default: a non-zero exit code fails.
         read_only: the command only reads; it also runs in check mode and reports ok.
+        prefetch: (read-only commands) the command may run with the batched fact read,
+            ahead of its turn: when no earlier task changed anything on the host, its
+            output from there is used and it costs no round trip of its own; after a
+            change it runs again with that change's command. Only for cheap commands
+            whose output depends on nothing but the host's state (not with ``stdin``,
+            ``timeout``, ``failed_when`` or ``run_once``); a failing prefetched command is
+            run again at its turn, so errors read as usual.
         timeout: seconds before the command is abandoned (exit 124).
 
     Check mode reports "would run" as a change, unless ``creates``/``removes`` say it
@@ -50,6 +57,7 @@ class Command(Task):
     changed_when: bool | Callable[[CommandResult], bool] | None = None
     failed_when: Callable[[CommandResult], bool] | None = None
     read_only: bool = False
+    prefetch: bool = False
     timeout: float | None = None
 
     templated = ("cmd", "creates", "removes", "chdir", "env", "stdin")
@@ -59,6 +67,20 @@ class Command(Task):
         """Reject an empty command."""
         if not self.cmd.strip():
             raise self.error("option 'cmd' is empty")
+        if self.prefetch:
+            if not self.read_only:
+                raise self.error("option 'prefetch' needs read_only=True")
+            bad = [
+                n
+                for n, v in (
+                    ("stdin", self.stdin),
+                    ("timeout", self.timeout),
+                    ("failed_when", self.failed_when),
+                )
+                if v is not None
+            ] + (["run_once"] if self.run_once else [])
+            if bad:
+                raise self.error(f"option 'prefetch' cannot be used with {', '.join(bad)}")
 
     def describe(self) -> str:
         """``command <first 50 chars>``."""
@@ -67,7 +89,10 @@ class Command(Task):
 
     def facts(self) -> list[Fact]:
         """The creates/removes paths."""
-        return [PathFact(p) for p in (self.creates, self.removes) if p]
+        out: list[Fact] = [PathFact(p) for p in (self.creates, self.removes) if p]
+        if self.prefetch:
+            out.append(_Output(self._command_line()))
+        return out
 
     def plan(self, ctx: HostContext) -> Plan:
         """Decide whether the command must run; read-only commands run here."""
@@ -80,6 +105,12 @@ class Command(Task):
             if not st.exists:
                 return Plan(ok_msg=f"{self.removes} does not exist", skipped=True)
         if self.read_only:
+            if self.prefetch:
+                rc, out = ctx.fact(_Output(self._command_line()))
+                if rc == 0:
+                    res = CommandResult(self._display(), 0, out, "")
+                    return Plan(ok_msg=_summary(res), done=True, data=res)
+                # Failed: run it at its turn for the real exit code and stderr.
             try:
                 res = self._execute(ctx)
             except TaskFailed as exc:
@@ -106,10 +137,16 @@ class Command(Task):
             plan.changes = []
         return _summary(res)
 
+    def _display(self) -> str:
+        return f"cd {q(self.chdir)} && {self.cmd}" if self.chdir else self.cmd
+
+    def _command_line(self) -> str:
+        """The command as one sh line with its environment, as a connection would run it."""
+        env = " ".join(f"{k}={q(v)}" for k, v in (self.env or {}).items())
+        return (f"export {env}; " if env else "") + self._display()
+
     def _execute(self, ctx: HostContext) -> CommandResult:
-        cmd = self.cmd
-        if self.chdir:
-            cmd = f"cd {q(self.chdir)} && {cmd}"
+        cmd = self._display()
         res = ctx.conn.run(
             cmd,
             stdin=self.stdin.encode() if self.stdin is not None else None,
@@ -123,6 +160,28 @@ class Command(Task):
                 f"exit {res.exit_code}: {detail}" if detail else f"exit {res.exit_code}"
             )
         return res
+
+
+class _Output(Fact):
+    """The exit code and stdout of a read-only command (``prefetch``); stale after any change."""
+
+    volatile = True
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+
+    @property
+    def key(self) -> Hashable:
+        """Cache identity: the command line."""
+        return ("command", self.line)
+
+    def command(self) -> str:
+        """The command itself, with no stdin."""
+        return f"{{ {self.line}\n}} </dev/null"
+
+    def parse(self, output: str, exit_code: int) -> tuple[int, str]:
+        """(exit code, stdout)."""
+        return exit_code, output
 
 
 def _summary(res: CommandResult) -> str:

@@ -98,3 +98,45 @@ def test_exit_and_set_e_in_a_command_do_not_lose_the_exit_code(tmp_path: Path) -
     assert res.results[1].msg == "[partial\n|1|set -e\necho partial\nfalse\necho never]"
     assert res.results[2].status is cdlib.Status.FAILED
     assert res.results[2].msg == "exit 7, stdout 'bye\\n'"
+
+
+def test_prefetched_read_only_command_costs_no_round_trip_when_nothing_changes(
+    tmp_path: Path,
+) -> None:
+    f = tmp_path / "v"
+    f.write_text("1\n")
+    play = Play("p", hosts="all")
+    play.task(tasks.file(str(f), content="1\n"))
+    play.task(tasks.command(f"cat {f}", read_only=True, prefetch=True, chdir=str(tmp_path)))
+    res, conn = _run(play)
+    assert res.ok and res.changed() == set()
+    assert res.results[1].msg == "1"
+    assert conn.stats.round_trips == 1  # the fact read ran the command too
+
+
+def test_prefetched_command_after_a_change_sees_the_change(tmp_path: Path) -> None:
+    f = tmp_path / "v"
+    f.write_text("old\n")
+    play = Play("p", hosts="all")
+    play.task(tasks.file(str(f), content="new\n"))
+    play.task(tasks.command(f"cat {f}", read_only=True, prefetch=True, env={"X": "y z"}))
+    res, conn = _run(play)
+    assert res.ok and res.results[1].msg == "new"
+    assert conn.stats.round_trips == 2  # fact read, then the write (which re-ran the command)
+
+
+def test_failing_prefetched_command_reports_like_any_command(tmp_path: Path) -> None:
+    play = Play("p", hosts="all")
+    play.task(tasks.command("echo oops >&2; exit 4", read_only=True, prefetch=True))
+    res, _ = _run(play)
+    assert res.results[0].status is cdlib.Status.FAILED
+    assert res.results[0].msg == "exit 4: oops"
+
+
+def test_prefetch_needs_a_plain_read_only_command() -> None:
+    import pytest
+
+    with pytest.raises(cdlib.PlaybookError, match="needs read_only"):
+        tasks.command("true", prefetch=True)
+    with pytest.raises(cdlib.PlaybookError, match="stdin, timeout"):
+        tasks.command("true", read_only=True, prefetch=True, stdin="x", timeout=3)
