@@ -139,6 +139,11 @@ class Release(Task):
     the old one) and count as a change, so handlers (restarts) run. Check mode reports:
     the install (with the build checksum), config files that would change, the switch of
     ``current`` (old -> new), releases that would be pruned, and a lock another run holds.
+
+    Example:
+        ```python
+        play.task(tasks.release("shop", "1.4.0", "dist/shop-1.4.0.tar.gz", keep=5))
+        ```
     """
 
     app: str
@@ -408,6 +413,11 @@ class Rollback(Task):
     install does not bring it back); ``lock_timeout``. Fails clearly when there is no
     release to go back to or ``to`` is missing or bad. Check mode reports the switch
     (old -> new) and the bad mark.
+
+    Example:
+        ```python
+        play.task(tasks.rollback("shop", to="1.3.0"))
+        ```
     """
 
     app: str
@@ -515,6 +525,11 @@ class MarkBad(Task):
     Options: ``app``; ``version`` (default: the current release); ``bad`` (``False``
     clears the mark); ``reason`` (kept in the release log); ``root``; ``lock_timeout``.
     Check mode reports the mark it would set or clear.
+
+    Example:
+        ```python
+        play.task(tasks.mark_bad("shop", "1.4.0"))
+        ```
     """
 
     app: str

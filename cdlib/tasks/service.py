@@ -66,6 +66,12 @@ class Service(Task):
 
     Check mode reports each step a real run would take: writing the unit or program
     file, ``daemon-reload``, starting supervisord, enable/disable, start/stop/restart/reload.
+
+    Example:
+        ```python
+        play.task(tasks.service("shop", state="started", backend="supervisord",
+                          command="/srv/shop/current/bin/start"))
+        ```
     """
 
     name: str

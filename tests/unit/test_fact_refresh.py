@@ -46,7 +46,9 @@ class _Echo(Task):
 
 def _inv() -> Inventory:
     h = Host("h1", {"ansible_connection": "local"}, ["web"])
-    return Inventory([h], {"all": Group("all", children=["web"]), "web": Group("web", ["h1"])})
+    return Inventory(
+        [h], {"all": Group("all", children=["web"]), "web": Group("web", hosts=["h1"])}
+    )
 
 
 def _run(play: Play) -> tuple[cdlib.RunResult, cdlib.Connection]:

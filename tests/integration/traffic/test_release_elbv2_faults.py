@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from botocore.exceptions import ClientError
 
@@ -52,7 +54,24 @@ def _setup(aws: Aws, tmp_path: Path) -> tuple[ElbV2Router, Path]:
     return router, path
 
 
-def _throttle(aws: Aws, operation: str, times: int) -> list[int]:
+@pytest.fixture
+def throttle(aws: Aws) -> Iterator[Callable[[str, int], list[int]]]:
+    """Make ELBv2 ``operation`` throttle its first ``times`` calls (hooks removed after)."""
+    hooks: list[tuple[str, Any]] = []
+
+    def make(operation: str, times: int) -> list[int]:
+        calls, hook = _throttle_hook(operation, times)
+        event = f"before-call.elastic-load-balancing-v2.{operation}"
+        aws.elbv2.meta.events.register(event, hook, unique_id=f"cdlib-test-{id(hook)}")
+        hooks.append((event, hook))
+        return calls
+
+    yield make
+    for event, hook in hooks:
+        aws.elbv2.meta.events.unregister(event, hook, unique_id=f"cdlib-test-{id(hook)}")
+
+
+def _throttle_hook(operation: str, times: int) -> tuple[list[int], Any]:
     calls = [0]
 
     def hook(**_: Any) -> None:
@@ -62,13 +81,14 @@ def _throttle(aws: Aws, operation: str, times: int) -> list[int]:
                 {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, operation
             )
 
-    aws.elbv2.meta.events.register(f"before-call.elastic-load-balancing-v2.{operation}", hook)
-    return calls
+    return calls, hook
 
 
-def test_throttled_switch_succeeds_after_backoff(aws: Aws, tmp_path: Path) -> None:
+def test_throttled_switch_succeeds_after_backoff(
+    aws: Aws, tmp_path: Path, throttle: Callable[[str, int], list[int]]
+) -> None:
     router, inv = _setup(aws, tmp_path)
-    calls = _throttle(aws, "ModifyListener", 3)
+    calls = throttle("ModifyListener", 3)
     res = BlueGreen(
         app="web",
         version="2.0.0",
@@ -83,9 +103,11 @@ def test_throttled_switch_succeeds_after_backoff(aws: Aws, tmp_path: Path) -> No
     assert router.state().live == "green"
 
 
-def test_api_failing_for_good_stops_with_traffic_unchanged(aws: Aws, tmp_path: Path) -> None:
+def test_api_failing_for_good_stops_with_traffic_unchanged(
+    aws: Aws, tmp_path: Path, throttle: Callable[[str, int], list[int]]
+) -> None:
     router, inv = _setup(aws, tmp_path)
-    _throttle(aws, "ModifyListener", 10_000)
+    throttle("ModifyListener", 10_000)
     res = BlueGreen(
         app="web",
         version="2.0.0",
