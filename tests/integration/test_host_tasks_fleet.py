@@ -238,7 +238,8 @@ def test_every_host_task_check_first_run_rerun(
     assert pip_result.changes == ["install requirements (file changed)"]
     kept = fleet.path(2, "/opt/venv/.cdlib-requirements.txt").read_text()
     assert kept.startswith("# pinned for the demo")
-    assert all(c.stats.puts == 1 for c in conns)  # the big file only; the tarball is small
+    # Files up to 16 MiB travel in the writing command's stdin: no SFTP transfer at all.
+    assert all(c.stats.puts == 0 for c in conns)
     for p, ino in before.items():
         assert _inode(fleet, 2, p) != ino
     assert _inode(fleet, 2, "/srv/app/web") == web_ino
