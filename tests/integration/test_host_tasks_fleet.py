@@ -146,6 +146,9 @@ def test_every_host_task_check_first_run_rerun(
     pb = _project(tmp_path / "project", prefix)
     _seed(fleet)
     legacy_ino = _inode(fleet, 1, "/srv/legacy.conf")
+    # Keep the old file open: its inode stays allocated, so a rewrite by rename cannot get
+    # the same number back (two rewrites in one run could otherwise reuse it).
+    legacy_fh = fleet.path(1, "/srv/legacy.conf").open("rb")
 
     checked = cdlib.run(pb, fleet_inventory, check=True)
     _ok(checked)
@@ -197,6 +200,7 @@ def test_every_host_task_check_first_run_rerun(
         assert out.stdout.split() == ["1.0", "2.0"]
     # the edit was a rename over the file (a new inode), never a rewrite in place
     assert _inode(fleet, 1, "/srv/legacy.conf") != legacy_ino
+    legacy_fh.close()
     _no_temp_files(fleet)
 
     # A re-run changes nothing, sends nothing (the 1 MB file included) and reads every
