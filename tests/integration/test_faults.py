@@ -154,21 +154,37 @@ def test_haproxy_restart_during_canary_restores_weights(env: Env, tmp_path: Path
         steps=[CanaryStep(25, gate=Gate("hold", timeout=60, poll=0.1), analyse=False), 100],
     )
     out: list[Any] = []
-    t = threading.Thread(target=lambda: out.append(gated.run(str(env.inventory))))
-    t.start()
-    _wait(lambda: status("demo", state_dir=env.state).weights.get("green") == 25, "25%")
-    # Restart HAProxy from its persisted files (config with servers, state file).
-    _restart_haproxy(env)
-    _wait(lambda: _weights(router) == {"blue": 75, "green": 25}, "weights after restart", 20)
-    subprocess.run(
-        [sys.executable, "-m", "cdlib", "promote", "demo", "--state-dir", env.state],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
-    t.join(60)
+    load = Load(env.lb_port, threads=2, max_requests=200000, max_seconds=120).start()
+    try:
+        t = threading.Thread(target=lambda: out.append(gated.run(str(env.inventory))))
+        t.start()
+        _wait(lambda: status("demo", state_dir=env.state).weights.get("green") == 25, "25%")
+        load.wait_for(load.total + 100)
+        before_restart = list(load.result.failures)
+        # Restart HAProxy from its persisted files (config with servers, state file).
+        _restart_haproxy(env)
+        _wait(lambda: _weights(router) == {"blue": 75, "green": 25}, "weights back", 20)
+        during_restart = len(load.result.failures)
+        load.wait_for(load.total + 200)
+        after_restart = len(load.result.failures)
+        subprocess.run(
+            [sys.executable, "-m", "cdlib", "promote", "demo", "--state-dir", env.state],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        t.join(60)
+        load.wait_for(load.total + 100)
+    finally:
+        result = load.stop()
     assert out and out[0].ok, [r.msg for r in out[0].results if r.status.value == "failed"]
     assert router.state().live == "green"
+    # Requests fail only while HAProxy is down (a stop/start, documented); none before it,
+    # none once it is back with the restored weights.
+    assert before_restart == []
+    assert after_restart == during_restart
+    assert len(result.failures) == during_restart
+    assert set(result.ok) >= {"1.0.0", "2.0.0"}
 
 
 def _weights(router: Any) -> dict[str, int] | None:
