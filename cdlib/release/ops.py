@@ -17,7 +17,7 @@ from cdlib.release.history import (
     Recorder,
     ReleaseRecord,
 )
-from cdlib.release.lock import LockHeld, ReleaseLock, read_owner
+from cdlib.release.lock import ReleaseLock, read_owner
 from cdlib.release.routers import spec_from_json
 from cdlib.release.state import app_dir
 
@@ -102,34 +102,30 @@ def rollback(
         (r for r in reversed(records) if r.unfinished or r.outcome == SUCCEEDED),
         records[-1],
     )
-    target_rec = latest
     target = to_group or latest.previous_group
     if not target:
         raise CdlibError(
             f"release {latest.id} of {app!r} has no previous group to go back to "
             "(it was the first release); pass a group explicitly"
         )
-    if not target_rec.router:
+    if not latest.router:
         raise CdlibError(f"release {latest.id} recorded no router spec; cannot roll back")
     rec = ReleaseRecord(
         app,
         latest.previous_version or "?",
         "rollback",
         pid=os.getpid(),
-        router=target_rec.router,
+        router=latest.router,
         previous_group=latest.new_group,
         new_group=target,
         previous_version=latest.version,
     )
     lock = ReleaseLock(app, rec.id, state_dir=state_dir)
-    try:
-        lock.acquire(break_stale=break_stale)
-    except LockHeld:
-        raise
+    lock.acquire(break_stale=break_stale)
     try:
         recorder = Recorder(hist, rec)
         step = recorder.step(f"switch traffic -> {target}")
-        router = spec_from_json(target_rec.router).build()
+        router = spec_from_json(latest.router).build()
         t0 = time.monotonic()
         state = router.switch(target)
         took = time.monotonic() - t0

@@ -19,7 +19,7 @@ from cdlib.engine.errors import CdlibError, Origin, PlaybookError
 from cdlib.engine.origin import caller_origin
 from cdlib.engine.results import RunResult, TaskResult
 from cdlib.engine.task import Status
-from cdlib.inventory.model import Host, Inventory
+from cdlib.inventory.model import Inventory
 from cdlib.release.gates import ABORT, Aborted, received
 from cdlib.release.history import (
     ABORTED,
@@ -292,9 +292,6 @@ class Strategy:
                 raise ReleaseFailed(f"host {h.name}: host var {self.target_var!r} is not set")
             out.append(Target(str(where), int(port)))
         return out
-
-    def _hosts(self, inv: Inventory, pattern: str) -> list[Host]:
-        return inv.select(pattern)
 
 
 @dataclass

@@ -6,52 +6,16 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-import yaml
-
 from cdlib.traffic.elbv2 import ElbV2Router
-from cdlib.traffic.elbv2_provision import LoadBalancerSpec, TargetGroupSpec, ensure_load_balancer
-from tests.integration.traffic.traffic_helpers import Aws
+from tests.integration.traffic.traffic_helpers import Aws, instance_blue_green
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def test_bluegreen_and_canary_aws_examples(aws: Aws, endpoint: str, tmp_path: Path) -> None:
-    name = "ex-" + uuid.uuid4().hex[:6]
-    handles = ensure_load_balancer(
-        aws.elbv2,
-        LoadBalancerSpec(
-            name=name,
-            vpc_id=aws.vpc,
-            subnets=aws.subnets,
-            default_group="blue",
-            target_groups=(
-                TargetGroupSpec("blue", f"{name}-b", 8080, target_type="instance"),
-                TargetGroupSpec("green", f"{name}-g", 8080, target_type="instance"),
-            ),
-        ),
-    )
-    ids = [
-        i["InstanceId"]
-        for i in aws.ec2.run_instances(
-            ImageId="ami-12c6146b", MinCount=2, MaxCount=2, SubnetId=aws.subnets[0]
-        )["Instances"]
-    ]
-    inv = tmp_path / "inv.yml"
-    inv.write_text(
-        yaml.safe_dump(
-            {
-                "all": {
-                    "children": {
-                        "blue": {"hosts": {"b0": {"instance_id": ids[0]}}},
-                        "green": {"hosts": {"g0": {"instance_id": ids[1]}}},
-                    }
-                }
-            }
-        )
-    )
+    handles, _ids, inv = instance_blue_green(aws, tmp_path, "ex")
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": endpoint,

@@ -2,49 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
-
-import yaml
 
 from cdlib.release import BlueGreen, Canary, CanaryStep, ElbV2Spec, HookEvent, Hooks, rollback
 from cdlib.release.history import History
 from cdlib.traffic.elbv2 import ElbV2Router
-from cdlib.traffic.elbv2_provision import LoadBalancerSpec, TargetGroupSpec, ensure_load_balancer
-from tests.integration.traffic.traffic_helpers import Aws
+from tests.integration.traffic.traffic_helpers import Aws, instance_blue_green
 
 
 def test_bluegreen_and_canary_on_elbv2(aws: Aws, endpoint: str, tmp_path: Path) -> None:
-    name = "rel-" + uuid.uuid4().hex[:6]
-    handles = ensure_load_balancer(
-        aws.elbv2,
-        LoadBalancerSpec(
-            name=name,
-            vpc_id=aws.vpc,
-            subnets=aws.subnets,
-            default_group="blue",
-            target_groups=(
-                TargetGroupSpec("blue", f"{name}-b", 8080, target_type="instance"),
-                TargetGroupSpec("green", f"{name}-g", 8080, target_type="instance"),
-            ),
-        ),
-    )
-    ids = [
-        i["InstanceId"]
-        for i in aws.ec2.run_instances(
-            ImageId="ami-12c6146b", MinCount=4, MaxCount=4, SubnetId=aws.subnets[0]
-        )["Instances"]
-    ]
-    inv = {
-        "all": {
-            "children": {
-                "blue": {"hosts": {f"b{i}": {"instance_id": ids[i]} for i in (0, 1)}},
-                "green": {"hosts": {f"g{i}": {"instance_id": ids[i + 2]} for i in (0, 1)}},
-            }
-        }
-    }
-    inv_path = tmp_path / "inv.yml"
-    inv_path.write_text(yaml.safe_dump(inv))
+    handles, ids, inv_path = instance_blue_green(aws, tmp_path, "rel", per_group=2)
     spec = ElbV2Spec(
         listener_arn=handles.listener_arn,
         target_groups=handles.target_groups,
@@ -68,7 +35,7 @@ def test_bluegreen_and_canary_on_elbv2(aws: Aws, endpoint: str, tmp_path: Path) 
     assert res.ok, [r.msg for r in res.results if r.status.value == "failed"]
     assert router.state().live == "green"
     assert set(router.targets("green")) == {t for t in router.targets("green")}
-    assert {t.host for t in router.targets("green")} == set(ids[2:])
+    assert {t.host for t in router.targets("green")} == set(ids["green"])
     assert router.release("green") == "2.0.0"
 
     seen: list[dict[str, int]] = []

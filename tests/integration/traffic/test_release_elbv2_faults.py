@@ -2,52 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from botocore.exceptions import ClientError
 
 from cdlib.release import BlueGreen, History
 from cdlib.traffic.elbv2 import ElbV2Router
-from cdlib.traffic.elbv2_provision import LoadBalancerSpec, TargetGroupSpec, ensure_load_balancer
-from tests.integration.traffic.traffic_helpers import Aws
+from tests.integration.traffic.traffic_helpers import Aws, instance_blue_green
 
 
 def _setup(aws: Aws, tmp_path: Path) -> tuple[ElbV2Router, Path]:
-    name = "flt-" + uuid.uuid4().hex[:6]
-    handles = ensure_load_balancer(
-        aws.elbv2,
-        LoadBalancerSpec(
-            name=name,
-            vpc_id=aws.vpc,
-            subnets=aws.subnets,
-            default_group="blue",
-            target_groups=(
-                TargetGroupSpec("blue", f"{name}-b", 8080, target_type="instance"),
-                TargetGroupSpec("green", f"{name}-g", 8080, target_type="instance"),
-            ),
-        ),
-    )
-    ids = [
-        i["InstanceId"]
-        for i in aws.ec2.run_instances(
-            ImageId="ami-12c6146b", MinCount=2, MaxCount=2, SubnetId=aws.subnets[0]
-        )["Instances"]
-    ]
-    inv = {
-        "all": {
-            "children": {
-                "blue": {"hosts": {"b0": {"instance_id": ids[0]}}},
-                "green": {"hosts": {"g0": {"instance_id": ids[1]}}},
-            }
-        }
-    }
-    path = tmp_path / "inv.yml"
-    path.write_text(yaml.safe_dump(inv))
+    handles, _ids, path = instance_blue_green(aws, tmp_path, "flt")
     router = ElbV2Router(
         aws.elbv2, target_groups=handles.target_groups, listener_arn=handles.listener_arn
     )

@@ -248,3 +248,57 @@ class Aws:
     vpc: str
     subnets: tuple[str, str]
     writes: Counter[str]
+
+
+def instance_blue_green(
+    aws: Aws, tmp_path: Path, prefix: str, per_group: int = 1
+) -> tuple[Any, dict[str, list[str]], Path]:
+    """An ALB with instance target groups ``blue`` (live) and ``green`` on port 8080.
+
+    Starts ``per_group`` moto instances for each group and writes an inventory of them
+    (hosts ``b0``.. and ``g0``.. with host var ``instance_id``). Returns the load
+    balancer's handles, the instance ids per group and the inventory path.
+    """
+    import uuid
+
+    import yaml
+
+    from cdlib.traffic.elbv2_provision import (
+        LoadBalancerSpec,
+        TargetGroupSpec,
+        ensure_load_balancer,
+    )
+
+    name = f"{prefix}-" + uuid.uuid4().hex[:6]
+    handles = ensure_load_balancer(
+        aws.elbv2,
+        LoadBalancerSpec(
+            name=name,
+            vpc_id=aws.vpc,
+            subnets=aws.subnets,
+            default_group="blue",
+            target_groups=(
+                TargetGroupSpec("blue", f"{name}-b", 8080, target_type="instance"),
+                TargetGroupSpec("green", f"{name}-g", 8080, target_type="instance"),
+            ),
+        ),
+    )
+    started = aws.ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=2 * per_group,
+        MaxCount=2 * per_group,
+        SubnetId=aws.subnets[0],
+    )["Instances"]
+    ids = [i["InstanceId"] for i in started]
+    groups = {"blue": ids[:per_group], "green": ids[per_group:]}
+    inv = {
+        "all": {
+            "children": {
+                g: {"hosts": {f"{g[0]}{i}": {"instance_id": iid} for i, iid in enumerate(members)}}
+                for g, members in groups.items()
+            }
+        }
+    }
+    path = tmp_path / "inv.yml"
+    path.write_text(yaml.safe_dump(inv))
+    return handles, groups, path
