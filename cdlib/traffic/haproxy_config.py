@@ -43,6 +43,10 @@ defaults
     timeout client {{ site.timeout_client_ms }}ms
     timeout server {{ site.timeout_server_ms }}ms
     timeout http-keep-alive {{ site.timeout_keepalive_ms }}ms
+    # On a reload the old worker answers the next request on each idle keep-alive
+    # connection (with "Connection: close") instead of closing it under a client that
+    # is just sending one: no RemoteDisconnected for the client.
+    option idle-close-on-response
     # A busy server answering a check slowly is not a dead one.
     timeout check {{ site.timeout_check_ms }}ms
     # A failed connect is retried on another server; with redispatch a
