@@ -26,8 +26,10 @@ class ConnectionOptions:
 def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connection:
     """A connection to ``host`` from its vars (``ansible_connection``, ``ansible_host`` ...).
 
-    Host vars understood beyond Ansible's: ``cdlib_known_hosts_file`` and
-    ``cdlib_host_key_policy`` (``strict``, ``accept-new``, ``off``).
+    Host vars understood beyond Ansible's: ``cdlib_known_hosts_file``,
+    ``cdlib_host_key_policy`` (``strict``, ``accept-new``, ``off``) and
+    ``cdlib_resident_shell`` (``true`` by default; ``false`` runs every command in its
+    own SSH session).
     """
     opts = opts or ConnectionOptions()
     become = None
@@ -53,6 +55,13 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
             f"host {host.name}: cdlib_host_key_policy must be strict, accept-new or off, "
             f"got {policy!r}"
         )
+    resident = host.var("cdlib_resident_shell", default=True)
+    if isinstance(resident, str) and resident.lower() in ("true", "yes", "1", "false", "no", "0"):
+        resident = resident.lower() in ("true", "yes", "1")
+    if not isinstance(resident, bool):
+        raise ValueError(
+            f"host {host.name}: cdlib_resident_shell must be true or false, got {resident!r}"
+        )
     known = host.var("cdlib_known_hosts_file")
     pw = host.var("ansible_password", "ansible_ssh_pass")
     return SSHConnection(
@@ -66,4 +75,5 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
         host_key_policy=cast(HostKeyPolicy, policy),
         connect_timeout=float(host.var("ansible_timeout", default=opts.connect_timeout)),
         become=become,
+        resident_shell=resident,
     )

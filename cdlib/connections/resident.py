@@ -1,0 +1,129 @@
+"""A resident shell on an SSH host: many commands over one session channel.
+
+Every ``exec`` request makes sshd fork a session and start the user's login shell, and
+on Debian a non-interactive bash started by sshd reads ``~/.bashrc``: a ``pyenv init``
+or ``nvm`` there costs 100 ms or more *per command*. The resident shell pays that once
+per host. One channel runs a small ``/bin/sh`` loop; each command is framed on its
+stdin as a header line ``<command bytes> <stdin bytes>`` followed by the raw bytes, read
+back with ``head -c`` (which reads exactly that many bytes from a pipe). The command
+runs in its own ``$SHELL -c`` (the login shell, as sshd would run it) with its stdin from
+that frame (or ``/dev/null``); the loop then prints a marker carrying the exit status
+on stdout and a marker on stderr.
+
+The protocol never lets a command read the channel itself, and a command that leaves
+its stdin unread has the rest drained, so framing cannot slip.
+"""
+
+from __future__ import annotations
+
+import secrets
+import select
+import time
+from dataclasses import dataclass
+
+import paramiko
+
+# The loop reads the header with the ``read`` builtin (byte by byte, as POSIX requires
+# for a pipe) and the payloads with ``head -c`` (exact reads), never with the shell's
+# own buffered input. ``$M`` is the per-session marker; ``$S`` the login shell, so a
+# command runs in the same shell as with one session per command.
+_LOOP = (
+    # bash reads ~/.bashrc when sshd's variables are set and SHLVL < 2; the login
+    # shell's `exec` took SHLVL back to 0, so say where the command really sits.
+    "SHLVL=1; export SHLVL; "
+    "while IFS=' ' read -r n i; do "
+    'c=$(head -c "$n"); '
+    'if [ "$i" -gt 0 ]; then '
+    'head -c "$i" | { "$S" -c "$c"; r=$?; cat >/dev/null; exit $r; }; '
+    'else "$S" -c "$c" </dev/null; fi; '
+    'printf \'\\n%s %d\\n\' "$M" "$?"; printf \'\\n%s\\n\' "$M" >&2; '
+    "done"
+)
+
+
+class ShellGone(Exception):
+    """The resident shell ended (or the connection did) before a command finished."""
+
+
+@dataclass
+class Output:
+    """What one command produced."""
+
+    code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class ResidentShell:
+    """One ``/bin/sh`` loop on a session channel of ``transport``.
+
+    Not thread-safe: the caller serialises commands (and uses a fresh exec channel for
+    a command that arrives while this one is busy).
+    """
+
+    def __init__(self, transport: paramiko.Transport, open_timeout: float) -> None:
+        self.marker = f"@@cdlib-rs-{secrets.token_hex(8)}".encode()
+        self._chan = transport.open_session(timeout=open_timeout)
+        self._chan.exec_command(
+            f'M={self.marker.decode()} S="${{SHELL:-/bin/sh}}" exec /bin/sh -c {_quote(_LOOP)}'
+        )
+        # Whatever the login shell prints before the loop starts (a chatty ~/.bashrc)
+        # ends up before the first marker and is dropped with this empty command.
+        self.run("", None, open_timeout)
+
+    def run(self, command: str, stdin: bytes | None, timeout: float | None) -> Output:
+        """Run ``command``; raises :class:`ShellGone` or :class:`TimeoutError`."""
+        body = command.encode()
+        data = stdin or b""
+        self._chan.sendall(b"%d %d\n" % (len(body), len(data)) + body + data)
+        return self._read(timeout)
+
+    def close(self) -> None:
+        """Close the channel; the loop ends on end of input."""
+        self._chan.close()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the channel is still open."""
+        return not (self._chan.closed or self._chan.exit_status_ready())
+
+    def _read(self, timeout: float | None) -> Output:
+        chan = self._chan
+        out = bytearray()
+        err = bytearray()
+        end_out = b"\n" + self.marker + b" "
+        end_err = b"\n" + self.marker + b"\n"
+        code: int | None = None
+        err_done = False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while code is None or not err_done:
+            got = False
+            while chan.recv_ready():
+                out += chan.recv(65536)
+                got = True
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+                got = True
+            if code is None:
+                at = out.find(end_out)
+                if at >= 0 and out.endswith(b"\n") and out.count(b"\n", at + 1) == 1:
+                    code = int(out[at + len(end_out) : -1])
+                    del out[at:]
+            if not err_done and err.endswith(end_err):
+                err_done = True
+                del err[-len(end_err) :]
+            if got:
+                continue
+            if chan.eof_received or chan.closed:
+                if chan.recv_ready() or chan.recv_stderr_ready():
+                    continue
+                raise ShellGone(bytes(out), bytes(err))
+            wait = 1.0 if deadline is None else deadline - time.monotonic()
+            if wait <= 0:
+                raise TimeoutError
+            select.select([chan], [], [], min(wait, 1.0))
+        return Output(code, bytes(out), bytes(err))
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
