@@ -63,6 +63,14 @@ RUNTIME_DIRS: dict[str, str] = {
     "run": "/run",
     "var-log-supervisor": "/var/log/supervisor",
 }
+# Each host's own /root, seeded as on a fresh Debian install (base-files' dot.bashrc and
+# dot.profile): the hosts must not run this machine's dotfiles (a `pyenv init` in root's
+# ~/.bashrc takes a lock shared by every login on every host).
+_ROOT_HOME = ("root-home", "/root")
+_ROOT_SEED = {
+    ".bashrc": "/usr/share/base-files/dot.bashrc",
+    ".profile": "/usr/share/base-files/dot.profile",
+}
 # Made in each host's /run: sshd's privilege separation dir and what daemons expect there.
 _RUN_SUBDIRS = ("sshd", "lock", "haproxy")
 _STATE_FILE = "fleet.json"
@@ -429,6 +437,7 @@ class Fleet:
         out += [
             (sub, mnt) for sub, mnt in {**SEEDED_DIRS, **RUNTIME_DIRS}.items() if Path(mnt).is_dir()
         ]
+        out.append(_ROOT_HOME)
         if self.private_tmp:
             out.append(("tmp", "/tmp"))
         return out
@@ -444,6 +453,11 @@ class Fleet:
                 _empty_dir(target, keep={"sshd"} if mnt == "/run" else set())
                 if mnt in SEEDED_DIRS.values():
                     shutil.copytree(mnt, target, symlinks=True, dirs_exist_ok=True)
+        home = d / _ROOT_HOME[0]
+        home.chmod(0o700)
+        for name, seed in _ROOT_SEED.items():
+            if not (home / name).exists() and Path(seed).is_file():
+                shutil.copyfile(seed, home / name)
         for sub in _RUN_SUBDIRS:
             if Path("/run").is_dir():
                 (d / "run" / sub).mkdir(mode=0o755, exist_ok=True)

@@ -68,15 +68,25 @@ class ResidentShell:
             f'M={self.marker.decode()} S="${{SHELL:-/bin/sh}}" exec /bin/sh -c {_quote(_LOOP)}'
         )
         # Whatever the login shell prints before the loop starts (a chatty ~/.bashrc)
-        # ends up before the first marker and is dropped with this empty command.
-        self.run("", None, open_timeout)
+        # ends up before the first marker: an empty command goes first, and its output
+        # is read and dropped before the first real command's (no extra round trip).
+        self._out = bytearray()
+        self._err = bytearray()
+        self._send("", b"")
+        self._unread_sync = True
 
     def run(self, command: str, stdin: bytes | None, timeout: float | None) -> Output:
         """Run ``command``; raises :class:`ShellGone` or :class:`TimeoutError`."""
+        self._send(command, stdin or b"")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._unread_sync:
+            self._read(deadline)
+            self._unread_sync = False
+        return self._read(deadline)
+
+    def _send(self, command: str, data: bytes) -> None:
         body = command.encode()
-        data = stdin or b""
         self._chan.sendall(b"%d %d\n" % (len(body), len(data)) + body + data)
-        return self._read(timeout)
 
     def close(self) -> None:
         """Close the channel; the loop ends on end of input."""
@@ -87,42 +97,47 @@ class ResidentShell:
         """Whether the channel is still open."""
         return not (self._chan.closed or self._chan.exit_status_ready())
 
-    def _read(self, timeout: float | None) -> Output:
+    def _read(self, deadline: float | None) -> Output:
+        """The next command's output. Bytes after its markers (the next command's, when
+        two frames were sent back to back) stay buffered for the next call."""
         chan = self._chan
-        out = bytearray()
-        err = bytearray()
         end_out = b"\n" + self.marker + b" "
         end_err = b"\n" + self.marker + b"\n"
-        code: int | None = None
-        err_done = False
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while code is None or not err_done:
+        out: bytes | None = None
+        err: bytes | None = None
+        code = 0
+        while True:
+            if out is None:
+                at = self._out.find(end_out)
+                nl = self._out.find(b"\n", at + len(end_out)) if at >= 0 else -1
+                if nl >= 0:
+                    code = int(self._out[at + len(end_out) : nl])
+                    out = bytes(self._out[:at])
+                    del self._out[: nl + 1]
+            if err is None:
+                at = self._err.find(end_err)
+                if at >= 0:
+                    err = bytes(self._err[:at])
+                    del self._err[: at + len(end_err)]
+            if out is not None and err is not None:
+                return Output(code, out, err)
             got = False
             while chan.recv_ready():
-                out += chan.recv(65536)
+                self._out += chan.recv(65536)
                 got = True
             while chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
+                self._err += chan.recv_stderr(65536)
                 got = True
-            if code is None:
-                at = out.find(end_out)
-                if at >= 0 and out.endswith(b"\n") and out.count(b"\n", at + 1) == 1:
-                    code = int(out[at + len(end_out) : -1])
-                    del out[at:]
-            if not err_done and err.endswith(end_err):
-                err_done = True
-                del err[-len(end_err) :]
             if got:
                 continue
             if chan.eof_received or chan.closed:
                 if chan.recv_ready() or chan.recv_stderr_ready():
                     continue
-                raise ShellGone(bytes(out), bytes(err))
+                raise ShellGone(bytes(self._out), bytes(self._err))
             wait = 1.0 if deadline is None else deadline - time.monotonic()
             if wait <= 0:
                 raise TimeoutError
             select.select([chan], [], [], min(wait, 1.0))
-        return Output(code, bytes(out), bytes(err))
 
 
 def _quote(text: str) -> str:

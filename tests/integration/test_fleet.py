@@ -87,6 +87,17 @@ def test_srv_is_private_per_host(fleet: Fleet) -> None:
         assert fleet.ssh(4, f"test -e {d}/mine").returncode == 1
 
 
+def test_root_home_is_a_fresh_debian_one_per_host(fleet: Fleet) -> None:
+    # The hosts never run this machine's dotfiles (a developer's pyenv or nvm setup).
+    seed = Path("/usr/share/base-files/dot.bashrc")
+    got = _ssh(fleet, 1, "cat ~/.bashrc; touch ~/host1-was-here")
+    assert got.returncode == 0, got.stderr
+    if seed.is_file():
+        assert got.stdout == seed.read_text()
+    assert fleet.ssh(2, "test -e /root/host1-was-here").returncode == 1
+    assert not Path("/root/host1-was-here").exists()
+
+
 def test_reset_empties_private_dirs_and_kills_leftovers(fleet: Fleet) -> None:
     fleet.reset()
     fleet.ssh(1, "cat > /srv/left", input="x\n", check=True)
