@@ -94,6 +94,10 @@ def install_script(
     Without it the release exists and only its config files are replaced (each renamed
     over the old one). Then the optional check, the atomic switch of ``current``, pruning
     and log records (``records`` keyed by ``install``/``config``/``activate``/``prune``/``bad``).
+
+    First it removes the temp dirs (a partial upload, a half-unpacked release) of a run
+    that died mid-install without its cleanup trap (host killed, power lost): the script
+    runs under the deploy lock, so no other run can be using them.
     """
     rel = f"{root}/releases/{version}"
     st = f"{root}/.cdlib"
@@ -101,6 +105,9 @@ def install_script(
         "set -eu",
         f"r={q(root)}; rel={q(rel)}; umask 022",
         f"mkdir -p -- {q(root + '/releases')} {q(root + '/shared')} {q(st + '/bad')}",
+        # The mktemp names below (6 random characters); a name that matches nothing stays
+        # as it is and rm -f ignores it.
+        f"rm -rf -- {q(root + '/releases')}/.*.cdlib-?????? {q(st)}/.config.??????",
         f'c=$(mktemp -d {q(st + "/.config.XXXXXX")}); tmp=""',
         'trap \'rm -rf -- "$c"; [ -z "$tmp" ] || rm -rf -- "$tmp"\' EXIT',
         # GNU head -c reads no further than asked, so the build stays on stdin.

@@ -18,6 +18,7 @@ from cdlib.release_install.lock import (
     parse_owner,
     release_command,
 )
+from cdlib.release_install.scripts import config_tar, install_script
 from cdlib.release_install.state import install_order, previous_good, to_prune
 from cdlib.tasks import release, rollback
 from cdlib.tasks.release import env_file_content
@@ -124,6 +125,50 @@ def test_lock_snippets_exclude_each_other_and_release_only_their_own(tmp_path: P
     sh(release_command(lock, a))
     assert not Path(lock).exists()
     assert sh(acquire_command(lock, b, 0)).returncode == 0
+
+
+def test_install_script_removes_what_a_dead_install_left(tmp_path: Path) -> None:
+    """A run killed mid-upload or mid-unpack leaves its temp dirs (no trap ran); the next
+    install (under the deploy lock) removes them and nothing else."""
+    import hashlib
+    import io
+    import tarfile
+
+    root = tmp_path / "app"
+    for d in ("releases/1.0.0", "releases/.1.1.0.cdlib-Ab12Cd", ".cdlib/.config.Xy34Zw"):
+        (root / d).mkdir(parents=True)
+    (root / "releases/.1.1.0.cdlib-Ab12Cd/VERSION").write_text("1.1.0\n")  # half unpacked
+    (root / ".cdlib/.config.Xy34Zw/.build.tar.gz").write_bytes(b"\x1f\x8b partial")
+    (root / "releases/.keep").write_text("not ours")
+    (root / ".cdlib/releases.jsonl").write_text("")
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        info = tarfile.TarInfo("VERSION")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"1.1.0\n"))
+    build = raw.getvalue()
+    conf = config_tar({})
+    script = install_script(
+        root=str(root),
+        version="1.1.0",
+        sha256=hashlib.sha256(build).hexdigest(),
+        upload=True,
+        config_size=len(conf),
+        config_files=[],
+        shared_dirs=[],
+        shared_files=[],
+        owner=None,
+        group=None,
+        check_cmd=None,
+        switch=True,
+        prune=[],
+        records={k: {"action": k, "version": "1.1.0"} for k in ("install", "activate")},
+    )
+    res = subprocess.run(["sh", "-c", script], input=conf + build, capture_output=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (root / "releases").iterdir()) == [".keep", "1.0.0", "1.1.0"]
+    assert sorted(p.name for p in (root / ".cdlib").iterdir()) == ["bad", "releases.jsonl"]
+    assert (root / "current/VERSION").read_text() == "1.1.0\n"
 
 
 def test_env_file_reads_back_through_sh(tmp_path: Path) -> None:
