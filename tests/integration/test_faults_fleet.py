@@ -296,3 +296,67 @@ def test_host_killed_during_upload_or_unpack_keeps_old_release_and_rerun_complet
     # The re-run cleaned up after the dead one: no temp dirs, no partial upload.
     assert not list(fleet.path(2, f"{ROOT}/releases").glob(".*")), "temp release dir left"
     assert not list(fleet.path(2, f"{ROOT}/.cdlib").glob(".config.*")), "temp upload left"
+
+
+# The switch is `rm -f TMP && ln -s RELEASE TMP && mv -T -f -- TMP current` (one rename(2),
+# see cdlib/connections/shell.py atomic_symlink_command). The shim catches only that mv (its
+# last argument is .../current; the release dir's own `mv -T` is left alone) and holds the
+# command there, before or after the real rename, until the test kills the host.
+_SWITCH_SHIMS = {
+    "before-rename": """\
+for last in "$@"; do :; done
+case "$1 $last" in
+"-T "*/current) : > "$HIT"; exec sleep 60;;
+esac
+exec "$REAL" "$@"
+""",
+    "after-rename": """\
+for last in "$@"; do :; done
+case "$1 $last" in
+"-T "*/current) "$REAL" "$@" || exit; : > "$HIT"; exec sleep 60;;
+esac
+exec "$REAL" "$@"
+""",
+}
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"), [("before-rename", "1.0.0"), ("after-rename", "1.1.0")]
+)
+def test_connection_cut_during_current_switch_leaves_old_or_new_and_rerun_converges(
+    fleet: Fleet, tmp_path: Path, builds: dict[str, Path], when: str, expected: str
+) -> None:
+    """Issue 11: host2's connection is cut (sshd and every session process killed) while
+    the command switching ``current`` is in flight, just before or just after the rename.
+    ``current`` is then a valid link to the old release (before) or the new one (after),
+    never missing or dangling; host2 is unreachable; a re-run converges on 1.1.0."""
+    fleet.reset()
+    inv = fleet.inventory_yaml(tmp_path / "inv.yml", hosts=[1, 2, 3])
+    first = cdlib.run(_play("1.0.0", builds["1.0.0"]), inv)
+    assert first.ok, _problems(first)
+    with _shim(fleet, 2, "mv", _SWITCH_SHIMS[when]) as shim:
+        run, out = _start_run(_play("1.1.0", builds["1.1.0"]), inv)
+        _wait_for(shim / "hit", run, f"host2's switch ({when})")
+        _kill_host(fleet, 2)
+        res = _join(run, out)
+    assert res.unreachable_hosts == ["host2"], _problems(res)
+    assert res.exit_code == cdlib.EXIT_UNREACHABLE
+    assert _current(fleet, 1) == "1.1.0" and _current(fleet, 3) == "1.1.0"
+    link = fleet.path(2, f"{ROOT}/current")
+    assert link.is_symlink()
+    assert os.readlink(link) == f"{ROOT}/releases/{expected}"
+    assert _served(fleet, 2) == expected  # resolves: not missing, not dangling
+    # Before the rename, the new link waits under its temporary name; after it, it is gone.
+    tmp_link = fleet.path(2, f"{ROOT}/.current.cdlib-link")
+    assert tmp_link.is_symlink() == (when == "before-rename")
+
+    fleet.start_host(2)
+    assert "1.1.0" in _state(fleet, 2).releases  # installed before the switch, both ways
+    again = cdlib.run(_play("1.1.0", builds["1.1.0"]), inv)
+    assert again.ok, _problems(again)
+    changed = {r.host for r in again.results if r.status is Status.CHANGED}
+    # Before the rename the re-run still has the switch to make; after it, nothing to do.
+    assert changed == ({"host2"} if expected == "1.0.0" else set())
+    assert _current(fleet, 2) == "1.1.0"
+    assert _served(fleet, 2) == "1.1.0"
+    assert not list(fleet.path(2, ROOT).glob(".current*")), "temporary link left behind"
