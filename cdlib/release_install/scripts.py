@@ -105,9 +105,10 @@ def install_script(
         "set -eu",
         f"r={q(root)}; rel={q(rel)}; umask 022",
         f"mkdir -p -- {q(root + '/releases')} {q(root + '/shared')} {q(st + '/bad')}",
-        # The mktemp names below (6 random characters); a name that matches nothing stays
-        # as it is and rm -f ignores it.
-        f"rm -rf -- {q(root + '/releases')}/.*.cdlib-?????? {q(st)}/.config.??????",
+        # The mktemp names below (6 random characters); a pattern that matches nothing
+        # stays as it is and rm -f ignores it. Leftovers it cannot remove (another user's)
+        # do not stop the install.
+        f"rm -rf -- {q(root + '/releases')}/.*.cdlib-?????? {q(st)}/.config.?????? || true",
         f'c=$(mktemp -d {q(st + "/.config.XXXXXX")}); tmp=""',
         'trap \'rm -rf -- "$c"; [ -z "$tmp" ] || rm -rf -- "$tmp"\' EXIT',
         # GNU head -c reads no further than asked, so the build stays on stdin.
