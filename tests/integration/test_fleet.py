@@ -103,7 +103,11 @@ def test_reset_empties_private_dirs_and_kills_leftovers(fleet: Fleet) -> None:
     fleet.ssh(1, "cat > /srv/left", input="x\n", check=True)
     assert fleet.path(1, "/srv/left").read_text() == "x\n"
     fleet.ssh(1, "setsid sleep 300 >/dev/null 2>&1 < /dev/null &", check=True)
-    assert fleet.ssh(1, "pgrep -x sleep").returncode == 0
+    # The background sleep may not have started when the shell returns: wait for it.
+    deadline = time.monotonic() + 10
+    while len(fleet.processes(1)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(fleet.processes(1)) >= 2
     fleet.reset()
     assert fleet.ssh(1, "test -e /srv/left").returncode == 1
     assert fleet.processes(1) == [fleet.pid(1)]
