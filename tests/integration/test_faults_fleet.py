@@ -42,10 +42,8 @@ def _commands(fleet: Fleet, k: int) -> set[str]:
     """Names of the processes running on host k."""
     names = set()
     for pid in fleet.processes(k):
-        try:
+        with contextlib.suppress(OSError):  # exited meanwhile
             names.add(Path(f"/proc/{pid}/comm").read_text().strip())
-        except OSError:
-            pass  # exited meanwhile
     return names
 
 
