@@ -6,8 +6,8 @@ or ``nvm`` there costs 100 ms or more *per command*. The resident shell pays tha
 per host. One channel runs a small ``/bin/sh`` loop; each command is framed on its
 stdin as a header line ``<command bytes> <stdin bytes>`` followed by the raw bytes, read
 back with ``head -c`` (which reads exactly that many bytes from a pipe). The command
-runs in its own ``$SHELL -c`` (the login shell, as sshd would run it) with its stdin from
-that frame (or ``/dev/null``); the loop then prints a marker carrying the exit status
+runs in its own ``/bin/sh -c`` (as on every transport) with its stdin from that frame
+(or ``/dev/null``); the loop then prints a marker carrying the exit status
 on stdout and a marker on stderr.
 
 The protocol never lets a command read the channel itself, and a command that leaves
@@ -25,17 +25,17 @@ import paramiko
 
 # The loop reads the header with the ``read`` builtin (byte by byte, as POSIX requires
 # for a pipe) and the payloads with ``head -c`` (exact reads), never with the shell's
-# own buffered input. ``$M`` is the per-session marker; ``$S`` the login shell, so a
-# command runs in the same shell as with one session per command.
+# own buffered input. ``$M`` is the per-session marker.
 _LOOP = (
     # bash reads ~/.bashrc when sshd's variables are set and SHLVL < 2; the login
-    # shell's `exec` took SHLVL back to 0, so say where the command really sits.
+    # shell's `exec` took SHLVL back to 0, so say where a command really sits (or a
+    # `bash -c` inside one would read ~/.bashrc again).
     "SHLVL=1; export SHLVL; "
     "while IFS=' ' read -r n i; do "
     'c=$(head -c "$n"); '
     'if [ "$i" -gt 0 ]; then '
-    'head -c "$i" | { "$S" -c "$c"; r=$?; cat >/dev/null; exit $r; }; '
-    'else "$S" -c "$c" </dev/null; fi; '
+    'head -c "$i" | { /bin/sh -c "$c"; r=$?; cat >/dev/null; exit $r; }; '
+    'else /bin/sh -c "$c" </dev/null; fi; '
     'printf \'\\n%s %d\\n\' "$M" "$?"; printf \'\\n%s\\n\' "$M" >&2; '
     "done"
 )
@@ -65,7 +65,7 @@ class ResidentShell:
         self.marker = f"@@cdlib-rs-{secrets.token_hex(8)}".encode()
         self._chan = transport.open_session(timeout=open_timeout)
         self._chan.exec_command(
-            f'M={self.marker.decode()} S="${{SHELL:-/bin/sh}}" exec /bin/sh -c {_quote(_LOOP)}'
+            f"M={self.marker.decode()} exec /bin/sh -c {_quote(_LOOP)}"
         )
         # Whatever the login shell prints before the loop starts (a chatty ~/.bashrc)
         # ends up before the first marker: an empty command goes first, and its output

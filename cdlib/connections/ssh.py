@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shlex
 import socket
 import threading
 import time
@@ -281,7 +282,9 @@ class SSHConnection(Connection):
             chan = self._transport().open_session(timeout=self.connect_timeout)
             if timeout is not None:
                 chan.settimeout(timeout)
-            chan.exec_command(command)
+            # sshd hands the command to the login shell; /bin/sh runs it, as on the
+            # resident shell and the local transport.
+            chan.exec_command("exec /bin/sh -c " + shlex.quote(command))
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()

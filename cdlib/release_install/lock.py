@@ -100,7 +100,9 @@ def acquire_command(lock_path: str, owner: LockOwner, timeout: float) -> str:
     return (
         f"mkdir -p -- {q(d)} && l={q(lock_path)} && o={q(owner.to_json())} && "
         't="$l.$$.tmp" && '
-        '{ printf \'%s\\n\' "$o" > "$t" || { rm -f -- "$t"; exit 1; }; } && n=0 && '
+        # coreutils printf, not the shell's: dash's builtin reports a full disk as
+        # "I/O error", coreutils names it ("No space left on device").
+        '{ env printf \'%s\\n\' "$o" > "$t" || { rm -f -- "$t"; exit 1; }; } && n=0 && '
         'until ln -- "$t" "$l" 2>/dev/null; do '
         f'n=$((n+1)); if [ $n -ge {tries} ]; then rm -f -- "$t"; cat -- "$l" 2>/dev/null; '
         f'exit {HELD_EXIT}; fi; sleep {POLL}; done; rm -f -- "$t"'

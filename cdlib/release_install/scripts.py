@@ -33,7 +33,8 @@ def config_tar(files: Mapping[str, bytes], mode: int = 0o640) -> bytes:
 def log_append(root: str, record: Mapping[str, Any]) -> str:
     """Append one JSON line to the release log (a single O_APPEND write, under the lock)."""
     line = json.dumps(dict(record), sort_keys=True, separators=(",", ":"))
-    return f"printf '%s\\n' {q(line)} >> {q(root + '/.cdlib/releases.jsonl')}"
+    # coreutils printf names a write error (ENOSPC); dash's builtin says "I/O error".
+    return f"env printf '%s\\n' {q(line)} >> {q(root + '/.cdlib/releases.jsonl')}"
 
 
 def shared_links(
