@@ -64,9 +64,7 @@ class ResidentShell:
     def __init__(self, transport: paramiko.Transport, open_timeout: float) -> None:
         self.marker = f"@@cdlib-rs-{secrets.token_hex(8)}".encode()
         self._chan = transport.open_session(timeout=open_timeout)
-        self._chan.exec_command(
-            f"M={self.marker.decode()} exec /bin/sh -c {_quote(_LOOP)}"
-        )
+        self._chan.exec_command(f"M={self.marker.decode()} exec /bin/sh -c {_quote(_LOOP)}")
         # Whatever the login shell prints before the loop starts (a chatty ~/.bashrc)
         # ends up before the first marker: an empty command goes first, and its output
         # is read and dropped before the first real command's (no extra round trip).
