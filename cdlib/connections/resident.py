@@ -31,6 +31,8 @@ _LOOP = (
     # shell's `exec` took SHLVL back to 0, so say where a command really sits (or a
     # `bash -c` inside one would read ~/.bashrc again).
     "SHLVL=1; export SHLVL; "
+    # A first pair of markers: what the login shell printed before them is dropped.
+    'printf \'\\n%s 0\\n\' "$M"; printf \'\\n%s\\n\' "$M" >&2; '
     "while IFS=' ' read -r n i; do "
     'c=$(head -c "$n"); '
     'if [ "$i" -gt 0 ]; then '
@@ -66,11 +68,10 @@ class ResidentShell:
         self._chan = transport.open_session(timeout=open_timeout)
         self._chan.exec_command(f"M={self.marker.decode()} exec /bin/sh -c {_quote(_LOOP)}")
         # Whatever the login shell prints before the loop starts (a chatty ~/.bashrc)
-        # ends up before the first marker: an empty command goes first, and its output
-        # is read and dropped before the first real command's (no extra round trip).
+        # ends up before the loop's first markers, read and dropped with them before
+        # the first command's output (no round trip of its own).
         self._out = bytearray()
         self._err = bytearray()
-        self._send("", b"")
         self._unread_sync = True
 
     def run(self, command: str, stdin: bytes | None, timeout: float | None) -> Output:

@@ -60,14 +60,14 @@ def _shell() -> tuple[ResidentShell, FakeChannel]:
     return ResidentShell(t, 5.0), t.chan  # type: ignore[arg-type]
 
 
-def test_frames_are_length_prefixed_and_the_sync_goes_first() -> None:
+def test_frames_are_length_prefixed_and_the_first_markers_are_skipped() -> None:
     sh, ch = _shell()
     m = sh.marker
     assert m.decode() in ch.command
     ch.out += b"\n" + m + b" 0\nhi\n" + m + b" 0\n"
     ch.err += b"\n" + m + b"\n\n" + m + b"\n"
     res = sh.run("echo hi", b"\x00x", None)
-    assert ch.sent == b"0 0\n" + b"7 2\necho hi\x00x"
+    assert ch.sent == b"7 2\necho hi\x00x"
     assert (res.code, res.stdout, res.stderr) == (0, b"hi", b"")
 
 
