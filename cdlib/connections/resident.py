@@ -32,7 +32,7 @@ _LOOP = (
     # `bash -c` inside one would read ~/.bashrc again).
     "SHLVL=1; export SHLVL; "
     # A first pair of markers: what the login shell printed before them is dropped.
-    'printf \'\\n%s 0\\n\' "$M"; printf \'\\n%s\\n\' "$M" >&2; '
+    "printf '\\n%s 0\\n' \"$M\"; printf '\\n%s\\n' \"$M\" >&2; "
     "while IFS=' ' read -r n i; do "
     'c=$(head -c "$n"); '
     'if [ "$i" -gt 0 ]; then '
