@@ -41,7 +41,9 @@ class BlueGreen(Strategy):
         rollback_window: seconds after the switch during which the post-release checks
             are repeated; a failure in that window switches traffic back automatically.
         check_interval: seconds between repeats within the window.
-        force: release even when the router says this version is already live.
+        force: release even when the router says this version is already live. Without
+            it, releasing the live version again only converges the live group (its
+            deploy plays run there, its targets must be healthy) and moves no traffic.
     """
 
     rollback_window: float = 0.0
@@ -66,12 +68,16 @@ class BlueGreen(Strategy):
                 else f"no live group yet; first release goes to {idle}"
             )
         if live is not None and run.rec.previous_version == self.version and not self.force:
-            # Releasing what is already live changes nothing (idempotent, like a task).
+            # Releasing what is already live moves no traffic, but it converges the live
+            # group like a re-run of any play: after a reboot its apps may be down while
+            # the router still sends users to it. An idempotent deploy changes nothing.
             run.rec.new_group = live
+            run.deploy(live)
+            run.ensure_targets(router, live)
             run.report(
                 "already live",
                 Status.OK,
-                f"{self.version} is already live on {live}; nothing to do "
+                f"{self.version} is already live on {live}; no traffic moved "
                 "(force=True releases it again to the other group)",
             )
             run.finish(SUCCEEDED, "already live")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,31 @@ def test_bluegreen_release_under_load_then_bad_build_then_rollback(env: Env) -> 
     assert again.ok and any(r.task == "already live" for r in again.results), [
         (r.task, r.msg) for r in again.results if r.host == "release:demo"
     ]
+
+
+def test_releasing_the_live_version_again_converges_a_group_whose_apps_died(env: Env) -> None:
+    assert _bluegreen(env, "1.0.0").run(str(env.inventory)).ok
+    live = env.spec.build().state().live
+    assert live is not None
+    # A reboot of the live group's hosts: their apps are gone, the router still points
+    # at them and its health checks take them out.
+    for d in env.dirs:
+        if d.name.startswith(live):
+            os.kill(int((d / "pid").read_text()), signal.SIGKILL)
+    router = env.spec.build()
+    deadline = time.monotonic() + 10
+    while router.health(live).healthy and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not router.health(live).healthy
+    again = _bluegreen(env, "1.0.0").run(str(env.inventory))
+    assert again.ok, _release_failed(again)
+    tasks = [(r.task, r.status.name) for r in again.results if r.host == "release:demo"]
+    assert ("already live", "OK") in tasks
+    assert any(t.startswith("deploy 1.0.0 to " + live) and s == "CHANGED" for t, s in tasks)
+    assert router.state().live == live  # no traffic moved
+    assert router.health(live).healthy
+    with urllib.request.urlopen(f"http://{env.lb}/version", timeout=5) as resp:
+        assert resp.status == 200 and "1.0.0" in resp.read().decode()
 
 
 def test_canary_of_failing_build_rolls_back_at_first_analysis(env: Env) -> None:
