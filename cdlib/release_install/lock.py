@@ -191,6 +191,24 @@ def deploy_lock(
     hook) is broken at once, naming its owner, instead of waiting for it.
     """
     owner = new_owner()
+    # Known as active before the lock exists on the host: another run in this process
+    # that finds it there must not judge it stale while this one is still taking it.
+    _ACTIVE.add(owner.token)
+    try:
+        yield from _hold(ctx, app, lock_path, timeout, then, stale, owner)
+    finally:
+        _ACTIVE.discard(owner.token)
+
+
+def _hold(
+    ctx: HostContext,
+    app: str,
+    lock_path: str,
+    timeout: float,
+    then: Sequence[Fact],
+    stale: StaleCheck | None,
+    owner: LockOwner,
+) -> Iterator[HeldLock]:
     marker = ""
     suffix = ""
     if then:
@@ -218,14 +236,12 @@ def deploy_lock(
             f"cannot take deploy lock {lock_path}: {(res.stderr or res.stdout).strip()}"
         )
     held = HeldLock(owner, lock_path)
-    _ACTIVE.add(owner.token)
     try:
         if then:
             parts = split_batch(res.stdout, marker, len(then))
             held.state = [f.parse(out, rc) for f, (out, rc) in zip(then, parts, strict=True)]
         yield held
     finally:
-        _ACTIVE.discard(owner.token)
         if not held.released:
             with contextlib.suppress(Exception):
                 ctx.conn.run(release_command(lock_path, owner), timeout=60)
