@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import paramiko
 
+from cdlib.connections.shell import q
+
 # The loop reads the header with the ``read`` builtin (byte by byte, as POSIX requires
 # for a pipe) and the payloads with ``head -c`` (exact reads), never with the shell's
 # own buffered input. ``$M`` is the per-session marker.
@@ -66,7 +68,7 @@ class ResidentShell:
     def __init__(self, transport: paramiko.Transport, open_timeout: float) -> None:
         self.marker = f"@@cdlib-rs-{secrets.token_hex(8)}".encode()
         self._chan = transport.open_session(timeout=open_timeout)
-        self._chan.exec_command(f"M={self.marker.decode()} exec /bin/sh -c {_quote(_LOOP)}")
+        self._chan.exec_command(f"M={self.marker.decode()} exec /bin/sh -c {q(_LOOP)}")
         # Whatever the login shell prints before the loop starts (a chatty ~/.bashrc)
         # ends up before the loop's first markers, read and dropped with them before
         # the first command's output (no round trip of its own).
@@ -137,7 +139,3 @@ class ResidentShell:
             if wait <= 0:
                 raise TimeoutError
             select.select([chan], [], [], min(wait, 1.0))
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"

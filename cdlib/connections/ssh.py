@@ -3,7 +3,7 @@
 One connection per host for the whole run. Commands go through one resident shell
 per host (:mod:`cdlib.connections.resident`), so the login shell starts once, not once
 per command; a command that arrives while that shell is busy gets a fresh channel of
-the same transport. Files larger than stdin uploads go over one SFTP session. Host
+the same transport. Raw file transfers (``put``/``get``) go over one SFTP session. Host
 keys are checked against known_hosts by default.
 """
 
@@ -243,8 +243,6 @@ class SSHConnection(Connection):
             self._raise_if_lost()
             out, err = (b.decode("utf-8", "replace") for b in gone.args)
             return CommandResult(display, 255, out, err + "\nthe remote shell ended unexpectedly")
-        except UnreachableError:
-            raise
         except (paramiko.SSHException, EOFError, OSError) as exc:
             self._drop_shell()
             raise UnreachableError(
@@ -294,8 +292,6 @@ class SSHConnection(Connection):
             chan.close()
         except TimeoutError:
             return CommandResult(display, 124, "", f"timed out after {timeout}s")
-        except UnreachableError:
-            raise
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise UnreachableError(
                 self.host, f"connection lost: {exc or type(exc).__name__}"

@@ -60,11 +60,7 @@ def test_host_dies_mid_install_others_finish_and_rerun_completes(
     assert first.ok, [(r.host, r.msg) for r in first.results if r.status is Status.FAILED]
     # host2's install of 1.1.0 is slow (its check runs 5 s); it dies in the middle.
     slow = "case {{ inventory_hostname }} in host2) sleep 5;; esac"
-    out: list[cdlib.RunResult] = []
-    t = threading.Thread(
-        target=lambda: out.append(cdlib.run(_play("1.1.0", builds["1.1.0"], check_cmd=slow), inv))
-    )
-    t.start()
+    t, out = _start_run(_play("1.1.0", builds["1.1.0"], check_cmd=slow), inv)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not fleet.path(2, f"{ROOT}/releases/1.1.0").exists():
         time.sleep(0.05)
@@ -80,11 +76,7 @@ def test_host_dies_mid_install_others_finish_and_rerun_completes(
     assert _current(fleet, 2) == "1.0.0"  # never switched, never missing
     fleet.start_host(2)
     again = cdlib.run(_play("1.1.0", builds["1.1.0"]), inv, extra_vars={})
-    failed = [
-        (r.host, r.msg)
-        for r in again.results
-        if r.status is not Status.OK and r.status is not Status.CHANGED
-    ]
+    failed = _problems(again)
     if failed and "lock" in failed[0][1]:
         pytest.fail(f"the dead run's host lock blocks the re-run: {failed}")
     assert again.ok, failed
