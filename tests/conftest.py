@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +73,18 @@ def fleet_inventory(fleet: Fleet, tmp_path: Path) -> Path:
     """Reset the fleet (all hosts up, empty per-host dirs) and write its inventory (group web)."""
     fleet.reset()
     return fleet.inventory_yaml(tmp_path / "inventory.yml")
+
+
+@pytest.fixture(scope="session")
+def sampleapp_account() -> None:
+    """The ``sampleapp`` system account, made once before fleet tests that provision it.
+
+    The fleet's hosts share this machine's /etc/passwd, so five "hosts" running ``useradd`` for
+    the same name at once race for one file (the later ones fail with "already exists"), which
+    separate machines never do. Tests that provision the account on every host start with it
+    present; the ``user`` task's create path is tested on one host in test_host_tasks_fleet.py.
+    """
+    if subprocess.run(["getent", "passwd", "sampleapp"], capture_output=True).returncode != 0:
+        shell = ["--shell", "/usr/sbin/nologin"]
+        args = ["--system", *shell, "--no-create-home", "sampleapp"]
+        subprocess.run(["useradd", *args], check=False)

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "sampleapp_install.py"
 ROOT = "/srv/sampleapp"
 
-pytestmark = pytest.mark.fleet
+pytestmark = [pytest.mark.fleet, pytest.mark.usefixtures("sampleapp_account")]
 
 
 @pytest.fixture(scope="module")
