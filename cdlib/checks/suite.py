@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError
 
 from cdlib.checks.base import Check, is_template
 from cdlib.checks.report import CheckReport
 from cdlib.checks.runner import run_check, target_for
 from cdlib.connections.base import Connection
 from cdlib.engine.secrets import Secret
+from cdlib.jinja_sandbox import SecurityError, refusal, sandboxed_environment
 
 #: Default bound on hosts checked at once.
 DEFAULT_FORKS = 10
@@ -33,7 +33,7 @@ def _reveal(value: Any) -> Any:
     return value.reveal() if isinstance(value, Secret) else value
 
 
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_reveal)
+_ENV = sandboxed_environment(finalize=_reveal)
 
 C = TypeVar("C", bound=Check)
 
@@ -158,8 +158,9 @@ def prepare(suite: Suite, hosts: Sequence[SuiteHost]) -> dict[str, list[Check]]:
                 rendered.append(render_check(c, variables))
             except (TemplateError, ValueError, TypeError) as exc:
                 where = f"{suite.source}: " if suite.source else ""
+                why = refusal(exc) if isinstance(exc, SecurityError) else str(exc)
                 errors.append(
-                    f"{where}suite {suite.name}, checks[{i}] ({c.label}), {h.name}: {exc}"
+                    f"{where}suite {suite.name}, checks[{i}] ({c.label}), {h.name}: {why}"
                 )
         out[h.name] = rendered
     if errors:

@@ -1,4 +1,8 @@
-"""Jinja2 rendering with StrictUndefined and errors that name template, line and variable."""
+"""Jinja2 rendering with StrictUndefined and errors that name template, line and variable.
+
+The environment is the sandboxed one of :mod:`cdlib.jinja_sandbox`: a template that
+reaches for Python internals fails with a clear error instead of running code here.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 import jinja2
 
 from cdlib.engine.secrets import Secret
+from cdlib.jinja_sandbox import SecurityError, refusal, sandboxed_environment
 
 _UNDEF = re.compile(r"'([^']+)' is undefined")
 
@@ -40,12 +45,10 @@ class Templar:
 
     def __init__(self, search_path: list[Path] | None = None) -> None:
         self.search_path = search_path or [Path.cwd()]
-        self._env = jinja2.Environment(
+        self._env = sandboxed_environment(
             loader=jinja2.FileSystemLoader([str(p) for p in self.search_path]),
-            undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             finalize=_finalize,
-            autoescape=False,
         )
         self._lock = threading.Lock()
         self._cache: dict[str, jinja2.Template] = {}
@@ -66,6 +69,8 @@ class Templar:
             return tpl.render(**variables)
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(what, None, f"syntax error: {exc.message}") from None
+        except SecurityError as exc:
+            raise TemplateError(what, None, refusal(exc)) from None
         except jinja2.UndefinedError as exc:
             raise TemplateError(what, None, _undefined_message(exc)) from None
         except Exception as exc:
@@ -84,6 +89,9 @@ class Templar:
             raise TemplateError(
                 exc.filename or name, exc.lineno, f"syntax error: {exc.message}"
             ) from None
+        except SecurityError as exc:
+            line = _template_line(exc.__traceback__, name)
+            raise TemplateError(_path_of(self, name), line, refusal(exc)) from None
         except jinja2.UndefinedError as exc:
             line = _template_line(exc.__traceback__, name)
             raise TemplateError(_path_of(self, name), line, _undefined_message(exc)) from None

@@ -19,7 +19,14 @@ from cdlib.flags.errors import (
 )
 from cdlib.flags.evaluate import Evaluation, FlagEvaluator, evaluate
 from cdlib.flags.lint import lint_document
-from cdlib.flags.manage import ChangeResult, change_flag, kill, ramp, set_flag
+from cdlib.flags.manage import (
+    ChangeResult,
+    PartialChangeError,
+    change_flag,
+    kill,
+    ramp,
+    set_flag,
+)
 from cdlib.flags.mutate import (
     FlagChange,
     kill_switch,
@@ -47,6 +54,7 @@ __all__ = [
     "FlagsError",
     "HostFileStore",
     "LocalFileStore",
+    "PartialChangeError",
     "Problem",
     "SSMParameterStore",
     "UnknownFlagError",

@@ -2,8 +2,9 @@
 
 A SOURCE is a flag file path or ``ssm:PARAMETER`` (AWS SSM Parameter Store; the
 endpoint and region come from ``--endpoint-url``/``--region`` or boto3's usual
-environment). Exit codes: 0 ok, 1 evaluation error or lint findings, 4 bad input
-(nothing was changed).
+environment). Exit codes: 0 ok, 1 evaluation error or lint findings, 3 a kill or
+rollback reached only some stores (the others are named), 4 bad input (nothing was
+changed).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from cdlib.flags.document import FlagDocument
 from cdlib.flags.errors import FlagsError, FlagSourceError, FlagValidationError, Problem
 from cdlib.flags.evaluate import FLAG_TYPES, Evaluation, FlagEvaluator, FlagType, infer_type
 from cdlib.flags.lint import EXPIRES_KEY, OWNER_KEY, lint_document
-from cdlib.flags.manage import ChangeResult, kill, ramp, set_flag
+from cdlib.flags.manage import ChangeResult, PartialChangeError, kill, ramp, set_flag
 from cdlib.flags.stores import FlagStore, LocalFileStore, SSMParameterStore
 from cdlib.flags.validate import validate_document
 
@@ -27,6 +28,7 @@ __all__ = ["add_parser", "main", "store_for"]
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
+EXIT_PARTIAL = 3
 EXIT_BAD_INPUT = 4
 
 HELP = "feature flags in flagd's format: eval, list, show, set, lint"
@@ -39,15 +41,21 @@ def add_parser(sub: Any) -> None:
         help=HELP,
         description="Feature flags in flagd's format. A SOURCE is a flag file or "
         "ssm:PARAMETER (AWS SSM Parameter Store). Exit codes: 0 ok, 1 evaluation error "
-        "or lint findings, 4 bad input (nothing was changed).",
+        "or lint findings, 3 a kill or rollback reached only some sources, 4 bad input "
+        "(nothing was changed).",
     )
     # Same parser class as the top level, so typos get suggestions there too.
     fsub = p.add_subparsers(
         dest="flags_command", metavar="SUBCOMMAND", required=True, parser_class=type(p)
     )
 
-    def source(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("source", metavar="SOURCE", help="flag file, or ssm:PARAMETER")
+    def source(sp: argparse.ArgumentParser, many: bool = False) -> None:
+        if many:
+            sp.add_argument(
+                "source", metavar="SOURCE", nargs="+", help="flag files, or ssm:PARAMETER"
+            )
+        else:
+            sp.add_argument("source", metavar="SOURCE", help="flag file, or ssm:PARAMETER")
         sp.add_argument("--endpoint-url", help="AWS endpoint for ssm: sources (e.g. moto)")
         sp.add_argument("--region", help="AWS region for ssm: sources")
 
@@ -82,11 +90,13 @@ def add_parser(sub: Any) -> None:
     st = fsub.add_parser(
         "set",
         help="change a flag: state, default variant, rollout percent or kill switch",
-        description="Change flag KEY in SOURCE: its state, default variant, rollout percent "
-        "or kill switch. The new document is validated, then written atomically; invalid "
-        "changes write nothing.",
+        description="Change flag KEY in each SOURCE: its state, default variant, rollout "
+        "percent or kill switch. The new document is validated, then written atomically; "
+        "invalid changes write nothing. A source that cannot be read stops a change before "
+        "anything is written, except for --kill and --ramp 0 (a rollback): those write "
+        "every source they can reach, then name the others and exit 3.",
     )
-    source(st)
+    source(st, many=True)
     st.add_argument("key", help="flag key")
     st.add_argument("--state", choices=("ENABLED", "DISABLED"), type=str.upper)
     st.add_argument("--default-variant", metavar="VARIANT")
@@ -259,27 +269,42 @@ def _set(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    store = _store(args)
+    stores = [store_for(spec, args.endpoint_url, args.region) for spec in args.source]
     audit = AuditLog(args.audit_log) if args.audit_log else None
     common: dict[str, Any] = {"audit": audit, "who": args.who, "dry_run": args.check}
     result: ChangeResult
-    if args.ramp is not None:
-        result = ramp(
-            store, args.key, args.ramp, variant=args.variant, baseline=args.baseline, **common
-        )
-    elif args.kill:
-        result = kill(store, args.key, variant=args.variant, **common)
-    else:
-        result = set_flag(
-            store, args.key, state=args.state, default_variant=args.default_variant, **common
-        )
-    changes = result.changes.get(store.name, [])
+    code = EXIT_OK
+    try:
+        if args.ramp is not None:
+            result = ramp(
+                stores, args.key, args.ramp, variant=args.variant, baseline=args.baseline, **common
+            )
+        elif args.kill:
+            result = kill(stores, args.key, variant=args.variant, **common)
+        else:
+            result = set_flag(
+                stores, args.key, state=args.state, default_variant=args.default_variant, **common
+            )
+    except PartialChangeError as exc:
+        result, code = exc.result, EXIT_PARTIAL
     verb = "would change" if args.check else "changed"
-    if not changes:
-        print(f"{store.name}: {args.key}: ok (no change)")
-    for change in changes:
-        print(f"{store.name}: {verb} {change}")
-    return EXIT_OK
+    for store in stores:
+        if store.name in result.failed:
+            why = result.failed[store.name]
+            print(f"error: {store.name}: {result.action} not done: {why}", file=sys.stderr)
+            continue
+        changes = result.changes.get(store.name, [])
+        if not changes:
+            print(f"{store.name}: {args.key}: ok (no change)")
+        for change in changes:
+            print(f"{store.name}: {verb} {change}")
+    if code != EXIT_OK:
+        print(
+            f"error: {result.action} of {args.key} not done on {len(result.failed)} of "
+            f"{len(stores)} source(s): {', '.join(result.failed)}",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _lint(args: argparse.Namespace) -> int:

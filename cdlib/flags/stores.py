@@ -154,17 +154,41 @@ class SSMParameterStore:
         return parse_document(response["Parameter"]["Value"], self.name, self.fmt)
 
     def write(self, doc: FlagDocument) -> None:
-        """Validate, then replace the parameter's value in one call."""
+        """Validate, then replace the parameter's value in one call.
+
+        An existing parameter keeps its type (a ``SecureString`` stays encrypted, with
+        its KMS key) and its tier; a new one is a ``String``. The tier only grows: a
+        document over 4 KB needs ``Advanced``.
+        """
         check_document(doc)
         text = doc.dumps(self.fmt)
+        current = self._describe()
+        kind = current.get("Type", "String")
+        tier = current.get("Tier", "Standard")
         # Standard parameters hold 4 KB; larger flag sets need the advanced tier.
-        tier = "Standard" if len(text.encode("utf-8")) <= 4096 else "Advanced"
+        if tier == "Standard" and len(text.encode("utf-8")) > 4096:
+            tier = "Advanced"
+        extra: dict[str, str] = {}
+        if kind == "SecureString" and current.get("KeyId"):
+            # Without KeyId, PutParameter re-encrypts with the account's default key.
+            extra["KeyId"] = current["KeyId"]
         try:
             self.client.put_parameter(
-                Name=self.parameter, Value=text, Type="String", Overwrite=True, Tier=tier
+                Name=self.parameter, Value=text, Type=kind, Overwrite=True, Tier=tier, **extra
             )
         except Exception as exc:
             raise FlagsError(f"{self.name}: cannot write parameter: {_aws_error(exc)}") from exc
+
+    def _describe(self) -> dict[str, Any]:
+        """Type, tier and KMS key of the parameter (empty when it does not exist yet)."""
+        try:
+            response = self.client.describe_parameters(
+                ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [self.parameter]}]
+            )
+        except Exception as exc:
+            raise FlagsError(f"{self.name}: cannot describe parameter: {_aws_error(exc)}") from exc
+        found = response.get("Parameters") or []
+        return dict(found[0]) if found else {}
 
 
 def _aws_error(exc: Exception) -> str:

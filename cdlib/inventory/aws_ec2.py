@@ -188,10 +188,9 @@ def hostname(instance: Mapping[str, Any], preferences: list[Any], where: str) ->
 
 
 def _expressions() -> Callable[[str], Callable[..., Any]]:
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from cdlib.jinja_sandbox import sandboxed_environment
 
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+    env = sandboxed_environment()
     env.filters["regex_replace"] = lambda s, pattern, repl="": re.sub(pattern, repl, str(s))
     return env.compile_expression
 

@@ -15,7 +15,7 @@ from cdlib.checks.suite import Suite, SuiteHost
 from cdlib.engine.errors import PlaybookError
 from cdlib.release.canary import CanaryStep, _steps
 from cdlib.release.gates import Aborted
-from cdlib.release.history import ROLLED_BACK, SUCCEEDED
+from cdlib.release.history import FAILED, ROLLED_BACK, SUCCEEDED
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 
 
@@ -67,6 +67,8 @@ class FlagCanary(Strategy):
         return str(getattr(res, "summary", "") or f"{self.flag} at {percent}%")
 
     def _execute(self, run: Run) -> None:
+        from cdlib.flags import PartialChangeError
+
         run.rec.new_group = f"flag:{self.flag}"
         try:
             for step in self.steps:
@@ -89,9 +91,16 @@ class FlagCanary(Strategy):
         except (ReleaseFailed, Aborted) as exc:
             if run.ctx.check:
                 raise
-            with run.step(f"roll back: flag {self.flag} -> 0%", changes=True) as st:
-                st.detail = self._ramp(run, 0)
-                run.weights({self.flag: 0})
+            try:
+                with run.step(f"roll back: flag {self.flag} -> 0%", changes=True) as st:
+                    st.detail = self._ramp(run, 0)
+                    run.weights({self.flag: 0})
+            except PartialChangeError as partial:
+                # The stores that could be reached are at 0 %; name the others.
+                run.finish(FAILED, f"{exc}; {partial}")
+                raise ReleaseFailed(
+                    f"flag {self.flag}: {exc}\nrollback incomplete: {partial}"
+                ) from partial
             run.finish(ROLLED_BACK, str(exc))
             raise ReleaseFailed(
                 f"flag {self.flag} ramped back to 0%: {exc}", rolled_back=True

@@ -13,9 +13,8 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-import jinja2
-
 from cdlib.connections.base import Connection
+from cdlib.jinja_sandbox import sandboxed_environment
 from cdlib.traffic.base import RouterInputError, Target, TrafficError, check_group_name
 from cdlib.traffic.haproxy_parse import server_name
 
@@ -162,9 +161,7 @@ def _check_word(name: str, value: str) -> None:
 
 def render_config(site: HAProxySite) -> str:
     """Render the configuration text for ``site`` (deterministic: same site, same text)."""
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-    )
+    env = sandboxed_environment(keep_trailing_newline=True)
     admin = site.admin_socket
     if not admin.startswith("/"):
         admin = f"ipv4@{admin}"

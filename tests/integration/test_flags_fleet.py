@@ -215,3 +215,45 @@ def test_sample_app_on_a_host_follows_flag_tasks(fleet: Fleet, deployed: Path) -
         change(deployed, flag_kill(path=FLAGS_PATH, flag="new-greeting"))
         assert wait_until(lambda: greeting("ann")["greeting"] == "Hello")
         assert greeting("ann")["greeting_flag"]["reason"] == "STATIC"
+
+
+def test_kill_reaches_every_host_but_the_stopped_one(fleet: Fleet, deployed: Path) -> None:
+    inv = cdlib.load_inventory([str(deployed)])
+    for h in fleet.hosts:
+        cdlib.flags.ramp(
+            HostFileStore(connection_for(inv.hosts[h.name]), FLAGS_PATH), "new-greeting", 50
+        )
+    down = fleet.host(2)
+    fleet.stop_host(down.index)
+    conns = [connection_for(inv.hosts[h.name]) for h in fleet.hosts]
+    try:
+        stores = [HostFileStore(c, FLAGS_PATH) for c in conns]
+        with pytest.raises(cdlib.flags.PartialChangeError) as info:
+            cdlib.flags.kill(stores, "new-greeting")
+        assert list(info.value.result.failed) == [f"{down.name}:{FLAGS_PATH}"]
+        assert "unreachable" in info.value.result.failed[f"{down.name}:{FLAGS_PATH}"]
+        assert f"reached {len(fleet.hosts) - 1} of {len(fleet.hosts)}" in str(info.value)
+    finally:
+        for c in conns:
+            c.close()
+        fleet.start_host(down.index)
+    for h in fleet.hosts:
+        flag = load_document(fleet.path(h.index, FLAGS_PATH)).flag("new-greeting")
+        killed = flag["defaultVariant"] == "off" and "targeting" not in flag
+        assert killed is (h.index != down.index), h.name
+
+
+def test_flag_kill_task_with_a_host_down(fleet: Fleet, deployed: Path) -> None:
+    down = fleet.host(4)
+    change(deployed, flag_ramp(path=FLAGS_PATH, flag="new-greeting", percent=50))
+    fleet.stop_host(down.index)
+    try:
+        result = change(deployed, flag_kill(path=FLAGS_PATH, flag="new-greeting"))
+    finally:
+        fleet.start_host(down.index)
+    assert result.unreachable_hosts == [down.name]
+    assert result.exit_code == cdlib.EXIT_UNREACHABLE
+    assert len(result.changed()) == len(fleet.hosts) - 1
+    for h in fleet.hosts:
+        flag = load_document(fleet.path(h.index, FLAGS_PATH)).flag("new-greeting")
+        assert ("targeting" not in flag) is (h.index != down.index), h.name

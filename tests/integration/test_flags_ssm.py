@@ -182,3 +182,40 @@ def test_flag_tasks_on_ssm(
     assert not bad.ok and "no variant 'x'" in bad.results[0].msg
     with pytest.raises(cdlib.PlaybookError, match="exactly one of 'path'"):
         flag_kill(flag="checkout-v2")
+
+
+def test_secure_string_keeps_type_tier_and_kms_key(moto_url: str) -> None:
+    client = boto3.client("ssm", endpoint_url=moto_url, region_name="us-east-1", **CREDS)
+    kms = boto3.client("kms", endpoint_url=moto_url, region_name="us-east-1", **CREDS)
+    key_id = kms.create_key(Description="flags")["KeyMetadata"]["KeyId"]
+    name = "/shop/secure-flags"
+    client.put_parameter(
+        Name=name,
+        Value=json.dumps(FLAGS),
+        Type="SecureString",
+        KeyId=key_id,
+        Tier="Advanced",
+        Overwrite=True,
+    )
+    store = SSMParameterStore(name, client=client)
+    ramp(store, "checkout-v2", 30)
+    [meta] = client.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [name]}]
+    )["Parameters"]
+    assert (meta["Type"], meta["Tier"], meta["KeyId"]) == ("SecureString", "Advanced", key_id)
+    assert meta["Version"] == 2
+    # Without decryption the value is not the document (moto marks it with the key).
+    raw = client.get_parameter(Name=name, WithDecryption=False)["Parameter"]["Value"]
+    assert raw != client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    assert store.read().flag("checkout-v2")["targeting"]["fractional"][1] == ["new", 30]
+
+
+def test_new_parameter_is_a_string_and_grows_to_advanced(ssm: Any) -> None:
+    store = SSMParameterStore(PARAM, client=ssm)
+    big = parse_document(json.dumps(FLAGS), "big").copy_data()
+    big["flags"]["checkout-v2"]["metadata"] = {"note": "x" * 5000}
+    store.write(store.read().with_data(big))
+    [meta] = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Option": "Equals", "Values": [PARAM]}]
+    )["Parameters"]
+    assert (meta["Type"], meta["Tier"]) == ("String", "Advanced")

@@ -11,10 +11,10 @@ import pytest
 
 from cdlib.flags.audit import AuditLog
 from cdlib.flags.cli import run
-from cdlib.flags.document import load_document, parse_document
-from cdlib.flags.errors import FlagChangeError, FlagValidationError
+from cdlib.flags.document import FlagDocument, load_document, parse_document
+from cdlib.flags.errors import FlagChangeError, FlagsError, FlagSourceError, FlagValidationError
 from cdlib.flags.lint import lint_document
-from cdlib.flags.manage import kill, ramp, set_flag
+from cdlib.flags.manage import PartialChangeError, kill, ramp, set_flag
 from cdlib.flags.stores import LocalFileStore
 
 FLAGS = {
@@ -69,6 +69,83 @@ def test_all_stores_are_checked_before_any_is_written(tmp_path: Path, flag_file:
     with pytest.raises(Exception, match="checkout"):
         ramp([LocalFileStore(flag_file), LocalFileStore(other)], "checkout", 10)
     assert flag_file.read_bytes() == before  # the first store was not written either
+
+
+def _killed(path: Path) -> bool:
+    flag = load_document(path).flag("checkout")
+    return flag["defaultVariant"] == "old" and "targeting" not in flag
+
+
+def _three(tmp_path: Path, flag_file: Path) -> list[LocalFileStore]:
+    ramp(LocalFileStore(flag_file), "checkout", 50)
+    other = tmp_path / "other.json"
+    other.write_bytes(flag_file.read_bytes())
+    gone = tmp_path / "gone.json"
+    return [LocalFileStore(flag_file), LocalFileStore(gone), LocalFileStore(other)]
+
+
+def test_kill_and_rollback_write_every_reachable_store(tmp_path: Path, flag_file: Path) -> None:
+    stores = _three(tmp_path, flag_file)
+    log = AuditLog(tmp_path / "audit.jsonl")
+    with pytest.raises(PartialChangeError) as info:
+        kill(stores, "checkout", audit=log)
+    assert _killed(stores[0].path) and _killed(stores[2].path)
+    assert list(info.value.result.failed) == [stores[1].name]
+    assert f"reached 2 of 3 store(s); not done on:\n  {stores[1].name}: " in str(info.value)
+    assert {e.target for e in log.entries()} == {stores[0].name, stores[2].name}
+
+    for s in (stores[0], stores[2]):
+        ramp(s, "checkout", 50)
+    with pytest.raises(PartialChangeError, match="ramp 0%"):
+        ramp(stores, "checkout", 0)  # a rollback
+    for s in (stores[0], stores[2]):
+        assert load_document(s.path).flag("checkout")["targeting"]["fractional"][0] == ["new", 0]
+
+
+def test_normal_changes_stay_all_or_nothing(tmp_path: Path, flag_file: Path) -> None:
+    stores = _three(tmp_path, flag_file)
+    before = [stores[0].path.read_bytes(), stores[2].path.read_bytes()]
+    with pytest.raises(FlagSourceError):
+        ramp(stores, "checkout", 10)
+    with pytest.raises(FlagSourceError):
+        set_flag(stores, "checkout", state="DISABLED")
+    # a kill the flag cannot take (no such variant) writes nothing, even best effort
+    with pytest.raises(FlagChangeError):
+        kill(stores, "checkout", variant="nope")
+    assert [stores[0].path.read_bytes(), stores[2].path.read_bytes()] == before
+
+
+class _FailingWrites(LocalFileStore):
+    def write(self, doc: FlagDocument) -> None:
+        raise FlagsError(f"{self.name}: writing the flag file failed: disk full")
+
+
+def test_failed_write_is_named_and_the_rest_still_killed(tmp_path: Path, flag_file: Path) -> None:
+    stores = _three(tmp_path, flag_file)
+    stores[1] = _FailingWrites(flag_file)
+    stores[0] = LocalFileStore(tmp_path / "first.json")
+    stores[0].path.write_bytes(flag_file.read_bytes())
+    with pytest.raises(PartialChangeError) as info:
+        kill(stores, "checkout")
+    assert info.value.result.failed == {str(flag_file): "writing the flag file failed: disk full"}
+    assert _killed(stores[0].path) and _killed(stores[2].path)
+    ramp([stores[0], stores[2]], "checkout", 50)
+    with pytest.raises(FlagsError, match=r"disk full; already written: .*first.json; not"):
+        ramp(stores, "checkout", 60)
+
+
+def test_cli_kill_names_the_sources_it_missed(
+    tmp_path: Path, flag_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stores = _three(tmp_path, flag_file)
+    names = [s.name for s in stores]
+    assert run(["flags", "set", *names, "checkout", "--kill"]) == 3
+    out, err = capsys.readouterr()
+    assert _killed(stores[0].path) and _killed(stores[2].path)
+    assert f"error: {names[1]}: kill not done:" in err
+    assert "not done on 1 of 3 source(s)" in err and f"{names[0]}: changed" in out
+    assert run(["flags", "set", *names, "checkout", "--ramp", "10"]) == 4
+    assert run(["flags", "set", names[0], names[2], "checkout", "--ramp", "10"]) == 0
 
 
 def test_ramp_kill_and_audit(flag_file: Path, tmp_path: Path) -> None:
