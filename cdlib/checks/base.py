@@ -6,6 +6,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import ClassVar, Literal
 
 from cdlib.checks.retry import ONCE, Retry
+from cdlib.engine.templating import is_template
 
 #: Where a check probes from: the control machine, or the host through its connection.
 Where = Literal["control", "host"]
@@ -47,11 +48,6 @@ class Check:
     def where(self) -> Where:
         """Where a suite runs the check: ``on`` or the class default."""
         return self.on or self.default_on
-
-
-def is_template(value: str) -> bool:
-    """Whether ``value`` is a Jinja2 template, rendered per host by a suite."""
-    return "{{" in value or "{%" in value
 
 
 def as_tuple(value: object, what: str) -> tuple[str, ...]:

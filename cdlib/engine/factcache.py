@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable, Iterable
-from typing import Any
+from typing import TypeVar, cast
 
 from cdlib.connections.base import CommandResult, Connection
 from cdlib.facts.base import Fact, batch_script, split_batch
+
+T = TypeVar("T")
 
 #: Facts read in one remote command at most; keeps a batch's output bounded.
 MAX_BATCH = 256
@@ -22,42 +24,43 @@ class FactCache:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._values: dict[Hashable, Any] = {}
+        self._values: dict[Hashable, object] = {}
         self._paths: dict[Hashable, str | None] = {}
-        self._upcoming: list[Fact] = []
+        self._upcoming: list[Fact[object]] = []
         self._lock = threading.Lock()
         # Facts re-read at the end of the change command itself (see arm/wrap/settle).
-        self._armed: list[Fact] = []
-        self._fresh: dict[Hashable, tuple[Any, str | None, bool]] = {}
+        self._armed: list[Fact[object]] = []
+        self._fresh: dict[Hashable, tuple[object, str | None, bool]] = {}
         self._fresh_at = -1
         self._volatile: set[Hashable] = set()
 
-    def predict(self, fact: Fact, value: Any) -> None:
+    def predict(self, fact: Fact[T], value: T) -> None:
         """Check mode: record the state a planned change would leave, so later tasks
         are judged as a real run would judge them."""
         with self._lock:
             self._values[fact.key] = value
             self._paths[fact.key] = fact.path
 
-    def set_upcoming(self, facts: Iterable[Fact]) -> None:
+    def set_upcoming(self, facts: Iterable[Fact[object]]) -> None:
         """Facts likely needed soon; read along with the next miss."""
         self._upcoming = list(facts)
 
-    def get(self, fact: Fact) -> Any:
+    def get(self, fact: Fact[T]) -> T:
         """The fact's value, reading it (and upcoming ones) from the host when missing."""
         with self._lock:
+            # A key names one fact, so the value stored under it is what that fact parses to.
             if fact.key in self._values:
-                return self._values[fact.key]
-            wanted: dict[Hashable, Fact] = {fact.key: fact}
+                return cast(T, self._values[fact.key])
+            wanted: dict[Hashable, Fact[object]] = {fact.key: fact}
             for f in self._upcoming:
                 if len(wanted) >= MAX_BATCH:
                     break
                 if f.key not in self._values:
                     wanted.setdefault(f.key, f)
             self._gather(list(wanted.values()))
-            return self._values[fact.key]
+            return cast(T, self._values[fact.key])
 
-    def _gather(self, facts: list[Fact]) -> None:
+    def _gather(self, facts: list[Fact[object]]) -> None:
         script, marker = batch_script(facts)
         res = self._conn.run(script)
         for f, (out, rc) in zip(facts, split_batch(res.stdout, marker, len(facts)), strict=True):
@@ -67,7 +70,7 @@ class FactCache:
                 self._volatile.add(f.key)
 
     # -- facts re-read by the change command (saves the round trip after a change) -----
-    def arm(self, paths: Iterable[str] | None, soon: Iterable[Fact] = ()) -> None:
+    def arm(self, paths: Iterable[str] | None, soon: Iterable[Fact[object]] = ()) -> None:
         """A task is about to change ``paths`` (everything when None) with ``HostContext.run``.
 
         The upcoming facts those changes make stale (and those not read yet) are then read
@@ -78,7 +81,7 @@ class FactCache:
         """
         prefixes = None if paths is None else [p.rstrip("/") for p in paths]
         next_keys = {f.key for f in soon}
-        wanted: dict[Hashable, Fact] = {}
+        wanted: dict[Hashable, Fact[object]] = {}
         with self._lock:
             for f in self._upcoming:
                 if len(wanted) >= MAX_BATCH:

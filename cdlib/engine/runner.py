@@ -468,7 +468,7 @@ class _Runner:
         task: Task,
         ctx: HostContext,
         handler_name: str = "",
-        soon: Sequence[Fact] = (),
+        soon: Sequence[Fact[object]] = (),
     ) -> TaskResult:
         t0 = time.monotonic()
         label = handler_name or task.label

@@ -14,7 +14,7 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from cdlib.connections.base import CommandResult, Connection
 from cdlib.engine.errors import Origin, PlaybookError, TaskFailed, suggest
@@ -23,6 +23,8 @@ from cdlib.engine.origin import caller_origin
 from cdlib.engine.secrets import Redactor, Secret
 from cdlib.engine.templating import Templar, TemplateError
 from cdlib.facts.base import Fact
+
+T = TypeVar("T")
 
 
 class Status(StrEnum):
@@ -80,8 +82,8 @@ class HostContext:
     #: Changes predicted so far on this host in check mode (not made).
     predicted: int = 0
 
-    def fact(self, f: Fact) -> Any:
-        """A fact's value (cached for the run)."""
+    def fact(self, f: Fact[T]) -> T:
+        """A fact's value (cached for the run), typed as the fact parses it."""
         return self.facts.get(f)
 
     def run(
@@ -153,7 +155,7 @@ class Task(metaclass=_TaskMeta):
     def validate(self) -> None:
         """Check option combinations; raise :meth:`error` on bad input."""
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """Facts :meth:`plan` will read, so they are fetched in one batch."""
         return []
 
@@ -165,7 +167,7 @@ class Task(metaclass=_TaskMeta):
         """Carry out ``plan``; may return a message for the result."""
         raise NotImplementedError
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """Check mode: the facts ``plan`` would leave behind, or ``None`` when unknown.
 
         Lets a later task in the same check run see the predicted state (a file that

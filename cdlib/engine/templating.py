@@ -40,6 +40,12 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+def is_template(text: str) -> bool:
+    """Whether ``text`` holds jinja2 syntax (``{{ }}`` or ``{% %}``): the one definition
+    used to decide what is rendered per host and what static validation leaves for later."""
+    return "{{" in text or "{%" in text
+
+
 class Templar:
     """Renders strings and template files for one playbook directory."""
 
@@ -54,8 +60,8 @@ class Templar:
         self._cache: dict[str, jinja2.Template] = {}
 
     def is_template(self, text: str) -> bool:
-        """Whether ``text`` holds jinja2 syntax worth rendering."""
-        return "{{" in text or "{%" in text
+        """Whether ``text`` holds jinja2 syntax worth rendering (:func:`is_template`)."""
+        return is_template(text)
 
     def render_string(self, text: str, variables: Mapping[str, Any], *, what: str) -> str:
         """Render an option value; ``what`` names it in errors (``option 'dest'``)."""

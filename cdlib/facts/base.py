@@ -6,11 +6,18 @@ import re
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Generic, TypeVar
+
+#: The type of a fact's value (what :meth:`Fact.parse` returns).
+T_co = TypeVar("T_co", covariant=True)
 
 
-class Fact(ABC):
-    """One thing to read from a host: a command and a pure parser of its output."""
+class Fact(ABC, Generic[T_co]):
+    """One thing to read from a host: a command and a pure parser of its output.
+
+    ``Fact[T]`` parses to a ``T``, and :meth:`HostContext.fact` returns that type, so a
+    task reading ``PathFact(p)`` gets a ``FileState`` without a cast.
+    """
 
     #: Path this fact is about; the engine invalidates it when a task changes that path.
     path: str | None = None
@@ -27,11 +34,11 @@ class Fact(ABC):
         """A POSIX sh snippet printing what :meth:`parse` reads; must not change anything."""
 
     @abstractmethod
-    def parse(self, output: str, exit_code: int) -> Any:
+    def parse(self, output: str, exit_code: int) -> T_co:
         """Turn the snippet's stdout and exit code into a value."""
 
 
-def batch_script(facts: Sequence[Fact]) -> tuple[str, str]:
+def batch_script(facts: Sequence[Fact[object]]) -> tuple[str, str]:
     """One sh script that runs every fact's snippet; returns (script, marker).
 
     Each snippet runs in a subshell so a failing one cannot stop the others, and its

@@ -33,7 +33,7 @@ class FileState:
         return self.kind != "absent"
 
 
-class PathFact(Fact):
+class PathFact(Fact[FileState]):
     """lstat-like facts of one path, plus sha256 and (small) content for regular files."""
 
     def __init__(self, path: str) -> None:

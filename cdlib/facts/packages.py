@@ -32,7 +32,7 @@ class PackageState:
     candidates: dict[str, str] = field(default_factory=dict)
 
 
-class PackagesFact(Fact):
+class PackagesFact(Fact[PackageState]):
     """:class:`PackageState` of ``names``; with ``latest`` also the upgrade candidates."""
 
     def __init__(self, names: tuple[str, ...], latest: bool = False) -> None:

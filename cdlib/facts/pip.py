@@ -23,7 +23,7 @@ class VenvState:
     packages: dict[str, str] = field(default_factory=dict)
 
 
-class VenvFact(Fact):
+class VenvFact(Fact[VenvState]):
     """:class:`VenvState` of a virtualenv, from its ``*.dist-info`` directories.
 
     Listing site-packages gives what ``pip freeze`` reports (pip reads the same

@@ -51,7 +51,7 @@ class ReleaseState:
         return None
 
 
-class ReleaseFact(Fact):
+class ReleaseFact(Fact[ReleaseState]):
     """The app-wide release state under ``root`` (current, releases, bad marks, lock, log).
 
     Every release task reads this same fact, so a check-mode prediction made by one task
@@ -94,7 +94,7 @@ class ReleaseFact(Fact):
         return parse_release_state(output, self.root)
 
 
-class ReleaseVersionFact(Fact):
+class ReleaseVersionFact(Fact[ReleaseState]):
     """One release's ``REVISION``, config file checksums and shared links.
 
     Parsed into a :class:`ReleaseState` where only ``revision``, ``files`` and ``links``

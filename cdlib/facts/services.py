@@ -60,7 +60,7 @@ def parse_systemctl_show(output: str, exit_code: int = 0) -> UnitState:
     )
 
 
-class UnitFact(Fact):
+class UnitFact(Fact[UnitState]):
     """``systemctl show`` of one unit."""
 
     def __init__(self, unit: str) -> None:
@@ -135,7 +135,7 @@ def parse_supervisorctl_status(output: str, exit_code: int = 0) -> SupervisorSta
     return SupervisorStatus(True, True, programs)
 
 
-class SupervisorFact(Fact):
+class SupervisorFact(Fact[SupervisorStatus]):
     """``supervisorctl status`` against the supervisord of config file ``conf``."""
 
     def __init__(self, conf: str) -> None:

@@ -55,7 +55,7 @@ def os_family(os_id: str, id_like: tuple[str, ...] = ()) -> str:
     return "unknown"
 
 
-class OsFact(Fact):
+class OsFact(Fact[OsInfo]):
     """The host's :class:`OsInfo`."""
 
     @property
@@ -72,7 +72,7 @@ class OsFact(Fact):
         return parse_os_release(output)
 
 
-class ToolsFact(Fact):
+class ToolsFact(Fact[dict[str, str]]):
     """Which of ``tools`` are on the host's PATH: a mapping name -> path (missing ones absent)."""
 
     def __init__(self, *tools: str) -> None:

@@ -33,7 +33,7 @@ class GroupInfo:
     members: tuple[str, ...] = ()
 
 
-class UserFact(Fact):
+class UserFact(Fact[UserInfo]):
     """:class:`UserInfo` of one user: passwd entry, primary group name, supplementary groups."""
 
     def __init__(self, name: str) -> None:
@@ -83,7 +83,7 @@ def parse_user(name: str, output: str, exit_code: int) -> UserInfo:
     )
 
 
-class GroupFact(Fact):
+class GroupFact(Fact[GroupInfo]):
     """:class:`GroupInfo` of one group."""
 
     def __init__(self, name: str) -> None:

@@ -120,7 +120,7 @@ class _FlagChangeTask(Task):
             # One AWS parameter, not one per host: change it once, from here.
             self.run_once = True
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The flag file's state and (small) content."""
         return [PathFact(self.path)] if self.path is not None else []
 

@@ -14,7 +14,7 @@ from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.facts.base import Fact
 
 
-class _PasswdFact(Fact):
+class _PasswdFact(Fact[bool]):
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -42,7 +42,7 @@ class SystemAccount(Task):
         """``system_account name``."""
         return f"system_account {self.name}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """getent passwd."""
         return [_PasswdFact(self.name)]
 

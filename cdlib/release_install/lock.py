@@ -178,7 +178,7 @@ def deploy_lock(
     app: str,
     lock_path: str,
     timeout: float,
-    then: Sequence[Fact] = (),
+    then: Sequence[Fact[object]] = (),
     stale: StaleCheck | None = None,
 ) -> Iterator[HeldLock]:
     """Hold the deploy lock of ``app`` on ``ctx``'s host for the ``with`` block.
@@ -205,7 +205,7 @@ def _hold(
     app: str,
     lock_path: str,
     timeout: float,
-    then: Sequence[Fact],
+    then: Sequence[Fact[object]],
     stale: StaleCheck | None,
     owner: LockOwner,
 ) -> Iterator[HeldLock]:

@@ -90,7 +90,7 @@ class Absent(Task):
         """``absent path``."""
         return f"absent {self.path}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The path's state."""
         return [PathFact(self.path)]
 
@@ -104,7 +104,7 @@ class Absent(Task):
             changes=[f"remove {st.kind} {self.path}"], affects=[self.path], data=st, diff=diff
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """Nothing at the path afterwards."""
         return [(PathFact(self.path), FileState("absent"))]
 

@@ -141,9 +141,9 @@ class Unarchive(_Attrs):
         """``unarchive src -> dest``."""
         return f"unarchive {self.src} -> {self.dest}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """Marker, dest, tools, and a remote archive's checksum."""
-        out: list[Fact] = [PathFact(self._marker), PathFact(self._dest), _TOOLS]
+        out: list[Fact[object]] = [PathFact(self._marker), PathFact(self._dest), _TOOLS]
         if self.remote_src:
             out.append(PathFact(self.src))
         if self.creates:
@@ -187,7 +187,7 @@ class Unarchive(_Attrs):
             changes.append(f"replace existing {self._dest}")
         return Plan(changes=changes, affects=[self._dest], data=(fmt, sha), before=dest)
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """Directory and marker as the unpack leaves them (for later tasks in check mode)."""
         if plan.data is None and not isinstance(plan.before, FileState):
             return None
@@ -198,7 +198,7 @@ class Unarchive(_Attrs):
             owner=self.owner or before.owner,
             group=self.group or before.group,
         )
-        out: list[tuple[Fact, Any]] = [(PathFact(self._dest), dest)]
+        out: list[tuple[Fact[object], Any]] = [(PathFact(self._dest), dest)]
         if plan.data is not None:
             mark = (plan.data[1] + "\n").encode()
             marker = FileState(

@@ -87,9 +87,9 @@ class Command(Task):
         short = self.cmd.strip().splitlines()[0] if self.cmd.strip() else ""
         return f"command {short[:50]}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The creates/removes paths."""
-        out: list[Fact] = [PathFact(p) for p in (self.creates, self.removes) if p]
+        out: list[Fact[object]] = [PathFact(p) for p in (self.creates, self.removes) if p]
         if self.prefetch:
             out.append(_Output(self._command_line()))
         return out
@@ -162,7 +162,7 @@ class Command(Task):
         return res
 
 
-class _Output(Fact):
+class _Output(Fact[tuple[int, str]]):
     """The exit code and stdout of a read-only command (``prefetch``); stale after any change."""
 
     volatile = True

@@ -84,7 +84,7 @@ class Copy(_Attrs):
         object.__setattr__(t, "_sha", sha)
         return t
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The destination's state."""
         return [PathFact(self.dest)]
 
@@ -112,7 +112,7 @@ class Copy(_Attrs):
             before=st,
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """The file as the copy leaves it (for later tasks in check mode)."""
         assert self._local is not None
         before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
@@ -199,7 +199,7 @@ class Fetch(Task):
         object.__setattr__(t, "_local", local_path(templar, dest))
         return t
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The remote file's state."""
         return [PathFact(self.src)]
 
@@ -232,7 +232,7 @@ class Fetch(Task):
         verb = "update" if self._local.exists() else "create"
         return Plan(changes=[f"{verb} local {self._local}"], data=st, diff=diff)
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """Fetching changes nothing on the host."""
         return []
 

@@ -120,7 +120,7 @@ class Directory(_Attrs):
         """``directory /path``."""
         return f"directory {self.path}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The path's state."""
         return [PathFact(self.path)]
 
@@ -141,7 +141,7 @@ class Directory(_Attrs):
         changes = self._attr_changes(st)
         return Plan(changes=changes, affects=[self.path], ok_msg="exists", before=st)
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """The directory as the plan leaves it."""
         if self.state == "absent":
             return [(PathFact(self.path), FileState("absent"))]
@@ -249,7 +249,7 @@ class _Content(_Attrs):
         """Content to write, or ``None`` to leave content alone."""
         return self._data
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The path's state."""
         return [PathFact(self.target_path())]
 
@@ -293,7 +293,7 @@ class _Content(_Attrs):
             changes=changes, affects=[path], data=write, diff=diff, ok_msg="in place", before=st
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """The file as the plan leaves it."""
         path = self.target_path()
         if self.state == "absent":
@@ -472,7 +472,7 @@ class Symlink(Task):
         """``symlink path -> target``."""
         return f"symlink {self.path} -> {self.target}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The link's state."""
         return [PathFact(self.path)]
 
@@ -493,7 +493,7 @@ class Symlink(Task):
             raise TaskFailed(f"{self.path} exists and is a {st.kind}; set force=True to replace it")
         return Plan(changes=[f"link -> {self.target}"], affects=[self.path])
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """The link as the plan leaves it."""
         return [(PathFact(self.path), FileState("link", target=self.target))]
 

@@ -161,7 +161,7 @@ class _Edit(_Attrs):
         if "{{" not in self._target():
             check_abs_path(self, self._target())
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The file's state (with content when small)."""
         return [PathFact(self._target())]
 
@@ -207,7 +207,7 @@ class _Edit(_Attrs):
             changes=changes, affects=[path], data=data, diff=diff, ok_msg="in place", before=st
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """The file as the edit leaves it (for later tasks in check mode)."""
         before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
         data: bytes | None = plan.data if plan.data is not None else before.content

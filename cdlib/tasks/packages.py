@@ -112,7 +112,7 @@ class Package(Task):
         """``package a, b``."""
         return f"package {', '.join(self._names)}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """OS family and the packages' installed versions, in one snippet."""
         return [PackagesFact(self._names, latest=self.state == "latest")]
 
@@ -140,7 +140,7 @@ class Package(Task):
             ok_msg=", ".join(f"{n} {pkgs.installed.get(n, 'absent')}" for n in self._names),
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """Installed versions afterwards (candidates become installed)."""
         pkgs: PackageState = plan.before
         _, todo = plan.data

@@ -163,7 +163,7 @@ class Pip(Task):
     def _venv(self) -> str:
         return self.venv.rstrip("/")
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """Installed distributions and the kept requirements copy."""
         return [VenvFact(self._venv), PathFact(posixpath.join(self._venv, REQUIREMENTS_COPY))]
 
@@ -204,7 +204,7 @@ class Pip(Task):
             ok_msg=f"{len(installed)} packages in place",
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """The venv afterwards: what the specs, requirements and wheel name get installed."""
         venv: VenvState = plan.before
         packages = dict(venv.packages)
@@ -220,7 +220,7 @@ class Pip(Task):
         if self._wheel is not None:
             name, version = wheel_name_version(self._wheel.name)
             packages[name] = version
-        out: list[tuple[Fact, Any]] = [(VenvFact(self._venv), VenvState(True, packages))]
+        out: list[tuple[Fact[object], Any]] = [(VenvFact(self._venv), VenvState(True, packages))]
         if self._req is not None:
             kept = FileState(
                 "file",

@@ -220,7 +220,7 @@ class Release(Task):
     def _merged(self, st: ReleaseState, vs: ReleaseState) -> ReleaseState:
         return dataclasses.replace(st, revision=vs.revision, files=vs.files, links=vs.links)
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The app's release state with this version's config checksums."""
         return [ReleaseFact(self.app_root), self._vfact()]
 
@@ -316,7 +316,7 @@ class Release(Task):
             ok_msg=f"{v} current",
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """Check mode: the release installed and current, as later tasks would see it."""
         st: ReleaseState = plan.before
         d = plan.data
@@ -438,7 +438,7 @@ class Rollback(Task):
         """``rollback app [to V]``."""
         return f"rollback {self.app}" + (f" to {self.to}" if self.to else "")
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The app's release state."""
         return [ReleaseFact(self.app_root)]
 
@@ -482,7 +482,7 @@ class Rollback(Task):
             ok_msg=f"{cur} current",
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """Check mode: ``current`` switched (and the old one marked bad when asked)."""
         st: ReleaseState = plan.before
         to, frm = plan.data["to"], plan.data["from"]
@@ -552,7 +552,7 @@ class MarkBad(Task):
         word = "mark_bad" if self.bad else "mark_good"
         return f"{word} {self.app} {self.version or '(current)'}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The app's release state."""
         return [ReleaseFact(self.app_root)]
 
@@ -573,7 +573,7 @@ class MarkBad(Task):
             before=st,
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """Check mode: later rollbacks in the run see the mark."""
         st: ReleaseState = plan.before
         bad = st.bad | {plan.data} if self.bad else st.bad - {plan.data}

@@ -154,10 +154,10 @@ class Service(Task):
             stop_signal=self.stop_signal,
         )
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """Unit file + ``systemctl show``, or supervisord config files + status."""
         if self.backend == "systemd":
-            out: list[Fact] = [UnitFact(self._unit())]
+            out: list[Fact[object]] = [UnitFact(self._unit())]
             if self.unit is not None:
                 out.append(PathFact(self._unit_path()))
             return out
@@ -247,7 +247,7 @@ class Service(Task):
             ok_msg=p.state if p else "ok",
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """Check mode: config files as written, the daemon up, the program's run state."""
         if self.backend == "systemd":
             _, steps = plan.data
@@ -263,7 +263,7 @@ class Service(Task):
                 unit_file_state="enabled" if enabled else "disabled",
                 need_daemon_reload=False,
             )
-            out: list[tuple[Fact, Any]] = [(UnitFact(self._unit()), after)]
+            out: list[tuple[Fact[object], Any]] = [(UnitFact(self._unit()), after)]
             if self._unit_text is not None:
                 out.append((PathFact(self._unit_path()), _file_state(self._unit_text)))
             return out
@@ -280,7 +280,7 @@ class Service(Task):
         if "stop" in ssteps:
             running = False
         programs[self.name] = ProgramState(self.name, "RUNNING" if running else "STOPPED")
-        result: list[tuple[Fact, Any]] = [
+        result: list[tuple[Fact[object], Any]] = [
             (PathFact(self.supervisor_conf), _file_state(main)),
             (SupervisorFact(self.supervisor_conf), SupervisorStatus(True, True, programs)),
         ]

@@ -88,7 +88,7 @@ class HAProxyConfig(Task):
         """``haproxy_config /etc/haproxy/haproxy.cfg``."""
         return f"haproxy_config {self.dest}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The config file."""
         return [PathFact(self.dest)]
 

@@ -74,7 +74,7 @@ class User(Task):
         """``user name``."""
         return f"user {self.username}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The user's passwd entry and groups."""
         return [UserFact(self.username)]
 
@@ -108,13 +108,15 @@ class User(Task):
             changes.append(f"shell {u.shell} -> {self.shell}")
         return Plan(changes=changes, data=u, affects_everything=True, ok_msg="as wanted", before=u)
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """The account (and a private group useradd/userdel makes or removes) afterwards."""
         u = plan.before
         if not isinstance(u, UserInfo):
             return None
         if self.state == "absent":
-            out: list[tuple[Fact, Any]] = [(UserFact(self.username), UserInfo(self.username))]
+            out: list[tuple[Fact[object], Any]] = [
+                (UserFact(self.username), UserInfo(self.username))
+            ]
             if u.group == self.username:
                 out.append((GroupFact(self.username), GroupInfo(self.username)))
             return out
@@ -205,7 +207,7 @@ class Group(Task):
         """``group name``."""
         return f"group {self.groupname}"
 
-    def facts(self) -> list[Fact]:
+    def facts(self) -> list[Fact[object]]:
         """The group entry."""
         return [GroupFact(self.groupname)]
 
@@ -222,7 +224,7 @@ class Group(Task):
             return Plan(changes=[f"gid {g.gid} -> {self.gid}"], data=g, affects_everything=True)
         return Plan(ok_msg=f"gid {g.gid}")
 
-    def predict(self, plan: Plan) -> list[tuple[Fact, Any]] | None:
+    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
         """The group afterwards."""
         if self.state == "absent":
             return [(GroupFact(self.groupname), GroupInfo(self.groupname))]
