@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cdlib.engine.errors import CdlibError
@@ -14,6 +15,15 @@ from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 
 def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _warner(command: str) -> Callable[[str], None]:
+    """Prints a warning (a skipped history record ...) on stderr, naming the command."""
+
+    def warn(msg: str) -> None:
+        print(f"cdlib {command}: warning: {msg}", file=sys.stderr)
+
+    return warn
 
 
 def add_parser(sub: Any) -> None:
@@ -64,16 +74,18 @@ def add_parser(sub: Any) -> None:
         parents=[common],
         help="switch all traffic back to the previous group in one step",
         description="Switch all traffic of APP back to the previous group (or --to GROUP) in "
-        "one step, using the router recorded by the latest release.",
+        "one step, using the router recorded by the latest release. A release still running "
+        "is interrupted: it stops without touching traffic again.",
     )
     p.add_argument("--to", dest="to_group", help="group to send traffic to (default: previous)")
     p.set_defaults(func=cmd_rollback)
     p = sub.add_parser(
         "unlock",
         parents=[common],
-        help="break a release lock whose process is gone (or any, with --force)",
-        description="Break the release lock of APP when the process holding it is gone. "
-        "--force breaks a lock whose owner may still run: only when you are sure.",
+        help="break a release lock whose process is gone or that is corrupt (any: --force)",
+        description="Break the release lock of APP when the process holding it is gone, or "
+        "when the lock file is corrupt (unreadable). --force breaks a lock whose owner may "
+        "still run: only when you are sure.",
     )
     p.add_argument("--force", action="store_true", help="break it even if its owner may run")
     p.set_defaults(func=cmd_unlock)
@@ -83,7 +95,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print the app's status."""
     from cdlib.release.ops import status
 
-    st = status(args.app, state_dir=args.state_dir)
+    st = status(args.app, state_dir=args.state_dir, warn=_warner("status"))
     if args.format == "json":
         print(json.dumps(st.to_json(), indent=2, default=str))
         return EXIT_OK
@@ -107,7 +119,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         for s in r.steps:
             dur = f"{s.duration:.2f}s" if s.duration is not None else "..."
             print(f"  {s.outcome:<10} {dur:>8}  {s.name}")
-    if st.lock_owner:
+    if st.lock_corrupt:
+        print(f"lock: CORRUPT: {st.lock_corrupt} ('cdlib unlock {st.app}' breaks it)")
+    elif st.lock_owner:
         print(
             f"lock: held by {st.lock_owner}"
             + (" (STALE: 'cdlib unlock' or 'cdlib rollback')" if st.lock_stale else "")
@@ -119,7 +133,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     """Print past releases."""
     from cdlib.release.history import History
 
-    recs = History(args.app, state_dir=args.state_dir).all()[-args.last :]
+    recs = History(args.app, state_dir=args.state_dir, warn=_warner("history")).all()
+    recs = recs[-args.last :]
     if args.format == "json":
         print(json.dumps([r.to_json() for r in recs], indent=2, default=str))
         return EXIT_OK
@@ -157,7 +172,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from cdlib.release.ops import rollback
 
     try:
-        rec = rollback(args.app, to_group=args.to_group, state_dir=args.state_dir)
+        rec = rollback(
+            args.app, to_group=args.to_group, state_dir=args.state_dir, warn=_warner("rollback")
+        )
     except CdlibError as exc:
         print(f"cdlib rollback: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -168,6 +185,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         f"rolled back {args.app}: traffic -> {rec.new_group} "
         f"({rec.steps[-1].detail if rec.steps else ''})"
     )
+    if rec.reason:
+        print(f"  {rec.reason}: it stops at its next step without touching traffic")
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from cdlib.release.flagcanary import FlagCanary
 from cdlib.release.gates import Aborted, Gate
 from cdlib.release.history import History, ReleaseRecord, StepRecord
 from cdlib.release.hooks import HookEvent, Hooks
+from cdlib.release.interrupt import Interrupted
 from cdlib.release.lock import LockHeld, ReleaseLock, break_lock
 from cdlib.release.ops import rollback, signal, status
 from cdlib.release.rolling import Rolling
@@ -31,6 +32,7 @@ __all__ = [
     "History",
     "HookEvent",
     "Hooks",
+    "Interrupted",
     "LocalHAProxySpec",
     "LockHeld",
     "Measurement",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from cdlib.engine.task import Status
 from cdlib.release.history import ROLLED_BACK, SUCCEEDED
+from cdlib.release.interrupt import Interrupted, change_traffic
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 from cdlib.traffic.base import Router, RouterState
 
@@ -91,7 +92,14 @@ class BlueGreen(Strategy):
                 st.detail = f"would switch all traffic to {idle} ({self.version})"
                 return
             t0 = time.monotonic()
-            new = router.switch(idle)
+            new = change_traffic(
+                self.app,
+                run.rec.id,
+                router,
+                lambda: router.switch(idle),
+                expected=None,
+                state_dir=self.state_dir,
+            )
             took = time.monotonic() - t0
             run.weights(new.weights)
             router.tag_release(idle, self.version)
@@ -99,6 +107,8 @@ class BlueGreen(Strategy):
         run.hook("after_shift", idle, new.weights)
         try:
             self._post_checks(run, idle)
+        except Interrupted:
+            raise  # 'cdlib rollback' took over: traffic is its business now
         except Exception as exc:
             if live is None:
                 raise ReleaseFailed(
@@ -121,7 +131,14 @@ class BlueGreen(Strategy):
     def _switch_back(self, run: Run, router: Router, to: str, why: str) -> None:
         run.hook("on_rollback", to, detail=why)
         with run.step(f"roll back: switch traffic -> {to}", changes=True) as st:
-            state = router.switch(to)
+            state = change_traffic(
+                self.app,
+                run.rec.id,
+                router,
+                lambda: router.switch(to),
+                expected=None,
+                state_dir=self.state_dir,
+            )
             run.weights(state.weights)
             st.detail = f"live: {state.live}; reason: {why.splitlines()[0]}"
         run.finish(ROLLED_BACK, why)

@@ -3,6 +3,11 @@
 At each step an analysis compares the canary group's traffic counters (HAProxy stats or
 CloudWatch) before and after the step's pause, and may run smoke checks. A failure sets
 the canary's weight back to 0 and stops; "no data" is inconclusive, never a pass.
+
+Before each weight change the router is read back: weights other than those the previous
+step set (an operator changed them by hand) stop the release with traffic left as found,
+recorded as interrupted; so does ``cdlib rollback`` from another shell
+(:mod:`cdlib.release.interrupt`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from cdlib.release.analysis import Analysis, Measurement, Thresholds, measure
 from cdlib.release.bluegreen import live_and_idle
 from cdlib.release.gates import Aborted, Gate
 from cdlib.release.history import ROLLED_BACK, SUCCEEDED
+from cdlib.release.interrupt import change_traffic
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 from cdlib.traffic.base import GroupMetrics, Router
 
@@ -79,6 +85,8 @@ class Canary(Strategy):
     analysis_checks: Suite | None = None
     on_inconclusive: Literal["pause", "fail", "continue"] = "pause"
     inconclusive_gate: Gate = field(default_factory=lambda: Gate("inconclusive analysis"))
+    # What the router must read back before the next change: what this run set last.
+    _expected: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     kind = "canary"
 
@@ -117,6 +125,7 @@ class Canary(Strategy):
         run.checks(self.preview_checks, f"preview checks on {canary}", run.preview_hosts(canary))
         if not run.ctx.check:
             router.tag_release(canary, self.version)
+        self._expected = dict(state.weights)
         try:
             for step in self.steps:
                 self._step(run, router, step, stable, canary)
@@ -134,7 +143,17 @@ class Canary(Strategy):
             if run.ctx.check:
                 st.detail = f"would set weights {weights}"
                 return
-            new = router.switch(canary) if step.weight == 100 else router.set_weights(weights)
+            new = change_traffic(
+                self.app,
+                run.rec.id,
+                router,
+                lambda: (
+                    router.switch(canary) if step.weight == 100 else router.set_weights(weights)
+                ),
+                expected=self._expected,
+                state_dir=self.state_dir,
+            )
+            self._expected = dict(new.weights)
             run.weights(new.weights)
             st.detail = f"weights {dict(new.weights)}"
         run.hook("after_shift", canary, new.weights)
@@ -187,7 +206,16 @@ class Canary(Strategy):
     def _back_to_stable(self, run: Run, router: Router, stable: str, canary: str, why: str) -> None:
         run.hook("on_rollback", stable, detail=why)
         with run.step(f"roll back: weight of {canary} -> 0", changes=True) as st:
-            state = router.switch(stable)
+            # No read-back check: an abort or a failed analysis wants the stable group
+            # whatever the weights are; but never after 'cdlib rollback' interrupted us.
+            state = change_traffic(
+                self.app,
+                run.rec.id,
+                router,
+                lambda: router.switch(stable),
+                expected=None,
+                state_dir=self.state_dir,
+            )
             run.weights(state.weights)
             st.detail = f"live: {state.live}"
         run.finish(ROLLED_BACK, why)

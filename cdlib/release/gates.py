@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from cdlib.release import interrupt
 from cdlib.release.state import app_dir, read_json, write_json_atomic
 
 PROMOTE = "promote"
@@ -76,10 +77,12 @@ class Gate:
         """Block until approved; returns how (``promote``, ``callback``, ``timeout``).
 
         Raises :class:`Aborted` on ``cdlib abort``, a rejecting callback, or a timeout
-        with ``on_timeout="abort"``.
+        with ``on_timeout="abort"``; :class:`~cdlib.release.interrupt.Interrupted` when
+        ``cdlib rollback`` interrupted the release.
         """
         deadline = time.monotonic() + self.timeout
         while True:
+            interrupt.check(app, release_id, state_dir=state_dir)
             sig = received(app, release_id, state_dir=state_dir)
             if sig == ABORT:
                 raise Aborted(f"gate {self.name!r}: aborted by 'cdlib abort'")

@@ -3,26 +3,47 @@
 One JSON file per release under ``<state>/<app>/history/``, rewritten atomically after
 every step, so a release killed midway still shows as ``running`` with the steps it
 finished, and ``cdlib status`` can tell that it never ended.
+
+Reading is forgiving: fields a newer cdlib added are ignored, and a file that cannot be
+read as a record (damaged, hand-edited, truncated by a full disk) is skipped and named
+(:attr:`History.skipped`), so ``status``, ``history`` and ``rollback`` keep working.
 """
 
 from __future__ import annotations
 
 import getpass
+import json
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from cdlib.release.state import app_dir, read_json, write_json_atomic
+from cdlib.engine.errors import CdlibError
+from cdlib.release.state import app_dir, write_json_atomic
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 ROLLED_BACK = "rolled_back"
 ABORTED = "aborted"
-OUTCOMES = (RUNNING, SUCCEEDED, FAILED, ROLLED_BACK, ABORTED)
+#: Stopped from outside (a rollback from another shell, or traffic changed by hand);
+#: traffic was left as found.
+INTERRUPTED = "interrupted"
+OUTCOMES = (RUNNING, SUCCEEDED, FAILED, ROLLED_BACK, ABORTED, INTERRUPTED)
+
+
+class BadRecord(CdlibError):
+    """A history file that cannot be read as a release record; names the file and why."""
+
+    def __init__(self, path: Path, why: str, *, where: str = "") -> None:
+        self.path = path
+        self.why = why
+        #: ``line:column`` of a JSON syntax error, else empty.
+        self.where = where
+        super().__init__(f"{path}{':' + where if where else ''}: {why}")
 
 
 @dataclass
@@ -71,19 +92,124 @@ class ReleaseRecord:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ReleaseRecord:
-        """Rebuild from :meth:`to_json` output."""
-        steps = [StepRecord(**s) for s in data.get("steps", [])]
-        fields = {k: v for k, v in data.items() if k != "steps"}
-        return cls(**fields, steps=steps)
+    def from_json(cls, data: Any) -> ReleaseRecord:
+        """Rebuild from :meth:`to_json` output.
+
+        Fields this version does not know (written by a newer cdlib) are ignored; a
+        missing or mistyped field raises :class:`ValueError` naming it.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a record is a JSON object, found {type(data).__name__}")
+        raw_steps = data.get("steps", [])
+        if not isinstance(raw_steps, list):
+            raise ValueError("field 'steps' is not a list")
+        steps = []
+        for i, raw in enumerate(raw_steps, 1):
+            try:
+                steps.append(_build(StepRecord, raw, _STEP_TYPES))
+            except ValueError as exc:
+                raise ValueError(f"step {i}: {exc}") from None
+        rec = _build(cls, {k: v for k, v in data.items() if k != "steps"}, _RECORD_TYPES)
+        rec.steps = steps
+        return rec
+
+
+_T = TypeVar("_T")
+_NUM = (int, float)
+_OPT_NUM = (int, float, type(None))
+_OPT_STR = (str, type(None))
+_STEP_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "started": _NUM,
+    "duration": _OPT_NUM,
+    "outcome": (str,),
+    "detail": (str,),
+}
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "app": (str,),
+    "version": (str,),
+    "strategy": (str,),
+    "id": (str,),
+    "user": (str,),
+    "machine": (str,),
+    "pid": (int,),
+    "started": _NUM,
+    "finished": _OPT_NUM,
+    "outcome": (str,),
+    "reason": (str,),
+    "previous_version": _OPT_STR,
+    "previous_group": _OPT_STR,
+    "new_group": _OPT_STR,
+    "router": (dict,),
+    "weights": (dict,),
+}
+
+
+def _build(cls: type[_T], data: Any, types: dict[str, tuple[type, ...]]) -> _T:
+    """``cls(**data)`` keeping known fields only, each of the expected JSON type."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, found {type(data).__name__}")
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    kept = {k: v for k, v in data.items() if k in known}
+    for k, v in kept.items():
+        want = types.get(k)
+        if want is not None and (not isinstance(v, want) or isinstance(v, bool)):
+            raise ValueError(f"field {k!r} has a bad value {v!r}")
+    try:
+        return cls(**kept)
+    except TypeError:
+        missing = sorted(
+            f.name
+            for f in fields(cls)  # type: ignore[arg-type]
+            if f.name not in kept and f.default is MISSING and f.default_factory is MISSING
+        )
+        raise ValueError(f"missing field(s) {', '.join(map(repr, missing))}") from None
+
+
+def read_record(path: Path) -> ReleaseRecord:
+    """Read one history file; :class:`BadRecord` (file, line and why) when unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRecord(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise BadRecord(path, f"cannot read: {exc.strerror or exc}") from None
+    if not text.strip():
+        raise BadRecord(path, "empty file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadRecord(
+            path, f"invalid JSON: {exc.msg}", where=f"{exc.lineno}:{exc.colno}"
+        ) from None
+    try:
+        return ReleaseRecord.from_json(data)
+    except ValueError as exc:
+        raise BadRecord(path, f"not a release record: {exc}") from None
 
 
 class History:
-    """The release records of one app."""
+    """The release records of one app.
 
-    def __init__(self, app: str, *, state_dir: str | None = None) -> None:
+    Args:
+        app: the app's name.
+        state_dir: where its state lives (default ``$CDLIB_STATE_DIR``).
+        warn: called with a message for each record file that is skipped (unreadable);
+            they are also kept in :attr:`skipped`.
+    """
+
+    def __init__(
+        self,
+        app: str,
+        *,
+        state_dir: str | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.app = app
         self.dir = app_dir(app, state_dir) / "history"
+        self.warn = warn
+        #: The unreadable record files met by the last :meth:`all`, each naming its file.
+        self.skipped: list[BadRecord] = []
 
     def path(self, release_id: str) -> Path:
         """File of one release."""
@@ -94,19 +220,25 @@ class History:
         write_json_atomic(self.path(rec.id), rec.to_json())
 
     def get(self, release_id: str) -> ReleaseRecord | None:
-        """One record by id."""
-        data = read_json(self.path(release_id))
-        return ReleaseRecord.from_json(data) if data else None
+        """One record by id; ``None`` when absent, :class:`BadRecord` when unreadable."""
+        path = self.path(release_id)
+        if not path.exists():
+            return None
+        return read_record(path)
 
     def all(self) -> list[ReleaseRecord]:
-        """Every record, oldest first."""
+        """Every readable record, oldest first; unreadable ones are skipped and named."""
+        self.skipped = []
         if not self.dir.exists():
             return []
         out = []
-        for p in self.dir.glob("*.json"):
-            data = read_json(p)
-            if data:
-                out.append(ReleaseRecord.from_json(data))
+        for p in sorted(self.dir.glob("*.json")):
+            try:
+                out.append(read_record(p))
+            except BadRecord as bad:
+                self.skipped.append(bad)
+                if self.warn is not None:
+                    self.warn(f"skipped unreadable release record {bad}")
         return sorted(out, key=lambda r: (r.started, r.id))
 
     def latest(self) -> ReleaseRecord | None:

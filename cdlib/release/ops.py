@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdlib.engine.errors import CdlibError
-from cdlib.release import gates
+from cdlib.release import gates, interrupt
 from cdlib.release.history import (
     ABORTED,
+    INTERRUPTED,
     ROLLED_BACK,
     SUCCEEDED,
+    BadRecord,
     History,
     Recorder,
     ReleaseRecord,
 )
-from cdlib.release.lock import ReleaseLock, read_owner
+from cdlib.release.lock import CorruptLock, LockHeld, ReleaseLock, read_owner
 from cdlib.release.routers import spec_from_json
 from cdlib.release.state import app_dir
 
@@ -34,28 +37,50 @@ class AppStatus:
     weights: dict[str, int]
     releases: dict[str, str | None]
     router_error: str | None = None
+    #: The lock file's path and what is wrong with it, when it cannot be read.
+    lock_corrupt: str | None = None
+    #: History files skipped as unreadable, each with its path and why.
+    skipped_records: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """JSON for ``--format json``."""
+        lock: dict[str, Any] | None = None
+        if self.lock_corrupt:
+            lock = {"owner": None, "stale": False, "corrupt": self.lock_corrupt}
+        elif self.lock_owner:
+            lock = {"owner": self.lock_owner, "stale": self.lock_stale}
         return {
             "app": self.app,
             "latest": self.latest.to_json() if self.latest else None,
             "unfinished": bool(self.latest and self.latest.unfinished),
-            "lock": {"owner": self.lock_owner, "stale": self.lock_stale}
-            if self.lock_owner
-            else None,
+            "lock": lock,
             "live": self.live,
             "weights": self.weights,
             "releases": self.releases,
             "router_error": self.router_error,
+            "skipped_records": self.skipped_records,
         }
 
 
-def status(app: str, *, state_dir: str | None = None, read_router: bool = True) -> AppStatus:
-    """History, lock and (read back from the router) where traffic goes now."""
-    hist = History(app, state_dir=state_dir)
+def status(
+    app: str,
+    *,
+    state_dir: str | None = None,
+    read_router: bool = True,
+    warn: Callable[[str], None] | None = None,
+) -> AppStatus:
+    """History, lock and (read back from the router) where traffic goes now.
+
+    Unreadable history records are skipped (passed to ``warn`` and listed); a corrupt
+    lock file is reported with its path, not raised.
+    """
+    hist = History(app, state_dir=state_dir, warn=warn)
     latest = hist.latest()
-    owner = read_owner(app_dir(app, state_dir) / "release.lock")
+    corrupt = None
+    try:
+        owner = read_owner(app_dir(app, state_dir) / "release.lock")
+    except CorruptLock as bad:
+        owner, corrupt = None, str(bad)
     live, weights, releases, err = None, {}, {}, None
     if read_router and latest and latest.router:
         try:
@@ -74,6 +99,8 @@ def status(app: str, *, state_dir: str | None = None, read_router: bool = True) 
         weights,
         releases,
         err,
+        corrupt,
+        [str(b) for b in hist.skipped],
     )
 
 
@@ -83,25 +110,31 @@ def rollback(
     to_group: str | None = None,
     state_dir: str | None = None,
     break_stale: bool = True,
+    warn: Callable[[str], None] | None = None,
 ) -> ReleaseRecord:
     """Send all traffic back to the previous group in one router call; record it.
 
-    Works after a finished release (switch back to its previous group) and after an
-    interrupted one (an unfinished record: traffic goes back to the group that was live
-    before it; its record is marked aborted). A stale lock (its process is gone) is
-    broken; a live one is refused with its owner named.
+    Works after a finished release (switch back to its previous group), after one that
+    died or was interrupted (traffic goes back to the group that was live before it),
+    and while a release is running: that release is interrupted (an interrupt marker it
+    checks at every pause tick and before each traffic change), the switch waits for a
+    router call of it in flight (the traffic lock) and happens without taking the
+    release lock; the running release then stops without touching traffic and records
+    itself as interrupted. A stale or corrupt lock is broken. Unreadable history records
+    are skipped and passed to ``warn``.
     """
-    hist = History(app, state_dir=state_dir)
+    hist = History(app, state_dir=state_dir, warn=warn)
     records = hist.all()
     if not records:
         raise CdlibError(f"no release of {app!r} recorded: nothing to roll back")
     # The release to undo: the newest one that moved traffic and still stands, or one
-    # that never finished (traffic may be anywhere). Failed releases that left or put
-    # traffic back where it was are skipped.
+    # that never finished or was interrupted (traffic may be anywhere). Failed releases
+    # that left or put traffic back where it was are skipped.
     latest = next(
-        (r for r in reversed(records) if r.unfinished or r.outcome == SUCCEEDED),
+        (r for r in reversed(records) if r.unfinished or r.outcome in (SUCCEEDED, INTERRUPTED)),
         records[-1],
     )
+    _warn_if_newer_skipped(hist.skipped, latest, warn)
     target = to_group or latest.previous_group
     if not target:
         raise CdlibError(
@@ -121,17 +154,34 @@ def rollback(
         previous_version=latest.version,
     )
     lock = ReleaseLock(app, rec.id, state_dir=state_dir)
-    lock.acquire(break_stale=break_stale)
+    running = None
+    try:
+        lock.acquire(break_stale=break_stale)
+    except LockHeld as held:
+        running = _running_release(hist, held)
     try:
         recorder = Recorder(hist, rec)
-        step = recorder.step(f"switch traffic -> {target}")
         router = spec_from_json(latest.router).build()
+        if running is not None:
+            # Marker first, then the traffic lock: a traffic change the release began
+            # before ends before our switch; any later one sees the marker and stops.
+            step = recorder.step(f"interrupt running release {running.id}")
+            who = f"{rec.user}@{rec.machine}"
+            interrupt.request(
+                app, running.id, by=who, reason=f"'cdlib rollback' ({rec.id})", state_dir=state_dir
+            )
+            rec.reason = f"interrupted running release {running.id}"
+            recorder.end_step(step, SUCCEEDED, f"interrupt marker written for {running.id}")
+        step = recorder.step(f"switch traffic -> {target}")
         t0 = time.monotonic()
-        state = router.switch(target)
+        with interrupt.traffic_lock(app, state_dir=state_dir):
+            state = router.switch(target)
         took = time.monotonic() - t0
         recorder.weights(dict(state.weights))
         recorder.end_step(step, SUCCEEDED, f"live: {state.live} (switch took {took:.3f}s)")
-        if latest.unfinished:
+        if running is not None and running.id == latest.id:
+            pass  # the running release records its own end (interrupted)
+        elif latest.unfinished:
             latest.outcome = ABORTED
             latest.reason = (latest.reason + "; " if latest.reason else "") + (
                 f"interrupted; traffic restored to {target} by rollback {rec.id}"
@@ -142,10 +192,44 @@ def rollback(
             latest.outcome = ROLLED_BACK
             latest.reason = f"rolled back by {rec.id}"
             hist.save(latest)
-        recorder.finish(SUCCEEDED, f"switch took {took:.3f}s")
+        elif latest.outcome == INTERRUPTED:
+            latest.reason = (latest.reason + "; " if latest.reason else "") + (
+                f"traffic restored to {target} by rollback {rec.id}"
+            )
+            hist.save(latest)
+        done = f"switch took {took:.3f}s"
+        recorder.finish(SUCCEEDED, f"{rec.reason}; {done}" if rec.reason else done)
         return rec
     finally:
         lock.release()
+
+
+def _running_release(hist: History, held: LockHeld) -> ReleaseRecord:
+    """The release holding the lock, if a rollback may interrupt it; else re-raise."""
+    if held.owner is None:
+        raise held
+    try:
+        running = hist.get(held.owner.release_id)
+    except BadRecord:
+        running = None
+    if running is None or not running.unfinished or running.strategy == "rollback":
+        # Not a release we can ask to stop (another rollback, or unknown to history).
+        raise held
+    return running
+
+
+def _warn_if_newer_skipped(
+    skipped: list[BadRecord], chosen: ReleaseRecord, warn: Callable[[str], None] | None
+) -> None:
+    # Record ids start with their start time, so a skipped file named after a later id
+    # may be the release that should be undone.
+    newer = [b for b in skipped if b.path.stem > chosen.id]
+    if newer and warn is not None:
+        warn(
+            f"rollback acts on release {chosen.id}, but unreadable record(s) "
+            f"{', '.join(str(b.path) for b in newer)} may be newer: if traffic goes to the "
+            "wrong group, run 'cdlib rollback --to GROUP'"
+        )
 
 
 def signal(app: str, what: str, *, state_dir: str | None = None) -> ReleaseRecord:

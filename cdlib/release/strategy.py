@@ -24,12 +24,15 @@ from cdlib.release.gates import ABORT, Aborted, received
 from cdlib.release.history import (
     ABORTED,
     FAILED,
+    INTERRUPTED,
     ROLLED_BACK,
     History,
     Recorder,
     ReleaseRecord,
 )
 from cdlib.release.hooks import HookEvent, Hooks
+from cdlib.release.interrupt import Interrupted
+from cdlib.release.interrupt import check as check_interrupt
 from cdlib.release.lock import ReleaseLock
 from cdlib.release.routers import RouterSpec
 from cdlib.traffic.base import Router, Target, TrafficError
@@ -219,6 +222,8 @@ class Strategy:
                             if getattr(exc, "rolled_back", False)
                             else (ABORTED if isinstance(exc, Aborted) else FAILED)
                         )
+                        if isinstance(exc, Interrupted):
+                            outcome = INTERRUPTED
                         run.finish(outcome, str(exc))
                     run.hook("on_finish", rec.new_group, detail=run.rec.outcome)
                     raise
@@ -401,11 +406,14 @@ class Run:
         )
 
     def sleep(self, seconds: float) -> None:
-        """Wait, but stop early with :class:`Aborted` on ``cdlib abort``."""
+        """Wait, but stop early: :class:`Aborted` on ``cdlib abort``, ``Interrupted``
+        when ``cdlib rollback`` interrupted the release."""
         end = time.monotonic() + seconds
         while True:
             if self.aborted():
                 raise Aborted("aborted by 'cdlib abort'")
+            if not self.ctx.check:
+                check_interrupt(self.s.app, self.rec.id, state_dir=self.s.state_dir)
             left = end - time.monotonic()
             if left <= 0:
                 return
