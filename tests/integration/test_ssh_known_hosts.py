@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import signal
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -278,3 +280,27 @@ def test_a_hung_host_is_unreachable_at_connect_and_the_run_goes_on(
     assert "within 2s" in by_host["host2"].msg
     assert by_host["host1"].status is Status.CHANGED
     assert by_host["host3"].status is Status.CHANGED
+
+
+def test_cli_reports_a_hung_host_unreachable_with_exit_3(fleet: Fleet, tmp_path: Path) -> None:
+    fleet.reset()
+    inv = fleet.inventory_yaml(tmp_path / "inv.yml", hosts=[1, 2, 3])
+    book = tmp_path / "book.py"
+    book.write_text(
+        "from cdlib import Play, tasks\n"
+        "play = Play('hung', hosts='all')\n"
+        "play.task(tasks.command('echo ok'))\n"
+    )
+    opts = ("--connect-timeout", "2", "--command-timeout", "30", "--keepalive-interval", "1")
+    with _frozen(fleet, 3):
+        proc = subprocess.run(
+            [sys.executable, "-m", "cdlib", "run", str(book), "-i", str(inv), *opts],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "host3" in proc.stdout and "no SSH handshake" in proc.stdout
+    for other in ("host1", "host2"):
+        assert re.search(rf"^{other} : ok=1 .* unreachable=0 ", proc.stdout, re.M), proc.stdout
