@@ -155,3 +155,32 @@ def test_record_refuses_a_key_that_another_run_recorded_meanwhile(tmp_path: Path
 def test_fingerprint_is_openssh_sha256() -> None:
     digest = base64.b64encode(hashlib.sha256(A).digest()).decode().rstrip("=")
     assert kh.fingerprint(A) == "SHA256:" + digest
+
+
+def test_ssh_config_chooses_the_name_and_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fabric import Config
+    from fabric import Connection as FabricConnection
+
+    from cdlib.connections.ssh import SSHConnection, _HostKeyCheck
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "config").write_text(
+        "Host web1\n  HostName 10.1.1.1\n  Port 2222\n  UserKnownHostsFile ~/k1 ~/k2\n"
+        "Host web2\n  HostKeyAlias alias2\n  GlobalKnownHostsFile /g\n"
+    )
+
+    def checker(name: str, known_hosts: str | None = None) -> _HostKeyCheck:
+        conn = SSHConnection(name, known_hosts=known_hosts)
+        return conn._host_key_check(FabricConnection(name, config=Config()))
+
+    one = checker("web1")
+    assert one.name == "[10.1.1.1]:2222"
+    assert one.user_files == [f"{tmp_path}/k1", f"{tmp_path}/k2"]
+    two = checker("web2")
+    assert (two.name, two.global_files) == ("alias2", ["/g"])
+    assert two.user_files[0] == f"{tmp_path}/.ssh/known_hosts"
+    # cdlib_known_hosts_file replaces the user files, as -o UserKnownHostsFile does.
+    assert checker("web1", "~/mine").user_files == [f"{tmp_path}/mine"]
