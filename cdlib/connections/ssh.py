@@ -228,10 +228,27 @@ class SSHConnection(Connection):
 
         connect_kwargs["transport_factory"] = transport
         try:
-            fc.open()
-        except UnreachableError:
-            fc.close()
+            self._open(fc)
+        except BaseException:
+            # A handshake that timed out leaves paramiko's transport thread running.
+            with contextlib.suppress(Exception):
+                fc.close()
             raise
+        # paramiko leaves Nagle's algorithm on: a small request sent while the previous
+        # one is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
+        with contextlib.suppress(OSError, AttributeError):
+            fc.client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._fabric = fc
+        self._lost = None
+        if self.keepalive_interval > 0:
+            self._keepalive = Keepalive(
+                fc.client.get_transport(), self.keepalive_interval, self.keepalive_count, self._dead
+            )
+
+    def _open(self, fc: Any) -> None:
+        """Open fabric connection ``fc``; every failure becomes :class:`UnreachableError`."""
+        try:
+            fc.open()
         except paramiko.SSHException as exc:
             text = str(exc)
             if text == "No existing session" or "protocol banner" in text:
@@ -252,16 +269,6 @@ class SSHConnection(Connection):
             raise UnreachableError(
                 self.host, f"cannot connect to {self.address}:{self.port}: {exc.strerror or exc}"
             ) from None
-        # paramiko leaves Nagle's algorithm on: a small request sent while the previous
-        # one is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
-        with contextlib.suppress(OSError, AttributeError):
-            fc.client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._fabric = fc
-        self._lost = None
-        if self.keepalive_interval > 0:
-            self._keepalive = Keepalive(
-                fc.client.get_transport(), self.keepalive_interval, self.keepalive_count, self._dead
-            )
 
     def _dead(self, reason: str) -> None:
         self._lost = reason
