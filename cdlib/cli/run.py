@@ -57,7 +57,28 @@ def add_parser(sub: Any) -> None:
         default="strict",
         help="SSH host key checking (default strict)",
     )
-    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS")
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="TCP connect, SSH handshake and login (default 10)",
+    )
+    p.add_argument(
+        "--command-timeout",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="longest a command may run when its task sets no timeout (default 3600, 0: none)",
+    )
+    p.add_argument(
+        "--keepalive-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="probe each host this often; 3 unanswered probes make it unreachable "
+        "(default 15, 0: off)",
+    )
     p.add_argument("-u", "--user", help="SSH login user when the inventory names none")
     p.add_argument(
         "-K",
@@ -118,6 +139,8 @@ def main(args: argparse.Namespace) -> int:
             connection_options=ConnectionOptions(
                 host_key_policy=args.host_key_policy,
                 connect_timeout=args.connect_timeout,
+                command_timeout=args.command_timeout,
+                keepalive_interval=args.keepalive_interval,
                 become_password=become_pw,
                 user=args.user,
             ),

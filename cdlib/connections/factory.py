@@ -21,15 +21,33 @@ class ConnectionOptions:
     connect_timeout: float = 10.0
     become_password: str | None = None
     user: str | None = None
+    command_timeout: float = 3600.0
+    keepalive_interval: float = 15.0
+    keepalive_count: int = 3
+
+
+def _number(host: Host, name: str, default: float, *, integer: bool = False) -> float:
+    """Host var ``name`` as a number of at least 0, or a clear error naming host and var."""
+    raw = host.var(name, default=default)
+    try:
+        value = int(raw) if integer else float(raw)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 0 or isinstance(raw, bool):
+        kind = "a whole number" if integer else "a number of seconds"
+        raise ValueError(f"host {host.name}: {name} must be {kind} (0 or more), got {raw!r}")
+    return value
 
 
 def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connection:
     """A connection to ``host`` from its vars (``ansible_connection``, ``ansible_host`` ...).
 
     Host vars understood beyond Ansible's: ``cdlib_known_hosts_file``,
-    ``cdlib_host_key_policy`` (``strict``, ``accept-new``, ``off``) and
+    ``cdlib_host_key_policy`` (``strict``, ``accept-new``, ``off``),
     ``cdlib_resident_shell`` (``true`` by default; ``false`` runs every command in its
-    own SSH session).
+    own SSH session), ``cdlib_command_timeout``, ``cdlib_keepalive_interval`` and
+    ``cdlib_keepalive_count`` (see :class:`~cdlib.connections.ssh.SSHConnection`);
+    ``ansible_timeout`` is the connect timeout.
     """
     opts = opts or ConnectionOptions()
     become = None
@@ -73,7 +91,12 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
         password=str(pw) if pw is not None else None,
         known_hosts=str(known) if known else None,
         host_key_policy=cast(HostKeyPolicy, policy),
-        connect_timeout=float(host.var("ansible_timeout", default=opts.connect_timeout)),
+        connect_timeout=_number(host, "ansible_timeout", opts.connect_timeout),
+        command_timeout=_number(host, "cdlib_command_timeout", opts.command_timeout),
+        keepalive_interval=_number(host, "cdlib_keepalive_interval", opts.keepalive_interval),
+        keepalive_count=int(
+            _number(host, "cdlib_keepalive_count", opts.keepalive_count, integer=True)
+        ),
         become=become,
         resident_shell=resident,
     )

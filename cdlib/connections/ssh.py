@@ -16,50 +16,100 @@ import shlex
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any, Literal
 
 import paramiko
 
+from cdlib.connections import known_hosts as kh
 from cdlib.connections.base import Become, CommandResult, Connection, UnreachableError
+from cdlib.connections.keepalive import Keepalive
 from cdlib.connections.resident import ResidentShell, ShellGone
 
 HostKeyPolicy = Literal["strict", "accept-new", "off"]
 
+#: Seconds a command may run when its caller gives no timeout (0: no limit).
+DEFAULT_COMMAND_TIMEOUT = 3600.0
+#: Seconds between keepalive probes, and how many may go unanswered.
+DEFAULT_KEEPALIVE_INTERVAL = 15.0
+DEFAULT_KEEPALIVE_COUNT = 3
 
-class _AcceptNew(paramiko.MissingHostKeyPolicy):
-    """Trust a host seen for the first time and record its key (like ``accept-new``)."""
 
-    _lock = threading.Lock()
+class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
+    """Decide on the key a host offers from OpenSSH's known_hosts files.
 
-    def __init__(self, path: str | None) -> None:
-        self.path = path
+    paramiko's own check is not used (the client is given no keys): it treats a host
+    known only with another key type as a changed key, and cannot say which line
+    holds the old key.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        name: str,
+        policy: HostKeyPolicy,
+        user_files: list[str],
+        global_files: list[str],
+        hashed: bool,
+    ) -> None:
+        self.host = host
+        self.name = name
+        self.policy = policy
+        self.user_files = user_files
+        self.global_files = global_files
+        self.hashed = hashed
+
+    def preferred_types(self) -> list[str]:
+        """Key types known for the host, to ask for first (as OpenSSH does)."""
+        out: list[str] = []
+        for e in kh.lookup(self.user_files + self.global_files, self.name):
+            if e.marker is None:
+                types = ["rsa-sha2-512", "rsa-sha2-256"] if e.key_type == "ssh-rsa" else []
+                out += [t for t in [*types, e.key_type] if t not in out]
+        return out
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        if self.path:
-            with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-
-_known_lock = threading.Lock()
-_known: dict[str, tuple[tuple[int, int], paramiko.HostKeys]] = {}
-
-
-def _parsed_known_hosts(path: str) -> paramiko.HostKeys:
-    """The parsed known_hosts file at ``path``, cached until its mtime or size changes."""
-    st = os.stat(path)
-    version = (st.st_mtime_ns, st.st_size)
-    with _known_lock:
-        hit = _known.get(path)
-        if hit is not None and hit[0] == version:
-            return hit[1]
-        keys = paramiko.HostKeys()
-        keys.load(path)
-        _known[path] = (version, keys)
-        return keys
+        key_type, blob = key.get_name(), key.asbytes()
+        verdict = kh.check(
+            kh.lookup(self.user_files + self.global_files, self.name), key_type, blob
+        )
+        if verdict.status == "new" and self.policy == "accept-new":
+            if not self.user_files:
+                raise UnreachableError(
+                    self.host,
+                    f"host key of {self.name} is unknown and there is no user known_hosts "
+                    "file to record it in (UserKnownHostsFile none)",
+                )
+            verdict = kh.record(self.user_files[0], self.name, key_type, blob, hashed=self.hashed)
+        if verdict.status == "revoked":
+            assert verdict.entry is not None
+            raise UnreachableError(
+                self.host,
+                f"the {key_type} host key of {self.name} ({kh.fingerprint(blob)}) is REVOKED "
+                f"in {verdict.entry.where}",
+            )
+        if self.policy == "off" or verdict.status == "known":
+            return
+        if verdict.status == "changed":
+            assert verdict.entry is not None
+            raise UnreachableError(
+                self.host,
+                f"host key for {self.name} has CHANGED: its {key_type} key is now "
+                f"{kh.fingerprint(blob)}; offending key in {verdict.entry.where}; possible "
+                "man-in-the-middle; if the change is expected remove that line "
+                f"(ssh-keygen -R {shlex.quote(self.name)} -f {shlex.quote(verdict.entry.path)})",
+            )
+        if verdict.status == "new" and self.policy == "strict":
+            others = "".join(
+                f"; known with a {e.key_type} key in {e.where}" for e in verdict.others
+            )
+            files = " ".join(self.user_files + self.global_files) or "(none)"
+            raise UnreachableError(
+                self.host,
+                f"host key of {self.name} is unknown: no {key_type} key for it in {files}"
+                f"{others}; add it with ssh-keyscan, or use host_key_policy accept-new",
+            )
 
 
 class SSHConnection(Connection):
@@ -72,12 +122,20 @@ class SSHConnection(Connection):
         user: login user (default: fabric/ssh config, then the local user).
         key_file: private key path.
         password: login password (prefer keys).
-        known_hosts: known_hosts file to check host keys against (in addition to the
-            user's ``~/.ssh/known_hosts``).
+        known_hosts: the user known_hosts file, instead of ``UserKnownHostsFile`` from
+            ``~/.ssh/config`` (default ``~/.ssh/known_hosts ~/.ssh/known_hosts2``);
+            the global files are read too. See :mod:`cdlib.connections.known_hosts`.
         host_key_policy: ``strict`` (default: unknown keys are refused), ``accept-new``
-            (trust and record a host's first key; a changed key is still refused) or
-            ``off`` (no checking; for throw-away hosts only).
-        connect_timeout: seconds for TCP connect and SSH handshake.
+            (trust a key not known for the host and record it in the first user file;
+            a changed key is refused) or ``off`` (only revoked keys are refused; for
+            throw-away hosts only).
+        connect_timeout: seconds for TCP connect, SSH handshake, login and opening a
+            session.
+        command_timeout: seconds a command may run when the caller gives no timeout
+            (``0``: no limit); it then ends with exit code 124.
+        keepalive_interval: seconds between keepalive probes (``0``: none); a host that
+            leaves ``keepalive_count`` of them unanswered is reported unreachable.
+        keepalive_count: see ``keepalive_interval``.
         become: run commands through sudo as another user.
         resident_shell: run commands through one resident ``/bin/sh`` per host (the
             default) rather than one exec request each; see
@@ -98,6 +156,9 @@ class SSHConnection(Connection):
         known_hosts: str | None = None,
         host_key_policy: HostKeyPolicy = "strict",
         connect_timeout: float = 10.0,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
+        keepalive_interval: float = DEFAULT_KEEPALIVE_INTERVAL,
+        keepalive_count: int = DEFAULT_KEEPALIVE_COUNT,
         become: Become | None = None,
         resident_shell: bool = True,
     ) -> None:
@@ -113,6 +174,11 @@ class SSHConnection(Connection):
         self.known_hosts = known_hosts
         self.host_key_policy = host_key_policy
         self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count = keepalive_count
+        self._keepalive: Keepalive | None = None
+        self._lost: str | None = None
         self._fabric: Any = None
         self._sftp: paramiko.SFTPClient | None = None
         self._sftp_lock = threading.Lock()
@@ -146,40 +212,50 @@ class SSHConnection(Connection):
             config=Config(),
         )
         client: paramiko.SSHClient = fc.client
-        # fabric trusts unknown hosts by default; cdlib does not.
-        if self.host_key_policy == "strict":
-            client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        elif self.host_key_policy == "accept-new":
-            client.set_missing_host_key_policy(_AcceptNew(self.known_hosts))
-        else:
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        if self.known_hosts:
-            try:
-                if self.host_key_policy == "off":
-                    # paramiko's AutoAddPolicy saves new keys back to a loaded file.
-                    client.load_host_keys(os.path.expanduser(self.known_hosts))
-                else:
-                    self._add_known_keys(client)
-            except FileNotFoundError:
-                if self.host_key_policy == "strict":
-                    raise UnreachableError(
-                        self.host, f"known_hosts file {self.known_hosts} not found"
-                    ) from None
-                Path(self.known_hosts).touch()
+        # fabric trusts unknown hosts by default; cdlib checks as OpenSSH does.
+        checker = self._host_key_check(fc)
+        client.set_missing_host_key_policy(checker)
+        preferred = checker.preferred_types()
+
+        def transport(sock: Any, **kw: Any) -> paramiko.Transport:
+            t = paramiko.Transport(sock, **kw)
+            opts = t.get_security_options()
+            # Ask for a key type already known for the host first, as OpenSSH does, so a
+            # host known by its ECDSA key is not met with its Ed25519 key as a new one.
+            first = [k for k in preferred if k in opts.key_types]
+            opts.key_types = first + [k for k in opts.key_types if k not in first]
+            return t
+
+        connect_kwargs["transport_factory"] = transport
+        try:
+            self._open(fc)
+        except BaseException:
+            # A handshake that timed out leaves paramiko's transport thread running.
+            with contextlib.suppress(Exception):
+                fc.close()
+            raise
+        # paramiko leaves Nagle's algorithm on: a small request sent while the previous
+        # one is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
+        with contextlib.suppress(OSError, AttributeError):
+            fc.client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._fabric = fc
+        self._lost = None
+        if self.keepalive_interval > 0:
+            self._keepalive = Keepalive(
+                fc.client.get_transport(), self.keepalive_interval, self.keepalive_count, self._dead
+            )
+
+    def _open(self, fc: Any) -> None:
+        """Open fabric connection ``fc``; every failure becomes :class:`UnreachableError`."""
         try:
             fc.open()
-        except paramiko.BadHostKeyException as exc:
-            raise UnreachableError(
-                self.host,
-                f"host key for {self.address} has CHANGED (got {exc.key.get_name()}); "
-                "possible man-in-the-middle; update known_hosts if the change is expected",
-            ) from None
         except paramiko.SSHException as exc:
             text = str(exc)
-            if "not found in known_hosts" in text:
+            if text == "No existing session" or "protocol banner" in text:
+                # paramiko's words for a handshake that did not finish in time.
                 text = (
-                    f"host key of {self.address} is unknown (not in known_hosts); add it with "
-                    f"ssh-keyscan, or use host_key_policy='accept-new'"
+                    f"no SSH handshake from {self.address}:{self.port} within "
+                    f"{self.connect_timeout:g}s (sshd hung or overloaded?)"
                 )
             elif isinstance(exc, paramiko.AuthenticationException):
                 text = f"authentication failed for {fc.user}@{self.address}: {exc}"
@@ -193,32 +269,34 @@ class SSHConnection(Connection):
             raise UnreachableError(
                 self.host, f"cannot connect to {self.address}:{self.port}: {exc.strerror or exc}"
             ) from None
-        # paramiko leaves Nagle's algorithm on: a small request sent while the previous
-        # one is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
-        with contextlib.suppress(OSError, AttributeError):
-            fc.client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._fabric = fc
 
-    def _add_known_keys(self, client: paramiko.SSHClient) -> None:
-        """Give ``client`` this host's entries of the known_hosts file.
+    def _dead(self, reason: str) -> None:
+        self._lost = reason
 
-        The file is parsed once per process (and again when it changes), not once per
-        connection: with one line per host, parsing it for every host is quadratic.
-        """
-        known = _parsed_known_hosts(os.path.expanduser(str(self.known_hosts)))
-        name = self.address if self.port == 22 else f"[{self.address}]:{self.port}"
-        for key_type, key in (known.lookup(name) or {}).items():
-            client.get_host_keys().add(name, key_type, key)
+    def _host_key_check(self, fc: Any) -> _HostKeyCheck:
+        """The host key check for fabric connection ``fc`` (its ssh_config lookup done)."""
+        cfg: dict[str, Any] = dict(fc.ssh_config)
+        user_files, global_files = kh.files_from_config(cfg, user=str(fc.user), host=fc.host)
+        if self.known_hosts:
+            user_files = [os.path.expanduser(self.known_hosts)]
+        alias = cfg.get("hostkeyalias")
+        name = str(alias) if alias else kh.host_name(fc.host, int(fc.port))
+        hashed = str(cfg.get("hashknownhosts", "no")).lower() == "yes"
+        return _HostKeyCheck(
+            self.host, name, self.host_key_policy, user_files, global_files, hashed
+        )
 
     def _transport(self) -> paramiko.Transport:
         t = self._fabric.client.get_transport() if self._fabric else None
         if t is None or not t.is_active():
-            raise UnreachableError(self.host, "connection lost")
+            raise UnreachableError(self.host, self._lost or "connection lost")
         return t  # type: ignore[no-any-return]
 
     def _run(
         self, command: str, *, stdin: bytes | None, timeout: float | None, display: str
     ) -> CommandResult:
+        if timeout is None and self.command_timeout > 0:
+            timeout = self.command_timeout
         if self.resident_shell and self._shell_lock.acquire(blocking=False):
             try:
                 return self._run_resident(command, stdin=stdin, timeout=timeout, display=display)
@@ -246,7 +324,7 @@ class SSHConnection(Connection):
         except (paramiko.SSHException, EOFError, OSError) as exc:
             self._drop_shell()
             raise UnreachableError(
-                self.host, f"connection lost: {exc or type(exc).__name__}"
+                self.host, self._lost or f"connection lost: {exc or type(exc).__name__}"
             ) from None
         return CommandResult(
             display,
@@ -294,10 +372,12 @@ class SSHConnection(Connection):
             return CommandResult(display, 124, "", f"timed out after {timeout}s")
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise UnreachableError(
-                self.host, f"connection lost: {exc or type(exc).__name__}"
+                self.host, self._lost or f"connection lost: {exc or type(exc).__name__}"
             ) from None
         if code == -1:
-            raise UnreachableError(self.host, "connection lost before the command finished")
+            raise UnreachableError(
+                self.host, self._lost or "connection lost before the command finished"
+            )
         return CommandResult(
             display, code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
         )
@@ -314,7 +394,7 @@ class SSHConnection(Connection):
         except (OSError, paramiko.SSHException, EOFError) as exc:
             if isinstance(exc, OSError) and exc.errno is not None:
                 raise
-            raise UnreachableError(self.host, f"upload failed: {exc}") from None
+            raise UnreachableError(self.host, self._lost or f"upload failed: {exc}") from None
 
     def _get(self, remote_path: str) -> bytes:
         try:
@@ -322,10 +402,13 @@ class SSHConnection(Connection):
                 fh.prefetch()
                 return fh.read()
         except (paramiko.SSHException, EOFError) as exc:
-            raise UnreachableError(self.host, f"download failed: {exc}") from None
+            raise UnreachableError(self.host, self._lost or f"download failed: {exc}") from None
 
     def close(self) -> None:
         """Close the resident shell, SFTP and the SSH connection."""
+        if self._keepalive is not None:
+            self._keepalive.stop()
+            self._keepalive = None
         self._drop_shell()
         if self._sftp is not None:
             with contextlib.suppress(Exception):

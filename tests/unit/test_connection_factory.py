@@ -26,3 +26,34 @@ def test_resident_shell_var_rejects_other_values() -> None:
     host = Host("web1", {"cdlib_resident_shell": "sometimes"})
     with pytest.raises(ValueError, match="web1: cdlib_resident_shell must be true or false"):
         cdlib.connection_for(host)
+
+
+def test_timeouts_from_options_and_host_vars() -> None:
+    opts = cdlib.ConnectionOptions(command_timeout=60, keepalive_interval=5, connect_timeout=3)
+    conn = cdlib.connection_for(Host("web1", {"cdlib_keepalive_count": "4"}), opts)
+    assert isinstance(conn, SSHConnection)
+    assert (conn.connect_timeout, conn.command_timeout) == (3, 60)
+    assert (conn.keepalive_interval, conn.keepalive_count) == (5, 4)
+    conn = cdlib.connection_for(
+        Host("web1", {"cdlib_command_timeout": 0, "cdlib_keepalive_interval": "1.5"}), opts
+    )
+    assert isinstance(conn, SSHConnection)
+    assert (conn.command_timeout, conn.keepalive_interval) == (0, 1.5)
+    defaults = cdlib.connection_for(Host("web1", {}))
+    assert isinstance(defaults, SSHConnection)
+    assert (defaults.command_timeout, defaults.keepalive_interval) == (3600, 15)
+    assert defaults.keepalive_count == 3
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("cdlib_command_timeout", "soon"),
+        ("cdlib_keepalive_interval", -1),
+        ("cdlib_keepalive_count", "2.5"),
+        ("ansible_timeout", True),
+    ],
+)
+def test_timeout_vars_reject_bad_values(var: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"host web1: {var} must be"):
+        cdlib.connection_for(Host("web1", {var: value}))
