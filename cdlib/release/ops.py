@@ -59,7 +59,12 @@ def status(app: str, *, state_dir: str | None = None, read_router: bool = True) 
     live, weights, releases, err = None, {}, {}, None
     if read_router and latest and latest.router:
         try:
-            router = spec_from_json(latest.router).build()
+            spec = spec_from_json(latest.router)
+            need = spec.start_needed()
+            if need:
+                # Status only reads: what a release or rollback would start stays stopped.
+                raise RuntimeError(f"not running; a release or rollback would {need}")
+            router = spec.build()
             st = router.state()
             live, weights = st.live, dict(st.weights)
             releases = {g: router.release(g) for g in router.groups}
@@ -125,7 +130,9 @@ def rollback(
     try:
         recorder = Recorder(hist, rec)
         step = recorder.step(f"switch traffic -> {target}")
-        router = spec_from_json(latest.router).build()
+        spec = spec_from_json(latest.router)
+        spec.start()  # a rollback is a real change: a stopped local HAProxy is started
+        router = spec.build()
         t0 = time.monotonic()
         state = router.switch(target)
         took = time.monotonic() - t0
