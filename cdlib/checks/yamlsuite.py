@@ -35,6 +35,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from cdlib._yaml import compose_yaml
 from cdlib.checks.base import Check
 from cdlib.checks.http import HttpCheck
 from cdlib.checks.retry import Retry
@@ -317,7 +318,7 @@ def _build(kind: str, main: str, kwargs: dict[str, Any], retry: Retry) -> Check:
 def parse_suite(text: str, filename: str = "<string>") -> Suite:
     """Parse and validate a YAML suite; :class:`SuiteError` lists every problem with file:line."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename

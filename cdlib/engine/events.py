@@ -26,7 +26,11 @@ class EventSink(Protocol):
 
 
 class Events:
-    """Fans events out to sinks with secrets redacted and one lock for ordering."""
+    """Fans events out to sinks with secrets redacted and one lock for ordering.
+
+    This is the one way a run's text reaches a sink (console, JSON Lines, callbacks), so
+    every field of every event is redacted here and nowhere else.
+    """
 
     def __init__(self, sinks: list[EventSink], redact: Redactor) -> None:
         self.sinks = sinks
@@ -35,22 +39,23 @@ class Events:
 
     def play_start(self, play: str, hosts: list[str], check: bool) -> None:
         """Forward a play start."""
+        play = self.redact(play)
+        hosts = [self.redact(h) for h in hosts]
         with self._lock:
             for s in self.sinks:
                 s.play_start(play, hosts, check)
 
     def task_result(self, result: TaskResult) -> None:
         """Redact then forward a result."""
-        result.msg = self.redact(result.msg)
-        if result.diff:
-            result.diff = self.redact(result.diff)
-        result.changes = [self.redact(c) for c in result.changes]
+        self.redact.result(result)
         with self._lock:
             for s in self.sinks:
                 s.task_result(result)
 
     def run_end(self, result: RunResult) -> None:
         """Forward the end of the run."""
+        if result.aborted:
+            result.aborted = self.redact(result.aborted)
         with self._lock:
             for s in self.sinks:
                 s.run_end(result)

@@ -82,31 +82,36 @@ def run(
     for p in book.plays:
         if isinstance(p, Play):
             redact.collect(dict(p.vars))
-    templar = Templar(book.search_path)
-    plays = [p for p in book.plays if isinstance(p, Play)]
-    releases: list[Any] = [p for p in book.plays if not isinstance(p, Play)]
-    prepared = prepare_plays(
-        Playbook(book.path, plays), inv, limit, dict(extra_vars or {}), templar
-    )
-    errors = [e for r in releases for e in r.validate(inv, dict(extra_vars or {}))]
-    if errors:
-        raise errors[0] if len(errors) == 1 else PlaybookErrors(errors)
-    by_play = {id(p.play): p for p in prepared}
-    items: list[Any] = [by_play[id(p)] if isinstance(p, Play) else p for p in book.plays]
-    runner = _Runner(
-        items,
-        check=check,
-        diff=diff,
-        forks=forks,
-        events=Events(list(sinks), redact),
-        redact=redact,
-        factory=connection_factory or (lambda h: connection_for(h, connection_options)),
-        owns_connections=connection_factory is None,
-        inventory=inv,
-        extra_vars=dict(extra_vars or {}),
-        sinks=list(sinks),
-    )
-    return runner.run()
+    try:
+        templar = Templar(book.search_path)
+        plays = [p for p in book.plays if isinstance(p, Play)]
+        releases: list[Any] = [p for p in book.plays if not isinstance(p, Play)]
+        prepared = prepare_plays(
+            Playbook(book.path, plays), inv, limit, dict(extra_vars or {}), templar
+        )
+        errors = [e for r in releases for e in r.validate(inv, dict(extra_vars or {}))]
+        if errors:
+            raise errors[0] if len(errors) == 1 else PlaybookErrors(errors)
+        by_play = {id(p.play): p for p in prepared}
+        items: list[Any] = [by_play[id(p)] if isinstance(p, Play) else p for p in book.plays]
+        runner = _Runner(
+            items,
+            check=check,
+            diff=diff,
+            forks=forks,
+            events=Events(list(sinks), redact),
+            redact=redact,
+            factory=connection_factory or (lambda h: connection_for(h, connection_options)),
+            owns_connections=connection_factory is None,
+            inventory=inv,
+            extra_vars=dict(extra_vars or {}),
+            sinks=list(sinks),
+        )
+        return runner.run()
+    except BaseException as exc:
+        # Errors leave the run (and reach the CLI's ERROR line) with every secret masked.
+        redact.exception(exc)
+        raise
 
 
 def _as_playbook(pb: str | Path | Play | Playbook | Sequence[Play]) -> Playbook:
@@ -581,11 +586,5 @@ class _Runner:
             self.result.results.append(r)
             st = self.result.stats.setdefault(r.host, HostStats())
             st.add(r)
-        if r.exception is not None:
-            # Exceptions are kept whole for tooling, but never with a secret inside.
-            r.exception.args = tuple(
-                self.redact(a) if isinstance(a, str) else a for a in r.exception.args
-            )
-            if isinstance(r.exception, UnreachableError):
-                r.exception.reason = self.redact(r.exception.reason)
+        # Events redacts every text of the result, the exception included.
         self.events.task_result(r)

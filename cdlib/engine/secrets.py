@@ -8,6 +8,7 @@ the run, so a secret that reached a file's content is masked in the diff too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterable, Mapping
@@ -99,6 +100,43 @@ class Redactor:
         if isinstance(obj, list | tuple):
             return [self.deep(v) for v in obj]
         return obj
+
+    def result(self, result: Any) -> None:
+        """Redact, in place, every text of a run result (a dataclass such as ``TaskResult``).
+
+        All string fields are covered, so a field added later cannot leak; the exception
+        kept for tooling is scrubbed too.
+        """
+        for f in dataclasses.fields(result):
+            value = getattr(result, f.name)
+            if isinstance(value, str):
+                setattr(result, f.name, self(value))
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                setattr(result, f.name, [self(v) for v in value])
+            elif isinstance(value, BaseException):
+                self.exception(value)
+
+    def exception(self, exc: BaseException, _seen: set[int] | None = None) -> BaseException:
+        """Redact, in place, the text of ``exc``: its args, its string attributes, the
+        errors it holds and its cause; returns ``exc`` so that ``raise`` can follow."""
+        seen = _seen if _seen is not None else set()
+        if id(exc) in seen:
+            return exc
+        seen.add(id(exc))
+        exc.args = tuple(self(a) if isinstance(a, str) else a for a in exc.args)
+        for name, value in list(vars(exc).items()):
+            if isinstance(value, str):
+                setattr(exc, name, self(value))
+            elif isinstance(value, BaseException):
+                self.exception(value, seen)
+            elif isinstance(value, list):
+                for v in value:
+                    if isinstance(v, BaseException):
+                        self.exception(v, seen)
+        for linked in (exc.__cause__, exc.__context__):
+            if linked is not None:
+                self.exception(linked, seen)
+        return exc
 
 
 def reveal_all(obj: Any) -> Any:

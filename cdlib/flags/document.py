@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from cdlib._yaml import load_yaml_limited
 from cdlib.flags.errors import FlagFileError, FlagSourceError, UnknownFlagError
 
 Format = Literal["json", "yaml"]
@@ -86,7 +87,7 @@ def parse_document(text: str, source: str = "<flags>", fmt: Format | None = None
     data: object
     if fmt == "yaml":
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml_limited(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{source}:{mark.line + 1}" if mark is not None else source

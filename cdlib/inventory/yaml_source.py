@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from cdlib._yaml import load_yaml_limited
 from cdlib.inventory._address import expand_host_pattern
 from cdlib.inventory._data import InventoryData
 from cdlib.inventory.model import InventoryError
@@ -64,7 +65,7 @@ _LineLoader.add_constructor("!unsafe", _construct_unsafe)
 def load_yaml(path: Path, text: str) -> Any:
     """Parse YAML ``text``; errors name ``path`` and the line."""
     try:
-        document = yaml.load(text, Loader=_LineLoader)
+        document = load_yaml_limited(text, _LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

@@ -105,7 +105,7 @@ class Canary(Strategy):
             )
 
     def _execute(self, run: Run) -> None:
-        router = self._router()
+        router = self._router(run)
         groups = list(self.group_patterns())
         with run.step("read router") as st:
             state = router.state()

@@ -84,7 +84,12 @@ def status(
     live, weights, releases, err = None, {}, {}, None
     if read_router and latest and latest.router:
         try:
-            router = spec_from_json(latest.router).build()
+            spec = spec_from_json(latest.router)
+            need = spec.start_needed()
+            if need:
+                # Status only reads: what a release or rollback would start stays stopped.
+                raise RuntimeError(f"not running; a release or rollback would {need}")
+            router = spec.build()
             st = router.state()
             live, weights = st.live, dict(st.weights)
             releases = {g: router.release(g) for g in router.groups}
@@ -161,7 +166,6 @@ def rollback(
         running = _running_release(hist, held)
     try:
         recorder = Recorder(hist, rec)
-        router = spec_from_json(latest.router).build()
         if running is not None:
             # Marker first, then the traffic lock: a traffic change the release began
             # before ends before our switch; any later one sees the marker and stops.
@@ -173,6 +177,9 @@ def rollback(
             rec.reason = f"interrupted running release {running.id}"
             recorder.end_step(step, SUCCEEDED, f"interrupt marker written for {running.id}")
         step = recorder.step(f"switch traffic -> {target}")
+        spec = spec_from_json(latest.router)
+        spec.start()  # a rollback is a real change: a stopped local HAProxy is started
+        router = spec.build()
         t0 = time.monotonic()
         with interrupt.traffic_lock(app, state_dir=state_dir):
             state = router.switch(target)

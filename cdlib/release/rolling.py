@@ -32,7 +32,7 @@ class Rolling(Strategy):
     kind = "rolling"
 
     def _execute(self, run: Run) -> None:
-        router = self._router()
+        router = self._router(run)
         group = self.group or next(iter(self.group_patterns()))
         pattern = self.group_patterns()[group]
         hosts = run.ctx.inventory.select(pattern)

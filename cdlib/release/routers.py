@@ -20,8 +20,17 @@ class RouterSpec:
     kind: ClassVar[str] = ""
 
     def build(self) -> Router:
-        """A router for this spec (does not change the load balancer)."""
+        """A router for this spec; building changes nothing (starts and writes nothing)."""
         raise NotImplementedError
+
+    def start_needed(self) -> str | None:
+        """What a real run must start before it uses this router (``start HAProxy in
+        DIR``), or None. Reads only; the base needs nothing."""
+        return None
+
+    def start(self) -> None:
+        """Start what :meth:`start_needed` names. Only the apply path of a real run (a
+        release, a rollback) calls it; status and check mode never do."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict including ``kind``."""
@@ -32,8 +41,9 @@ class RouterSpec:
 class LocalHAProxySpec(RouterSpec):
     """An HAProxy on this machine whose files live in ``workdir`` (the local default).
 
-    With ``ensure_running`` the release starts it when its admin socket does not answer;
-    it keeps running after cdlib exits, so ``cdlib rollback`` can use it later.
+    With ``ensure_running`` a real release (or rollback) starts it when its admin socket
+    does not answer; it keeps running after cdlib exits, so ``cdlib rollback`` can use it
+    later. ``cdlib status`` and check mode never start it.
     """
 
     workdir: str
@@ -45,11 +55,10 @@ class LocalHAProxySpec(RouterSpec):
     ensure_running: bool = True
     kind: ClassVar[str] = "local-haproxy"
 
-    def build(self) -> Router:
-        """Start HAProxy if asked and needed, and return its router."""
+    def _local(self) -> Any:
         from cdlib.traffic.local import LocalHAProxy
 
-        local = LocalHAProxy(
+        return LocalHAProxy(
             self.workdir,
             bind=self.bind,
             groups=self.groups,
@@ -57,9 +66,23 @@ class LocalHAProxySpec(RouterSpec):
             check_rise=self.check_rise,
             check_fall=self.check_fall,
         )
-        if self.ensure_running and local.process.worker_pid() is None:
+
+    def build(self) -> Router:
+        """The router of this HAProxy, running or not (nothing is started here)."""
+        router: Router = self._local().router
+        return router
+
+    def start_needed(self) -> str | None:
+        """``start HAProxy in DIR`` when ``ensure_running`` and no worker answers."""
+        if self.ensure_running and not self._local().running():
+            return f"start HAProxy in {self.workdir}"
+        return None
+
+    def start(self) -> None:
+        """Start HAProxy (rendering its first config) when ``ensure_running`` and stopped."""
+        local = self._local()
+        if self.ensure_running and not local.running():
             local.start()
-        return local.router
 
 
 @dataclass

@@ -46,6 +46,10 @@ class ReleaseFailed(CdlibError):
         self.rolled_back = rolled_back
 
 
+class _NotPredictable(Exception):
+    """Check mode stops a release here: what follows depends on a change not made."""
+
+
 @dataclass(frozen=True)
 class DeployTarget:
     """Where a strategy asks you to deploy: a router group, its hosts' pattern, a version."""
@@ -228,6 +232,8 @@ class Strategy:
                     run.hook("on_finish", rec.new_group, detail=run.rec.outcome)
                     raise
                 run.hook("on_finish", rec.new_group, detail=run.rec.outcome)
+        except _NotPredictable as exc:
+            run.report("release", Status.SKIPPED, str(exc))
         except (CdlibError, Aborted, TrafficError) as exc:
             if not run.failure_reported:
                 run.report("release", Status.FAILED, str(exc), exc=exc)
@@ -275,10 +281,24 @@ class Strategy:
                 )
         return plays
 
-    def _router(self) -> Router:
+    def _router(self, run: Run) -> Router:
         if self.router is None:
             raise ReleaseFailed(f"release {self.app}: this strategy needs a router")
-        return self.router if isinstance(self.router, Router) else self.router.build()
+        if isinstance(self.router, Router):
+            return self.router
+        need = self.router.start_needed()
+        if need:
+            # Starting is a change: only a real run makes it (check mode reports it).
+            with run.step(need, changes=True) as st:
+                if run.ctx.check:
+                    st.detail = f"would {need}"
+                else:
+                    self.router.start()
+            if run.ctx.check:
+                raise _NotPredictable(
+                    "the rest of the release cannot be predicted until the router runs"
+                )
+        return self.router.build()
 
     def _router_json(self) -> dict[str, Any]:
         return self.router.to_json() if isinstance(self.router, RouterSpec) else {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -156,7 +157,9 @@ class Fetch(Task):
     Options: ``src`` (absolute path on the host); ``dest`` (local path, relative to the
     playbook's directory; use ``{{ inventory_hostname }}`` in it when fetching from
     several hosts, or a trailing ``/`` for ``dest/<host>/<src path>``); ``fail_on_missing``
-    (default true; false reports ok when ``src`` does not exist). Files up to 64 KiB come
+    (default true; false reports ok when ``src`` does not exist). A host name, a ``..`` in
+    ``src`` or a variable in ``dest`` never puts the local file outside ``dest``: such a
+    path is refused before the run (the host path is normalised). Files up to 64 KiB come
     with the batched fact read, so they cost no extra round trip. The local write is
     atomic. Check mode reports the local file it would create or update and writes
     nothing; ``--diff`` shows the content change.
@@ -192,11 +195,24 @@ class Fetch(Task):
         t = per_host(self, super().prepare(variables, templar))
         assert isinstance(t, Fetch)
         check_abs_path(t, t.src, "src")
-        dest = t.dest
-        if dest.endswith("/"):
-            host = str(variables.get("inventory_hostname", "localhost"))
-            dest = posixpath.join(dest, host, t.src.lstrip("/"))
-        object.__setattr__(t, "_local", local_path(templar, dest))
+        host = str(variables.get("inventory_hostname", "localhost"))
+        if t.dest.endswith("/"):
+            # dest/<host>/<src>: the host name is one directory, and the host's path is
+            # normalised as the host sees it, so neither can climb out of dest.
+            if host in ("", ".", "..") or "/" in host or "\0" in host:
+                raise t.error(f"host name {host!r} cannot be a directory under dest {t.dest!r}")
+            base = local_path(templar, t.dest)
+            local = base / host / posixpath.normpath(t.src).lstrip("/")
+        else:
+            # Only the templated part of dest comes from variables: it adds no ``..`` and
+            # stays inside the literal directory written before it.
+            base = local_path(templar, _literal_dir(self.dest))
+            local = local_path(templar, t.dest)
+            if _climbs(t.dest) > _climbs(self.dest):
+                raise t.error(f"dest {t.dest!r} climbs out with '..' from a variable")
+        if not _inside(local, base):
+            raise t.error(f"local path {str(local)!r} leaves dest directory {str(base)!r}")
+        object.__setattr__(t, "_local", Path(os.path.normpath(local)))
         return t
 
     def facts(self) -> list[Fact[object]]:
@@ -248,6 +264,27 @@ class Fetch(Task):
         except OSError as exc:
             raise TaskFailed(f"cannot write {self._local}: {exc.strerror or exc}") from None
         return None
+
+
+def _literal_dir(template: str) -> str:
+    """The directory part of ``template`` before its first template tag (``.`` if none)."""
+    cut = min((i for i in (template.find(t) for t in ("{{", "{%", "{#")) if i >= 0), default=-1)
+    if cut < 0:
+        return template
+    head = template[:cut]
+    # A template at the very start (``{{ out }}/x``) leaves only the '..' rule to apply.
+    return head[: head.rfind("/") + 1] or "/"
+
+
+def _climbs(path: str) -> int:
+    """How many ``..`` components ``path`` has."""
+    return path.split("/").count("..")
+
+
+def _inside(path: Path, base: Path) -> bool:
+    """Whether ``path``, normalised, is ``base`` or below it (no ``..`` climbs out)."""
+    p, b = os.path.normpath(path), os.path.normpath(base)
+    return p == b or p.startswith(b.rstrip("/") + "/")
 
 
 #: Lowercase aliases, as playbooks usually spell tasks.

@@ -22,6 +22,7 @@ from cdlib.facts.services import (
     UnitState,
 )
 from cdlib.services import supervisord, systemd
+from cdlib.services.names import service_name_problem
 
 _STEP_WORDS = {
     "write-unit": "write unit file",
@@ -47,7 +48,8 @@ class Service(Task):
     """Ensure a service is defined, enabled and started / stopped / restarted / reloaded.
 
     Options:
-        name: the unit (``app`` means ``app.service``) or supervisord program name.
+        name: the unit (``app`` means ``app.service``) or supervisord program name;
+            letters, digits and ``_ . @ -`` only (not starting with ``-`` or ``.``).
         state: ``started``, ``stopped``, ``restarted`` (always restarts: use it in a
             handler), ``reloaded`` (systemd ``reload``; supervisord sends SIGHUP), or
             ``None`` to leave the run state alone.
@@ -113,12 +115,19 @@ class Service(Task):
             )
         if not sysd and self.unit is not None:
             raise self.error("option 'unit' is for backend='systemd'")
+        if "{{" not in self.name:
+            self._check_name()
         if self.state is None and self.enabled is None and not (self.unit or self.command):
             raise self.error("nothing to do: give state, enabled, unit or command")
         for opt in ("supervisor_conf", "supervisor_run", "unit_dir"):
             v = getattr(self, opt)
             if "{{" not in v and not v.startswith("/"):
                 raise self.error(f"option {opt!r} must be an absolute path, got {v!r}")
+
+    def _check_name(self) -> None:
+        problem = service_name_problem(self.name)
+        if problem:
+            raise self.error(problem)
 
     def describe(self) -> str:
         """``service name state``."""
@@ -171,6 +180,7 @@ class Service(Task):
         """Render the unit template for this host (local work, before any host)."""
         t = super().prepare(variables, templar)
         assert isinstance(t, Service)
+        t._check_name()  # a templated name is checked once rendered
         src = t.unit
         if src is None:
             return t

@@ -327,3 +327,46 @@ def test_package_install_and_remove_with_apt(fleet: Fleet, tmp_path: Path) -> No
         removed = cdlib.run(gone, inv)
     _ok(removed)
     assert not _apt_has(pkg)[0]
+
+
+def test_fetch_never_writes_outside_dest_on_the_control_machine(
+    fleet: Fleet, fleet_inventory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host named ``../../x`` (or a ``src`` full of ``..``) cannot steer fetch out of dest."""
+    import yaml
+
+    from cdlib.cli.main import main
+
+    fleet.path(1, "/srv/app.conf").write_text("fetched\n")
+    inv = fleet.inventory(hosts=[1])
+    web = inv["all"]["children"]["web"]["hosts"]
+    web["../../x"] = web.pop("host1")  # same sshd, hostile inventory name
+    (tmp_path / "evil.yml").write_text(yaml.safe_dump(inv))
+    project = tmp_path / "project"
+    project.mkdir()
+    pb = project / "pb.py"
+    pb.write_text(
+        "from cdlib import Play, tasks\n"
+        "p = Play('p', hosts='web')\n"
+        "p.task(tasks.fetch('/srv/app.conf', 'out/'))\n"
+        "p.task(tasks.fetch('/srv/app.conf', 'logs/{{ inventory_hostname }}.conf'))\n"
+    )
+    assert main(["run", str(pb), "-i", str(tmp_path / "evil.yml")]) == 4
+    err = capsys.readouterr().err
+    assert "host ../../x" in err and "task 'fetch /srv/app.conf -> out/'" in err
+    assert "task 'fetch /srv/app.conf -> logs/" in err
+    assert sorted(p.name for p in project.iterdir()) == ["pb.py"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.yml", "inventory.yml", "project"]
+    # The same fetch from a sane name, with '..' in src, lands under out/host1/ only.
+    pb.write_text(
+        "from cdlib import Play, tasks\n"
+        "p = Play('p', hosts='web')\n"
+        "p.task(tasks.fetch('/../../srv/../srv/app.conf', 'out/'))\n"
+    )
+    ok = fleet.inventory_yaml(tmp_path / "ok.yml", hosts=[1])
+    assert main(["run", str(pb), "-i", str(ok)]) == 0
+    assert (project / "out" / "host1" / "srv" / "app.conf").read_text() == "fetched\n"
+    files = [p for p in project.rglob("*") if p.is_file()]
+    assert sorted(str(p.relative_to(project)) for p in files) == [
+        "out/host1/srv/app.conf", "pb.py"
+    ]  # fmt: skip

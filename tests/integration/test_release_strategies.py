@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -345,3 +346,53 @@ def test_rolling_update_keeps_serving(env: Env) -> None:
     assert res.ok, _release_failed(res)
     assert result.failures == []
     assert set(result.ok) == {"1.0.0", "1.5.0"}
+
+
+def _haproxy_pids(workdir: Path) -> list[int]:
+    # Every haproxy process running from this test's config (master or worker).
+    out = subprocess.run(["pgrep", "-f", f"haproxy.*{workdir}"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_status_and_check_mode_never_start_a_stopped_haproxy(
+    env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read-only commands and check mode leave a stopped HAProxy stopped; a real run starts it."""
+    import dataclasses
+
+    from cdlib.cli.main import main
+
+    spec = dataclasses.replace(env.spec, ensure_running=True)
+    first = dataclasses.replace(_bluegreen(env, "1.0.0"), router=spec).run(str(env.inventory))
+    assert first.ok, _release_failed(first)
+    local = LocalHAProxy(spec.workdir, bind=spec.bind)
+    local.stop()
+    assert not local.running() and _haproxy_pids(Path(spec.workdir)) == []
+
+    # cdlib status reads the recorded spec (ensure_running=True) and reports, nothing more.
+    assert main(["status", "demo", "--state-dir", env.state]) == 0
+    out = capsys.readouterr().out
+    assert f"not running; a release or rollback would start HAProxy in {spec.workdir}" in out
+    assert main(["status", "demo", "--state-dir", env.state, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["router_error"]
+    assert not local.running() and _haproxy_pids(Path(spec.workdir)) == []
+
+    # cdlib run --check of a release whose spec asks to keep HAProxy running.
+    pb = tmp_path / "release.py"
+    pb.write_text(
+        "from cdlib.release import BlueGreen, LocalHAProxySpec\n"
+        f"BlueGreen(app='demo', version='2.0.0', state_dir={env.state!r}, deploy=lambda t: [],\n"
+        f"          router=LocalHAProxySpec(workdir={spec.workdir!r}, bind={spec.bind!r}))\n"
+    )
+    assert main(["run", str(pb), "-i", str(env.inventory), "--check", "--format", "json"]) == 0
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    results = [(e["task"], e["status"]) for e in events if e["event"] == "task_result"]
+    assert (f"start HAProxy in {spec.workdir}", "changed") in results
+    assert ("release", "skipped") in results
+    assert not local.running() and _haproxy_pids(Path(spec.workdir)) == []
+    assert [r.outcome for r in History("demo", state_dir=env.state).all()] == ["succeeded"]
+
+    # The real run (the apply path) starts it, then releases.
+    again = dataclasses.replace(_bluegreen(env, "1.1.0"), router=spec).run(str(env.inventory))
+    assert again.ok, _release_failed(again)
+    assert local.running() and spec.build().state().live == "green"

@@ -364,6 +364,55 @@ def test_fetch_into_per_host_directories_from_an_untemplated_task(tmp_path: Path
         assert (tmp_path / "out" / h / str(src).lstrip("/")).read_text() == "same file\n"
 
 
+@pytest.mark.parametrize(
+    ("host", "src", "dest"),
+    [
+        ("../../x", "/etc/hostname", "out/"),  # host name climbs out of dest/<host>/
+        ("..", "/etc/hostname", "out/"),
+        ("a/../../..", "/etc/hostname", "out/"),
+        ("../../x", "/etc/hostname", "out/{{ inventory_hostname }}.log"),
+        ("h1", "/etc/hostname", "out/{{ sub }}/f"),  # a variable holding '..'
+    ],
+)
+def test_fetch_refuses_a_local_path_that_leaves_dest(
+    tmp_path: Path, host: str, src: str, dest: str
+) -> None:
+    play = Play("p", hosts="all")
+    play.task(tasks.fetch(src, f"{tmp_path}/pb/{dest}"))
+    inv = Inventory([Host(host, {"ansible_connection": "local", "sub": "../../.."})])
+    with pytest.raises(PlaybookError) as err:
+        cdlib.run(play, inv)
+    assert f"host {host}" in str(err.value) and "task 'fetch " in str(err.value)
+    assert (
+        "leaves dest" in str(err.value)
+        or "cannot be a directory" in str(err.value)
+        or ("climbs out" in str(err.value))
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written anywhere
+
+
+def test_fetch_normalises_dots_in_src_under_dest(tmp_path: Path) -> None:
+    src = tmp_path / "shared.txt"
+    src.write_text("x\n")
+    play = Play("p", hosts="all")
+    dotted = "/.." * 8 + str(src)  # the host reads the same file; locally it stays in out/
+    play.task(tasks.fetch(dotted, str(tmp_path / "out") + "/"))
+    res = cdlib.run(play, Inventory([Host("h1", {"ansible_connection": "local"})]))
+    assert res.ok
+    assert (tmp_path / "out" / "h1" / str(src).lstrip("/")).read_text() == "x\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "shared.txt"]
+
+
+def test_fetch_dest_from_a_variable_still_works(tmp_path: Path) -> None:
+    src = tmp_path / "shared.txt"
+    src.write_text("x\n")
+    play = Play("p", hosts="all")
+    play.task(tasks.fetch(str(src), "{{ out }}/{{ inventory_hostname }}.txt"))
+    inv = Inventory([Host("h1", {"ansible_connection": "local", "out": str(tmp_path / "o")})])
+    assert cdlib.run(play, inv).ok
+    assert (tmp_path / "o" / "h1.txt").read_text() == "x\n"
+
+
 def test_edits_are_idempotent() -> None:
     """Applying an edit to its own result changes nothing, whatever the file held."""
     from hypothesis import given, settings

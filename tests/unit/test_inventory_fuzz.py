@@ -112,6 +112,6 @@ def test_recursive_yaml_alias_is_an_error(tmp_path: Path) -> None:
     try:
         load_inventory([path])
     except InventoryError as exc:
-        assert f"{path}: a value contains itself" in str(exc)
+        assert f"{path}:3: invalid YAML: a value contains itself" in str(exc)
     else:
         raise AssertionError("a recursive alias must be refused")

@@ -145,6 +145,33 @@ def test_service_options_are_validated() -> None:
     assert service("app", state="started").label == "service app started"
 
 
+@pytest.mark.parametrize(
+    "name", ["my app", "../etc/x", "a/b", "app:web", "-app", ".hidden", "a\nb", "x" * 256, ""]
+)
+@pytest.mark.parametrize("backend", ["systemd", "supervisord"])
+def test_service_names_systemd_and_supervisord_cannot_hold_are_refused(
+    name: str, backend: str
+) -> None:
+    with pytest.raises(PlaybookError) as err:
+        service(name, state="started", backend=backend)  # type: ignore[arg-type]
+    assert "service name" in str(err.value) and "task 'service " in str(err.value)
+
+
+def test_templated_service_name_is_checked_once_rendered() -> None:
+    import cdlib
+    from cdlib import Host, Inventory, Play
+
+    play = Play("p", hosts="all")
+    play.task(service("{{ svc }}", state="started", backend="supervisord", command="x"))
+    inv = Inventory([Host("h1", {"ansible_connection": "local", "svc": "app/../../x"})])
+    with pytest.raises(PlaybookError) as err:
+        cdlib.run(play, inv)
+    assert "service name 'app/../../x' has character '/'" in str(err.value)
+    assert "task 'service {{ svc }} started'" in str(err.value) and "host h1" in str(err.value)
+    for ok in ("app", "app-web_1.2", "app@1", "getty@tty1.service"):
+        service(ok, state="started")
+
+
 def test_secret_in_program_environment_is_written_revealed() -> None:
     from cdlib import Secret
 
