@@ -133,7 +133,10 @@ class Service(Task):
         try:
             main = supervisord.main_config(self.supervisor_conf, self.supervisor_run)
             prog = self._program()
-            return main, supervisord.program_config(prog, self.supervisor_run) if prog else None
+            if prog is None:
+                ini.name("option 'name'", self.name)  # it still names the program's file
+                return main, None
+            return main, supervisord.program_config(prog, self.supervisor_run)
         except ini.IniValueError as exc:
             raise self.error(str(exc)) from None
 

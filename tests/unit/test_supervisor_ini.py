@@ -142,9 +142,12 @@ def test_service_task_refuses_rendered_values_before_any_host(tmp_path: Path) ->
         task.prepare({"k": "ok"}, Templar([tmp_path]))
     assert "option 'environment' PW holds a newline" in str(exc.value)
     assert "s3cr3t" not in str(exc.value)
-    task = service("{{ n }}", backend="supervisord", command="run")
-    with pytest.raises(PlaybookError, match="option 'name'"):
-        task.prepare({"n": "a\n[program:evil]"}, Templar([tmp_path]))
+    for task in (
+        service("{{ n }}", backend="supervisord", command="run"),
+        service("{{ n }}", backend="supervisord", state="started"),  # an existing program
+    ):
+        with pytest.raises(PlaybookError, match="option 'name'"):
+            task.prepare({"n": "../../x"}, Templar([tmp_path]))
 
 
 def _want(**kw: Any) -> supervisord.SupervisorWant:
