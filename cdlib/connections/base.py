@@ -129,10 +129,13 @@ class Connection(ABC):
         return self._run(full, stdin=stdin, timeout=timeout, display=command)
 
     def put(self, data: bytes, remote_path: str) -> None:
-        """Write ``data`` to ``remote_path`` as it is (no atomic rename, no mode).
+        """Write ``data`` to a new file ``remote_path``, created 0600 before any byte is
+        written (whatever was at that path is replaced, never followed); a transfer that
+        fails or is interrupted removes its partial file.
 
-        Tasks use :func:`cdlib.connections.atomic.write_command` for atomic writes;
-        this raw transfer is for large uploads into temporary names.
+        Tasks use :func:`cdlib.connections.shell.atomic_write_command` for atomic writes;
+        this raw transfer is for large uploads into temporary names (the caller sets the
+        final mode when it installs the file).
         """
         self.connect()
         self.stats.bump("puts")

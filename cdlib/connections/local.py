@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import os
 import subprocess
 
 from cdlib.connections.base import Become, CommandResult, Connection, UnreachableError
@@ -41,8 +43,21 @@ class LocalConnection(Connection):
         return CommandResult(display, proc.returncode, _text(proc.stdout), _text(proc.stderr))
 
     def _put(self, data: bytes, remote_path: str) -> None:
-        with open(remote_path, "wb") as fh:
-            fh.write(data)
+        # Created 0600 before any byte is written; whatever was there is replaced, not
+        # followed (O_EXCL refuses symlinks too).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            fd = os.open(remote_path, flags, 0o600)
+        except FileExistsError:
+            os.unlink(remote_path)
+            fd = os.open(remote_path, flags, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(remote_path)
+            raise
 
     def _get(self, remote_path: str) -> bytes:
         with open(remote_path, "rb") as fh:

@@ -22,20 +22,42 @@ def attrs_command(path: str, mode: str | None, owner: str | None, group: str | N
     return " && ".join(cmds)
 
 
-def atomic_write_command(path: str, mode: str | None, owner: str | None, group: str | None) -> str:
+def atomic_write_command(
+    path: str,
+    mode: str | None,
+    owner: str | None,
+    group: str | None,
+    *,
+    size: int | None = None,
+) -> str:
     """Write stdin to ``path`` atomically: temp file in the same directory, then rename.
 
-    Mode and owner are set on the temp file first, so the file never appears with
-    the wrong permissions. On any failure the temp file is removed.
+    The temp file is created 0600 (``mktemp``) before any byte is written, and mode and
+    owner are set on it before the rename, so the file never appears with the wrong
+    permissions. With ``size``, exactly that many bytes are read (more files may follow
+    on the same stdin) and a shorter input (the sender died midway) installs nothing.
+    On any failure the temp file is removed.
     """
     d = posixpath.dirname(path) or "."
     base = posixpath.basename(path)
     steps = [
         f"t=$(mktemp {q(d + '/.' + base + '.cdlib-XXXXXX')})",
         "trap 'rm -f \"$t\"' EXIT",
-        'cat > "$t"',
     ]
+    if size is None:
+        steps.append('cat > "$t"')
+    else:
+        steps += [
+            f'head -c {int(size)} > "$t"',
+            f'{{ [ "$(wc -c < "$t")" -eq {int(size)} ] || '
+            f'{{ echo "short input for {_display(path)}" >&2; exit 1; }}; }}',
+        ]
     return " && ".join(steps) + " && " + _finish_temp(path, mode, owner, group)
+
+
+def _display(path: str) -> str:
+    # For a message inside double quotes: keep it readable, never let it expand.
+    return "".join(c if c.isalnum() or c in "/._-" else "?" for c in path)
 
 
 def install_temp_command(

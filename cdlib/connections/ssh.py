@@ -10,15 +10,15 @@ keys are checked against known_hosts by default.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import shlex
 import socket
 import threading
 import time
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import paramiko
+from paramiko import sftp as sftp_const
 
 from cdlib.connections import known_hosts as kh
 from cdlib.connections.base import Become, CommandResult, Connection, UnreachableError
@@ -110,6 +110,32 @@ class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
                 f"host key of {self.name} is unknown: no {key_type} key for it in {files}"
                 f"{others}; add it with ssh-keyscan, or use host_key_policy accept-new",
             )
+
+
+def _create_private(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPFile:
+    """Open a new file at ``path`` for writing, created 0600 by the server's ``open(2)``.
+
+    paramiko's ``open`` sends no permissions (the file is born 0666 & ~umask, readable by
+    others before its mode can be changed), so the SFTP open request is made here with
+    them. Exclusive create: a file (or symlink) already there is removed first, never
+    followed or written through.
+    """
+    attrs = paramiko.SFTPAttributes()
+    attrs.st_mode = 0o600
+    flags = sftp_const.SFTP_FLAG_WRITE | sftp_const.SFTP_FLAG_CREATE | sftp_const.SFTP_FLAG_EXCL
+    for attempt in (1, 2):
+        try:
+            kind, msg = cast(Any, sftp)._request(sftp_const.CMD_OPEN, path, flags, attrs)
+        except OSError:
+            if attempt == 2:
+                raise
+            with contextlib.suppress(OSError):
+                sftp.remove(path)
+            continue
+        if kind != sftp_const.CMD_HANDLE:
+            raise paramiko.SFTPError("Expected handle")
+        return paramiko.SFTPFile(sftp, msg.get_binary(), "wb")
+    raise AssertionError("unreachable")
 
 
 class SSHConnection(Connection):
@@ -390,7 +416,17 @@ class SSHConnection(Connection):
 
     def _put(self, data: bytes, remote_path: str) -> None:
         try:
-            self._sftp_client().putfo(io.BytesIO(data), remote_path, confirm=False)
+            sftp = self._sftp_client()
+            fh = _create_private(sftp, remote_path)
+            try:
+                with fh:
+                    fh.set_pipelined(True)
+                    fh.write(data)
+            except BaseException:
+                # A partial upload (failure, interrupt) must not stay behind.
+                with contextlib.suppress(Exception):
+                    sftp.remove(remote_path)
+                raise
         except (OSError, paramiko.SSHException, EOFError) as exc:
             if isinstance(exc, OSError) and exc.errno is not None:
                 raise

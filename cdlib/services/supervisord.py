@@ -9,11 +9,13 @@ started by the task when it is not running.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cdlib.connections.shell import atomic_write_command, q
 from cdlib.facts.services import SupervisorStatus
+from cdlib.services import supervisor_ini as ini
 
 #: How long the script waits for a freshly started supervisord to answer.
 START_WAIT = 15
@@ -39,44 +41,56 @@ def program_path(conf: str, name: str) -> str:
     return posixpath.join(posixpath.dirname(conf), "supervisor.d", f"{name}.conf")
 
 
-def _env_value(v: str) -> str:
-    # supervisord expands %(...)s and splits the list with shlex: escape both.
-    return '"' + v.replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"') + '"'
+#: Program files hold the environment, which may hold secrets: readable by root only.
+PROGRAM_MODE = "0600"
+MAIN_MODE = "0644"
 
 
 def program_config(p: Program, run_dir: str) -> str:
-    """The program section, with its output logged under ``run_dir/log``."""
-    lines = [
-        "; managed by cdlib",
-        f"[program:{p.name}]",
-        f"command={p.command.replace('%', '%%')}",
-    ]
+    """The program section, with its output logged under ``run_dir/log``.
+
+    Raises :class:`~cdlib.services.supervisor_ini.IniValueError` naming the option
+    when a value cannot be written (a newline, an inline comment, ...).
+    """
+    name = ini.name("option 'name'", p.name)
+    items = [("command", ini.value("option 'command'", p.command))]
     if p.directory:
-        lines.append(f"directory={p.directory}")
+        items.append(("directory", ini.value("option 'directory'", p.directory)))
     if p.user:
-        lines.append(f"user={p.user}")
+        items.append(("user", ini.value("option 'user'", p.user)))
     if p.environment:
-        env = ",".join(f"{k}={_env_value(str(v))}" for k, v in sorted(p.environment.items()))
-        lines.append(f"environment={env}")
-    lines += [
-        f"autostart={'true' if p.autostart else 'false'}",
-        "autorestart=unexpected",
-        f"startsecs={p.start_secs}",
-        f"stopsignal={p.stop_signal}",
-        f"stopwaitsecs={p.stop_wait_secs}",
-        "stopasgroup=true",
-        "killasgroup=true",
-        "redirect_stderr=true",
-        f"stdout_logfile={run_dir}/log/{p.name}.log",
-        "stdout_logfile_maxbytes=10MB",
-        "stdout_logfile_backups=2",
-        "",
+        items.append(("environment", ini.environment("option 'environment'", p.environment)))
+    if not re.fullmatch(r"[A-Z0-9]{1,16}", p.stop_signal):
+        raise ini.IniValueError("option 'stop_signal'", "is not a signal name such as TERM")
+    items += [
+        ("autostart", "true" if p.autostart else "false"),
+        ("autorestart", "unexpected"),
+        ("startsecs", str(int(p.start_secs))),
+        ("stopsignal", p.stop_signal),
+        ("stopwaitsecs", str(int(p.stop_wait_secs))),
+        ("stopasgroup", "true"),
+        ("killasgroup", "true"),
+        ("redirect_stderr", "true"),
+        ("stdout_logfile", f"{check_path('supervisor_run', run_dir)}/log/{name}.log"),
+        ("stdout_logfile_maxbytes", "10MB"),
+        ("stdout_logfile_backups", "2"),
     ]
-    return "\n".join(lines)
+    return ini.render([(f"program:{name}", items)], "managed by cdlib")
+
+
+def check_path(option: str, path: str) -> str:
+    """A path used inside supervisord's configs: one plain word (no ``%``, no spaces)."""
+    field = f"option {option!r}"
+    ini.value(field, path)
+    if "%" in path or any(c.isspace() for c in path):
+        raise ini.IniValueError(field, "holds '%' or whitespace")
+    return path
 
 
 def main_config(conf: str, run_dir: str) -> str:
     """supervisord's own config: private socket, pid file, logs, and the program include."""
+    check_path("supervisor_conf", conf)
+    check_path("supervisor_run", run_dir)
     sock = f"{run_dir}/supervisor.sock"
     return "\n".join(
         [
@@ -146,25 +160,38 @@ def decide(want: SupervisorWant, st: SupervisorStatus) -> list[str]:
     return steps
 
 
-def script(want: SupervisorWant, steps: list[str], main: str, program: str | None) -> str:
-    """One sh script doing ``steps``; config contents are embedded via here-documents."""
+def script(
+    want: SupervisorWant, steps: list[str], main: str, program: str | None
+) -> tuple[str, bytes]:
+    """One sh script doing ``steps``, and its stdin.
+
+    Config contents travel as data on stdin (main file first, then the program file),
+    never in the script: the script shows in the host's process list, and no value in
+    a config can end up run as a command.
+    """
+    data = b""
     ctl = f"supervisorctl -c {q(want.conf)}"
     name = q(want.name)
     out = ["set -eu", f"mkdir -p -- {q(want.run_dir)}/log {q(posixpath.dirname(want.conf))}"]
     out.append(f"mkdir -p -- {q(posixpath.dirname(program_path(want.conf, want.name)))}")
     for s in steps:
         if s == "write-main":
-            out.append(_write(want.conf, main))
+            body = main.encode()
+            out.append(atomic_write_command(want.conf, MAIN_MODE, None, None, size=len(body)))
+            data += body
         elif s == "write-program":
             assert program is not None
-            out.append(_write(program_path(want.conf, want.name), program))
+            body = program.encode()
+            path = program_path(want.conf, want.name)
+            out.append(atomic_write_command(path, PROGRAM_MODE, None, None, size=len(body)))
+            data += body
         elif s == "start-daemon":
             # Detached from our session's stdio so the remote command returns at once.
             out.append(f"supervisord -c {q(want.conf)} </dev/null >/dev/null 2>&1")
             # Cheap socket test first: each supervisorctl is a Python start-up.
             sock = q(want.run_dir + "/supervisor.sock")
             out.append(
-                f"n=0; until [ -S {sock} ] && {ctl} pid >/dev/null 2>&1; do n=$((n+1)); "
+                f"n=0; until [ -S {sock} ] && {ctl} pid </dev/null >/dev/null 2>&1; do n=$((n+1)); "
                 f'[ $n -le {START_WAIT * 10} ] || {{ echo "supervisord did not start" >&2; '
                 f"tail -n 20 {q(want.run_dir + '/supervisord.log')} >&2; exit 1; }}; "
                 "sleep 0.1; done"
@@ -180,7 +207,7 @@ def script(want: SupervisorWant, steps: list[str], main: str, program: str | Non
             out.append(_ctl_checked(ctl, f"restart {name}", want.name))
         elif s == "reload":
             out.append(f"{ctl} signal HUP {name}")
-    return "\n".join(out)
+    return "\n".join(out), data
 
 
 def _ctl_checked(ctl: str, action: str, name: str) -> str:
@@ -193,10 +220,3 @@ def _ctl_checked(ctl: str, action: str, name: str) -> str:
         f'printf "%s" "$o" | grep -q "already started" || {{ printf "%s\\n" "$o" >&2; '
         f"{ctl} tail {q(name)} stdout 2>/dev/null | tail -n 20 >&2; exit 1; }}"
     )
-
-
-def _write(path: str, content: str) -> str:
-    marker = "CDLIB_EOF_7f3a"
-    body = content if content.endswith("\n") else content + "\n"
-    # A group, so the here-document feeds the whole atomic write (its ``cat``).
-    return f"{{ {atomic_write_command(path, '0644', None, None)}; }} <<'{marker}'\n{body}{marker}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import secrets
 from pathlib import Path
@@ -35,13 +36,43 @@ def install(
     size = content.stat().st_size if isinstance(content, Path) else len(content)
     if size <= STDIN_LIMIT:
         data = content.read_bytes() if isinstance(content, Path) else content
-        ctx.run(atomic_write_command(path, mode, owner, group), stdin=data)
+        # Sized: if this run dies midway, the short input installs nothing.
+        ctx.run(atomic_write_command(path, mode, owner, group, size=len(data)), stdin=data)
         return
     tmp = temp_name(path)
     data = content.read_bytes() if isinstance(content, Path) else content
     try:
+        # The upload is created 0600 (see Connection.put); the mode asked for is set at
+        # install, so the content is never readable by others on the way.
         ctx.conn.put(data, tmp)
+        ctx.run(
+            sweep_command(path, STALE_MINUTES) + install_temp_command(tmp, path, mode, owner, group)
+        )
     except OSError as exc:
         ctx.run(f"rm -f -- {q(tmp)}", check=False)
         raise TaskFailed(f"upload to {tmp} failed: {exc}") from None
-    ctx.run(install_temp_command(tmp, path, mode, owner, group))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            ctx.run(f"rm -f -- {q(tmp)}", check=False)
+        raise
+
+
+#: An upload temp file untouched this long belongs to a run that was killed.
+STALE_MINUTES = 60
+
+
+def sweep_command(path: str, minutes: int) -> str:
+    """Remove upload temp files of ``path`` left by killed runs (untouched for ``minutes``).
+
+    A live upload keeps its file's mtime fresh, so only abandoned ones match.
+    """
+    d = posixpath.dirname(path) or "."
+    pattern = "." + _glob_escape(posixpath.basename(path)) + ".cdlib-up-*"
+    return (
+        f"find {q(d)} -maxdepth 1 -type f -name {q(pattern)} -mmin +{int(minutes)} "
+        "-delete 2>/dev/null; "
+    )
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -21,6 +21,7 @@ from cdlib.facts.services import (
     UnitFact,
     UnitState,
 )
+from cdlib.services import supervisor_ini as ini
 from cdlib.services import supervisord, systemd
 from cdlib.services.names import service_name_problem
 
@@ -38,9 +39,9 @@ def _sha(text: str | None) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest() if text is not None else None
 
 
-def _file_state(text: str) -> FileState:
+def _file_state(text: str, mode: str = "0644") -> FileState:
     data = text.encode()
-    return FileState("file", sha256=_sha(text), size=len(data), content=data, mode="0644")
+    return FileState("file", sha256=_sha(text), size=len(data), content=data, mode=mode)
 
 
 @dataclass
@@ -123,6 +124,25 @@ class Service(Task):
             v = getattr(self, opt)
             if "{{" not in v and not v.startswith("/"):
                 raise self.error(f"option {opt!r} must be an absolute path, got {v!r}")
+        if not sysd and not self._has_templates():
+            self._configs()  # a value the config cannot hold fails here, before any host
+
+    def _has_templates(self) -> bool:
+        values = [self.name, self.command, self.directory, self.user, self.supervisor_conf]
+        values += [self.supervisor_run, *map(str, self.environment.values())]
+        return any("{{" in v or "{%" in v for v in values if v)
+
+    def _configs(self) -> tuple[str, str | None]:
+        """supervisord's main config and the program file (``None`` without ``command``)."""
+        try:
+            main = supervisord.main_config(self.supervisor_conf, self.supervisor_run)
+            prog = self._program()
+            if prog is None:
+                ini.name("option 'name'", self.name)  # it still names the program's file
+                return main, None
+            return main, supervisord.program_config(prog, self.supervisor_run)
+        except ini.IniValueError as exc:
+            raise self.error(str(exc)) from None
 
     def _check_name(self) -> None:
         problem = service_name_problem(self.name)
@@ -177,10 +197,13 @@ class Service(Task):
         ]
 
     def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
-        """Render the unit template for this host (local work, before any host)."""
+        """Render the unit template for this host, or check the supervisord configs can be
+        written with this host's values (local work, before any host is touched)."""
         t = super().prepare(variables, templar)
         assert isinstance(t, Service)
         t._check_name()  # a templated name is checked once rendered
+        if t.backend == "supervisord":
+            t._configs()
         src = t.unit
         if src is None:
             return t
@@ -226,15 +249,16 @@ class Service(Task):
 
     def _plan_supervisord(self, ctx: HostContext) -> Plan:
         conf = self.supervisor_conf
-        main = supervisord.main_config(conf, self.supervisor_run)
-        prog = self._program()
-        prog_text = supervisord.program_config(prog, self.supervisor_run) if prog else None
+        main, prog_text = self._configs()
         main_st: FileState = ctx.fact(PathFact(conf))
         prog_st: FileState = ctx.fact(PathFact(supervisord.program_path(conf, self.name)))
         status: SupervisorStatus = ctx.fact(SupervisorFact(conf))
         main_changed = main_st.sha256 != _sha(main)
-        prog_changed = prog_text is not None and prog_st.sha256 != _sha(prog_text)
-        if prog is None and not prog_st.exists and self.name not in status.programs:
+        # A file from before programs were private is rewritten 0600 (same content).
+        prog_changed = prog_text is not None and (
+            prog_st.sha256 != _sha(prog_text) or prog_st.mode != supervisord.PROGRAM_MODE
+        )
+        if prog_text is None and not prog_st.exists and self.name not in status.programs:
             raise TaskFailed(
                 f"supervisord program {self.name!r} is not defined on {ctx.host}; give command=..."
             )
@@ -245,7 +269,7 @@ class Service(Task):
             self.supervisor_run,
             main_changed,
             prog_changed,
-            prog is not None,
+            prog_text is not None,
         )
         steps = supervisord.decide(want, status)
         p = status.programs.get(self.name)
@@ -296,7 +320,7 @@ class Service(Task):
         ]
         if prog_text is not None:
             path = supervisord.program_path(self.supervisor_conf, self.name)
-            result.append((PathFact(path), _file_state(prog_text)))
+            result.append((PathFact(path), _file_state(prog_text, supervisord.PROGRAM_MODE)))
         return result
 
     def apply(self, ctx: HostContext, plan: Plan) -> str | None:
@@ -307,7 +331,8 @@ class Service(Task):
                 ctx.run(systemd.script(want, steps), stdin=(self._unit_text or "").encode())
             else:
                 swant, ssteps, main, prog_text = plan.data
-                ctx.run(supervisord.script(swant, ssteps, main, prog_text), timeout=120)
+                text, data = supervisord.script(swant, ssteps, main, prog_text)
+                ctx.run(text, stdin=data, timeout=120)
         finally:
             # Statuses change with every step, whatever path they are about.
             ctx.facts.invalidate(None)
