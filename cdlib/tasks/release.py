@@ -30,6 +30,7 @@ from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.release import ReleaseFact, ReleaseState, ReleaseVersionFact
+from cdlib.release_install.build import BuildRefused, check_build
 from cdlib.release_install.lock import LockOwner, deploy_lock, parse_owner
 from cdlib.release_install.scripts import (
     CHECK_FAILED_EXIT,
@@ -203,6 +204,14 @@ class Release(Task):
         clash = set(dests) & (set(self.shared_dirs) | set(self.shared_files) | _RESERVED)
         if len(set(dests)) != len(dests) or clash:
             raise self.error(f"option 'templates': config paths clash: {sorted(clash) or dests}")
+        # A config file under a shared link would be written through it, outside the release.
+        for dest in dests:
+            for s in self._links():
+                if dest.startswith(s + "/"):
+                    raise self.error(
+                        f"option 'templates': {dest!r} is inside shared path {s!r}, which is a "
+                        "link out of the release; config files are written into the release"
+                    )
 
     def describe(self) -> str:
         """``release app version``."""
@@ -237,6 +246,10 @@ class Release(Task):
             sha = _sha256_file(build)
         except OSError as exc:
             raise self.error(f"cannot read build {str(build)!r}: {exc.strerror}") from None
+        try:
+            check_build(build, [*t._config_paths(), *t._links()])
+        except BuildRefused as exc:
+            raise self.error(f"build {str(build)!r} refused: {exc}") from None
         tvars = {
             **variables,
             "app": t.app,
