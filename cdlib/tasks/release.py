@@ -136,6 +136,8 @@ class Release(Task):
         lock_timeout: seconds to wait for another run's deploy lock before failing.
 
     A release is immutable: installing an existing version with a different build fails.
+    A build whose symlinks point outside the release is refused before any host is touched
+    (:mod:`cdlib.release_install.build`); nothing cdlib writes follows a symlink out of it.
     Config changes of an installed version are written into it (each file renamed over
     the old one) and count as a change, so handlers (restarts) run. Check mode reports:
     the install (with the build checksum), config files that would change, the switch of
