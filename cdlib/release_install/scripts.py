@@ -177,7 +177,8 @@ def install_script(
         )
         dest = '"$rel"'
     # Every path written is checked before the first write: a refusal leaves nothing half-done.
-    lines += [no_symlink_on_way(dest, p) for p in [*config_files, *shared_dirs, *shared_files]]
+    paths = [*config_files, *shared_dirs, *shared_files]
+    lines += [no_symlink_on_way(dest, p) for p in paths if "/" in p]
     if upload:
         # A REVISION shipped in the build (even a symlink) is replaced, never written through.
         lines += [
