@@ -2,5 +2,6 @@
 
 The playbook tasks live in :mod:`cdlib.tasks.release`; this package holds the pieces they
 share: :mod:`.lock` (the per-app deploy lock), :mod:`.state` (the release log, bad marks,
-which release is previous) and :mod:`.scripts` (shell snippets that change the host).
+which release is previous), :mod:`.build` (what a build tarball may not contain) and
+:mod:`.scripts` (shell snippets that change the host).
 """

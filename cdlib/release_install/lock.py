@@ -1,8 +1,10 @@
 """The per-app deploy lock: a lock file on the host holding its owner as JSON.
 
 Taking it is an ``O_EXCL`` create (``set -C`` / noclobber), so of two runs exactly one wins.
-The file holds ``{"user", "controlhost", "pid", "since", "token"}``; releasing removes it
-only when it still holds our token, so a run never frees a lock it does not own.
+The file holds ``{"user", "controlhost", "pid", "since", "token"}`` and what tells the
+control machine apart from another with the same hostname (``boot_id``, ``machine_id``,
+``pidns``: see :class:`Machine`); releasing removes it only when it still holds our token,
+so a run never frees a lock it does not own.
 Waiting happens on the host in a bounded loop, so it costs one round trip.
 """
 
@@ -10,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import json
 import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +42,9 @@ class LockOwner:
     pid: int
     since: str
     token: str = ""
+    boot_id: str = ""
+    machine_id: str = ""
+    pidns: str = ""
 
     def describe(self) -> str:
         """``user@controlhost pid 123 since 2026-01-01T00:00:00Z``."""
@@ -53,9 +59,52 @@ class LockOwner:
                 "pid": self.pid,
                 "since": self.since,
                 "token": self.token,
+                "boot_id": self.boot_id,
+                "machine_id": self.machine_id,
+                "pidns": self.pidns,
             },
             sort_keys=True,
         )
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Which machine, boot and pid namespace a control process runs in.
+
+    The hostname alone does not tell two machines (or two containers, or two pid
+    namespaces on one machine) apart, and a pid means something only in its own pid
+    namespace. Empty fields are unknown (not Linux, unreadable, an old lock file). The
+    two ids are kept hashed (the same on every run of the machine, not the raw ids).
+    """
+
+    hostname: str
+    boot_id: str = ""  # from /proc/sys/kernel/random/boot_id: new at each boot
+    machine_id: str = ""  # from /etc/machine-id: stays across reboots
+    pidns: str = ""  # /proc/self/ns/pid, e.g. "pid:[4026531836]"
+
+
+def _read_id(path: str) -> str:
+    """The id in ``path``, hashed: machine-id(5) asks not to expose the raw id."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            raw = fh.read(200).strip()
+    except OSError:
+        return ""
+    return hashlib.sha256(f"cdlib deploy lock {raw}".encode()).hexdigest()[:32] if raw else ""
+
+
+def this_machine() -> Machine:
+    """The :class:`Machine` of this process."""
+    try:
+        pidns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        pidns = ""
+    return Machine(
+        hostname=socket.gethostname(),
+        boot_id=_read_id("/proc/sys/kernel/random/boot_id"),
+        machine_id=_read_id("/etc/machine-id") or _read_id("/var/lib/dbus/machine-id"),
+        pidns=pidns,
+    )
 
 
 def parse_owner(text: str) -> LockOwner | None:
@@ -66,9 +115,17 @@ def parse_owner(text: str) -> LockOwner | None:
     try:
         d = json.loads(text)
         return LockOwner(
-            str(d["user"]), str(d["controlhost"]), int(d["pid"]), str(d["since"]), str(d["token"])
+            str(d["user"]),
+            str(d["controlhost"]),
+            int(d["pid"]),
+            str(d["since"]),
+            str(d["token"]),
+            # Absent from lock files of older versions: unknown, judged conservatively.
+            boot_id=str(d.get("boot_id") or ""),
+            machine_id=str(d.get("machine_id") or ""),
+            pidns=str(d.get("pidns") or ""),
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return LockOwner("unknown", "unknown", 0, "unknown", "")
 
 
@@ -78,12 +135,16 @@ def new_owner() -> LockOwner:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
+    here = this_machine()
     return LockOwner(
         user=user,
-        controlhost=socket.gethostname(),
+        controlhost=here.hostname,
         pid=os.getpid(),
         since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         token=secrets.token_hex(8),
+        boot_id=here.boot_id,
+        machine_id=here.machine_id,
+        pidns=here.pidns,
     )
 
 
@@ -132,24 +193,56 @@ StaleCheck = Callable[[LockOwner], bool]
 _ACTIVE: set[str] = set()
 
 
-def is_stale(holder: LockOwner) -> bool:
-    """True when ``holder`` was a run on this control machine that is gone.
+def judge_stale(
+    holder: LockOwner,
+    here: Machine,
+    my_pid: int,
+    active: Collection[str],
+    pid_alive: Callable[[int], bool],
+) -> bool:
+    """True only when ``holder`` provably was a run on this machine that is gone (pure).
 
-    Its process has exited, or it is this very process and the run that took the lock
-    has ended without releasing it (its host died mid-install). Locks taken from other
-    machines are never judged stale here: only their owner can know.
+    Stale when the holder ran in this very pid namespace of this boot and its process
+    has exited (``pid_alive``), or it is this process (``my_pid``) and its run (token
+    not in ``active``) has ended without releasing; or when the holder ran on this
+    machine (same machine id) before it rebooted (another boot id). Anything else is
+    never stale: another machine, container or pid namespace with the same hostname,
+    an unknown identity (an old lock file), a lock without token. Only its owner can
+    know whether such a run is still going.
     """
-    if not holder.token or holder.controlhost != socket.gethostname():
+    if not holder.token or holder.controlhost != here.hostname:
         return False
-    if holder.pid == os.getpid():
-        return holder.token not in _ACTIVE
+    if not holder.boot_id or not here.boot_id:
+        return False
+    if holder.boot_id != here.boot_id:
+        # Another kernel: this machine before a reboot (its runs are all gone), or another
+        # machine when the machine ids differ or are unknown.
+        return bool(here.machine_id) and holder.machine_id == here.machine_id
+    if not holder.pidns or holder.pidns != here.pidns:
+        return False  # its pid means nothing in our pid namespace
+    if holder.pid <= 0:
+        return False
+    if holder.pid == my_pid:
+        return holder.token not in active
+    return not pid_alive(holder.pid)
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        os.kill(holder.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:
         return False
-    return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale(holder: LockOwner) -> bool:
+    """True when ``holder`` was a run of this machine and pid namespace that is gone.
+
+    See :func:`judge_stale`; this process's identity, pid and active runs are used.
+    """
+    return judge_stale(holder, this_machine(), os.getpid(), _ACTIVE, _pid_alive)
 
 
 @dataclass

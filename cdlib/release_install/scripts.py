@@ -58,6 +58,47 @@ def shared_links(
     return " && ".join(cmds) if cmds else "true"
 
 
+def no_symlink_on_way(dest: str, rel: str) -> str:
+    """Refuse (exit 1) when a directory on the way to ``dest/rel`` is a symlink.
+
+    ``dest`` is a shell expression for the release directory. Writing ``rel`` through a
+    symlinked parent would land wherever that link points; the final component needs no
+    check, as writes rename over it (replacing a symlink there, never following it).
+    """
+    parts = rel.split("/")[:-1]
+    cmds = []
+    for i in range(1, len(parts) + 1):
+        p = "/".join(parts[:i])
+        path = f"{dest}/{q(p)}"
+        msg = f"refusing to write {rel} in the release: {p} is a symlink to"
+        cmds.append(
+            f"if [ -L {path} ]; then printf '%s %s\\n' {q(msg)} "
+            f'"$(readlink -- {path})" >&2; exit 1; fi'
+        )
+    return "\n".join(cmds) or "true"
+
+
+#: Run by ``find -exec``: $1 is the release dir (physical path), then symlinks under it.
+_ESCAPE_CHECK = (
+    'b=$1; shift; for l do t=$(readlink -- "$l"); p=$(realpath -m -- "$l"); '
+    'case $t in /*) p=/;; esac; case $p in "$b"|"$b"/*) ;; *) '
+    "printf 'build member %s is a symlink to %s, outside the release\\n' "
+    '"${l#"$b"/}" "$t" >&2; exit 1;; esac; done'
+)
+
+
+def no_escaping_links(dest: str) -> str:
+    """Refuse (exit 1) when a symlink under ``dest`` is absolute or resolves outside it.
+
+    ``realpath -m`` follows chains of links as the kernel would; the message names the
+    member and its target.
+    """
+    return (
+        f"b=$(cd {dest} && pwd -P) && "
+        f'find "$b" -type l -exec sh -c {q(_ESCAPE_CHECK)} sh "$b" {{}} +'
+    )
+
+
 def _link(target: str, dest: str, rel: str) -> str:
     path = f"{dest}/{q(rel)}"
     parent = posixpath.dirname(rel)
@@ -125,18 +166,32 @@ def install_script(
             f"tmp=$(mktemp -d {q(root + '/releases/.' + version + '.cdlib-XXXXXX')})",
             'tar -xzf "$up" -C "$tmp" --no-same-owner',
             'rm -f -- "$up"',
-            f"printf 'version=%s\\nbuild_sha256=%s\\n' {q(version)} {q(sha256)} "
-            '> "$tmp/REVISION"',
-            shared_links(root, '"$tmp"', shared_dirs, shared_files),
+            no_escaping_links('"$tmp"'),
         ]
         dest = '"$tmp"'
     else:
-        lines.append(shared_links(root, '"$rel"', shared_dirs, shared_files))
+        # An installed release replaced by a link would take the config writes with it.
+        lines.append(
+            "if [ -L \"$rel\" ]; then printf 'refusing to write into %s: it is a symlink to %s\\n' "
+            '"$rel" "$(readlink -- "$rel")" >&2; exit 1; fi'
+        )
         dest = '"$rel"'
+    # Every path written is checked before the first write: a refusal leaves nothing half-done.
+    paths = [*config_files, *shared_dirs, *shared_files]
+    lines += [no_symlink_on_way(dest, p) for p in paths if "/" in p]
+    if upload:
+        # A REVISION shipped in the build (even a symlink) is replaced, never written through.
+        lines += [
+            'rv=$(mktemp "$tmp/.REVISION.XXXXXX")',
+            f"printf 'version=%s\\nbuild_sha256=%s\\n' {q(version)} {q(sha256)} > \"$rv\"",
+            'chmod 644 "$rv" && mv -T -f -- "$rv" "$tmp/REVISION"',
+        ]
+    lines.append(shared_links(root, dest, shared_dirs, shared_files))
     for f in config_files:
         d = posixpath.dirname(f)
         mk = f"mkdir -p -- {dest}/{q(d)} && " if d else ""
-        lines.append(f'{mk}mv -f -- "$c"/{q(f)} {dest}/{q(f)}')
+        # -T: a symlink (or a link to a directory) at the path is replaced, not followed.
+        lines.append(f'{mk}mv -T -f -- "$c"/{q(f)} {dest}/{q(f)}')
     if owner or group:
         spec = f"{owner or ''}:{group or ''}" if owner else f":{group}"
         lines.append(f"chown -R {q(spec)} -- {dest} {q(root + '/shared')}")

@@ -30,6 +30,7 @@ from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.release import ReleaseFact, ReleaseState, ReleaseVersionFact
+from cdlib.release_install.build import BuildRefused, check_build
 from cdlib.release_install.lock import LockOwner, deploy_lock, parse_owner
 from cdlib.release_install.scripts import (
     CHECK_FAILED_EXIT,
@@ -135,6 +136,8 @@ class Release(Task):
         lock_timeout: seconds to wait for another run's deploy lock before failing.
 
     A release is immutable: installing an existing version with a different build fails.
+    A build whose symlinks point outside the release is refused before any host is touched
+    (:mod:`cdlib.release_install.build`); nothing cdlib writes follows a symlink out of it.
     Config changes of an installed version are written into it (each file renamed over
     the old one) and count as a change, so handlers (restarts) run. Check mode reports:
     the install (with the build checksum), config files that would change, the switch of
@@ -203,6 +206,14 @@ class Release(Task):
         clash = set(dests) & (set(self.shared_dirs) | set(self.shared_files) | _RESERVED)
         if len(set(dests)) != len(dests) or clash:
             raise self.error(f"option 'templates': config paths clash: {sorted(clash) or dests}")
+        # A config file under a shared link would be written through it, outside the release.
+        for dest in dests:
+            for s in self._links():
+                if dest.startswith(s + "/"):
+                    raise self.error(
+                        f"option 'templates': {dest!r} is inside shared path {s!r}, which is a "
+                        "link out of the release; config files are written into the release"
+                    )
 
     def describe(self) -> str:
         """``release app version``."""
@@ -237,6 +248,10 @@ class Release(Task):
             sha = _sha256_file(build)
         except OSError as exc:
             raise self.error(f"cannot read build {str(build)!r}: {exc.strerror}") from None
+        try:
+            check_build(build, [*t._config_paths(), *t._links()])
+        except BuildRefused as exc:
+            raise self.error(f"build {str(build)!r} refused: {exc}") from None
         tvars = {
             **variables,
             "app": t.app,
