@@ -6,6 +6,7 @@ The round trip uses supervisord's own parser (the Debian package's Python) when 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,7 @@ def test_service_task_refuses_rendered_values_before_any_host(tmp_path: Path) ->
         service("{{ n }}", backend="supervisord", state="started"),  # an existing program
     ):
         # The shared service-name rule refuses it first (the INI writer would too).
-        with pytest.raises(PlaybookError, match="service name '../../x' has character '/'"):
+        with pytest.raises(PlaybookError, match=re.escape("service name '../../x' has character '/'")):
             task.prepare({"n": "../../x"}, Templar([tmp_path]))
 
 
