@@ -148,7 +148,9 @@ def test_service_task_refuses_rendered_values_before_any_host(tmp_path: Path) ->
         service("{{ n }}", backend="supervisord", state="started"),  # an existing program
     ):
         # The shared service-name rule refuses it first (the INI writer would too).
-        with pytest.raises(PlaybookError, match=re.escape("service name '../../x' has character '/'")):
+        with pytest.raises(
+            PlaybookError, match=re.escape("service name '../../x' has character '/'")
+        ):
             task.prepare({"n": "../../x"}, Templar([tmp_path]))
 
 
