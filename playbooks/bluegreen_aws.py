@@ -4,7 +4,10 @@
     export CDLIB_AWS_TARGET_GROUPS='{"blue": "arn:...:targetgroup/web-blue/...",
                                      "green": "arn:...:targetgroup/web-green/..."}'
     export CDLIB_BUILD=dist/sampleapp-2.0.0.tar.gz        # optional: install it first
-    cdlib run playbooks/bluegreen_aws.py -i inventories/aws_ec2.yml -e version=2.0.0
+    CDLIB_VERSION=2.0.0 cdlib run playbooks/bluegreen_aws.py -i my.aws_ec2.yml
+
+An example for an AWS account (``my.aws_ec2.yml`` is your EC2 inventory); the tests run it
+against moto in tests/integration/traffic/test_aws_playbooks.py.
 
 Hosts come from an EC2 inventory with groups ``blue`` and ``green`` (for example
 ``keyed_groups`` on a ``Color`` tag) and the ``instance_id`` host var; targets are

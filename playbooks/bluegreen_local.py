@@ -1,6 +1,7 @@
 """Blue/green release of the sample app on this machine, behind a real local HAProxy.
 
-    cdlib run playbooks/bluegreen_local.py -i inventories/bluegreen-local.yml -e version=1.1.0
+    CDLIB_DEMO_VERSION=1.1.0 cdlib run playbooks/bluegreen_local.py \
+        -i inventories/bluegreen-local.yml
 
 The first run makes the version live on one group; each next run deploys the new
 version to the idle group, checks it directly, switches all traffic in one step, then

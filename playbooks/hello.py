@@ -1,7 +1,8 @@
 """Example playbook: lay out an app directory, render its config, switch `current`.
 
-Run it on this machine:   cdlib run playbooks/hello.py
-On the test fleet:        cdlib run playbooks/hello.py -i inventories/fleet.yml
+Run it on this machine:   cdlib run playbooks/hello.py -i inventories/local.yml
+On the test fleet:        cdlib run playbooks/hello.py -i /var/tmp/cdlib-fleet/inventory.yml
+(the inventory ``python -m tests.fleet up 5`` writes; see docs/testing.md)
 Twice in a row, the second run reports no change. With --check it predicts the first
 run's changes and touches nothing; --diff shows content changes with secrets masked.
 """

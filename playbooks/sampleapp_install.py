@@ -3,7 +3,10 @@
 Build a release, then run (version and build can be overridden with -e)::
 
     scripts/build-sample-app 1.0.0 --out dist/
-    cdlib run playbooks/sampleapp_install.py -i inventories/fleet.yml -e version=1.0.0
+    cdlib run playbooks/sampleapp_install.py -i /var/tmp/cdlib-fleet/inventory.yml -e version=1.0.0
+
+on the test fleet (``python -m tests.fleet up 5`` writes that inventory; its hosts share this
+machine's /etc/passwd, so create the account once first: ``useradd --system sampleapp``).
 
 Play 1 provisions: system user, app root, a supervisord of its own with the app's program.
 Play 2 installs release ``version`` from ``build`` (config from a template and a per-host

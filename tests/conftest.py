@@ -56,12 +56,16 @@ def fleet_subnet(worker: str | None = None, env: str | None = None) -> str:
 
 
 @pytest.fixture(scope="session")
-def fleet() -> Iterator[Fleet]:
-    """Five real sshd hosts (``host1``..``host5``) for the whole session; see tests/fleet.py."""
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """Five real sshd hosts (``host1``..``host5``) for the whole session; see tests/fleet.py.
+
+    The hosts see this checkout and pytest's temporary directories at their own paths, even
+    when those are under /tmp (each host's /tmp is otherwise private).
+    """
     why = fleet_available()
     if why:
         pytest.skip(why)
-    f = Fleet(FLEET_SIZE, subnet=fleet_subnet())
+    f = Fleet(FLEET_SIZE, subnet=fleet_subnet(), shared=[tmp_path_factory.getbasetemp()])
     try:
         yield f
     finally:

@@ -7,6 +7,13 @@ copies of ``/etc/supervisor`` and ``/etc/haproxy`` (and ``/tmp`` when the work d
 under ``/tmp``), so what one host writes there the others do not see. Processes, users and the
 network are shared with the machine: only those directories are per host.
 
+A private ``/tmp`` would hide what the machine keeps under ``/tmp`` from the hosts: a checkout
+cloned there (whose sample app and venv the hosts run), pytest's temporary directories. So the
+fleet's *shared paths* (this checkout, the running Python's prefix and whatever the caller names
+in ``shared``) that lie under ``/tmp`` are bind-mounted, read-only, at the same path inside each
+host's private ``/tmp``: the suite passes wherever the checkout is, and no host can change or
+delete the checkout through its ``/tmp``.
+
 Use it from pytest through the ``fleet`` fixture (tests/conftest.py), from Python::
 
     with Fleet(3) as fleet:
@@ -27,6 +34,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -74,6 +82,8 @@ _ROOT_SEED = {
 # Made in each host's /run: sshd's privilege separation dir and what daemons expect there.
 _RUN_SUBDIRS = ("sshd", "lock", "haproxy")
 _STATE_FILE = "fleet.json"
+# The checkout this file belongs to: its sample app and venv must be visible on every host.
+REPO = Path(__file__).resolve().parents[1]
 _MARKER = "# cdlib test fleet"
 
 
@@ -120,6 +130,7 @@ class Fleet:
         start: bool = True,
         timeout: float = 30.0,
         detached: bool = False,
+        shared: Sequence[str | Path] = (),
     ) -> None:
         if not 1 <= n <= MAX_HOSTS:
             raise FleetError(f"fleet size must be 1..{MAX_HOSTS}, got {n}")
@@ -143,6 +154,8 @@ class Fleet:
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._pids: dict[int, int] = {}
         self.private_tmp = not _is_under(self.workdir, Path("/tmp"))
+        # Machine paths every host must see at the same path, even those under its private /tmp.
+        self.shared = _outermost([REPO, Path(sys.prefix), *(Path(p) for p in shared)])
         if start:
             try:
                 self.start()
@@ -276,6 +289,8 @@ class Fleet:
         """
         self._host(k)
         p = Path(inside)
+        if any(_is_under(p, s) for s in self._shared_in_tmp()):
+            return p  # the machine's own path, bind-mounted into the host's /tmp
         # Longest mount point first: /var/log/supervisor before a hypothetical /var.
         for sub, mnt in sorted(self._mounts(), key=lambda m: -len(m[1])):
             if _is_under(p, Path(mnt)):
@@ -431,6 +446,25 @@ class Fleet:
             lines.append(f"{h.address} {pub[0]} {pub[1]}\n")
         _write_atomic(self.known_hosts, "".join(lines))
 
+    def _shared_in_tmp(self) -> list[Path]:
+        """The shared paths a private /tmp would hide (so each host gets a bind mount)."""
+        if not self.private_tmp:
+            return []
+        return [p for p in self.shared if _is_under(p, Path("/tmp")) and p != Path("/tmp")]
+
+    def _shared_mounts(self, k: int) -> list[str]:
+        """Shell commands, run in host k's namespace before /tmp is mounted, that bind each
+        shared path read-only onto its place in the host's /tmp dir (carried by ``--rbind``)."""
+        out = []
+        for p in self._shared_in_tmp():
+            if not p.exists():
+                continue
+            at = shlex.quote(str(self._hostdir(k) / "tmp" / p.relative_to("/tmp")))
+            make = f"mkdir -p {at}" if p.is_dir() else f"mkdir -p $(dirname {at}) && touch {at}"
+            src = shlex.quote(str(p))
+            out += [make, f"mount --bind {src} {at}", f"mount -o remount,bind,ro {at}"]
+        return out
+
     def _mounts(self) -> list[tuple[str, str]]:
         """(dir name in the host dir, mount point) of every per-host directory."""
         out = list(PRIVATE_DIRS.items())
@@ -449,8 +483,13 @@ class Fleet:
             target = d / sub
             target.mkdir(parents=True, exist_ok=True)
             if fresh:
-                # Keep /run/sshd itself: the running sshd needs it for every new login.
-                _empty_dir(target, keep={"sshd"} if mnt == "/run" else set())
+                # Keep /run/sshd itself: the running sshd needs it for every new login. Keep
+                # the mount points of the shared paths in /tmp: removing one here would
+                # detach the host's bind mount of it.
+                keep = {"sshd"} if mnt == "/run" else set()
+                if mnt == "/tmp":
+                    keep = {p.relative_to("/tmp").parts[0] for p in self._shared_in_tmp()}
+                _empty_dir(target, keep=keep)
                 if mnt in SEEDED_DIRS.values():
                     shutil.copytree(mnt, target, symlinks=True, dirs_exist_ok=True)
         home = d / _ROOT_HOME[0]
@@ -506,7 +545,12 @@ class Fleet:
                 f"{h.name}: {h.address}:{h.port} is already in use (a stale fleet on subnet "
                 f"{self.subnet}? `python -m tests.fleet down --subnet {self.subnet}` stops it)"
             )
-        mounts = [f"mount --bind {d / sub} {mnt}" for sub, mnt in self._mounts()]
+        # /tmp recursively, so the shared paths bound inside the host's tmp dir come along.
+        mounts = [
+            f"mount --{'rbind' if mnt == '/tmp' else 'bind'} {d / sub} {mnt}"
+            for sub, mnt in self._mounts()
+        ]
+        mounts = [*self._shared_mounts(k), *mounts]
         # unshare execs sh, sh execs sshd: the pid we get is sshd's own, no wrapper left.
         script = " && ".join([*mounts, f'exec {SSHD} -D -e -f "$1"'])
         log = open(d / "sshd.log", "ab")  # noqa: SIM115 -- handed to the child, closed below
@@ -640,6 +684,16 @@ def _check_subnet(subnet: str) -> None:
     ok = len(parts) == 3 and all(p.isdigit() and 0 <= int(p) <= 255 for p in parts)
     if not ok or parts[0] != "127":
         raise FleetError(f"fleet subnet must look like 127.X.Y (loopback only), got {subnet!r}")
+
+
+def _outermost(paths: Sequence[Path]) -> list[Path]:
+    """Absolute, symlink-free ``paths`` without duplicates or paths inside another of them."""
+    resolved = sorted({p.resolve() for p in paths}, key=lambda p: len(p.parts))
+    out: list[Path] = []
+    for p in resolved:
+        if not any(_is_under(p, q) for q in out):
+            out.append(p)
+    return out
 
 
 def _is_under(p: Path, root: Path) -> bool:

@@ -16,7 +16,7 @@ from cdlib.engine.play import Play, collect_plays
 
 @dataclass
 class Playbook:
-    """The plays of one playbook file, and where to find its templates."""
+    """The plays of one playbook file (``path`` absolute), and where to find its templates."""
 
     path: Path
     plays: list[Play]
@@ -62,7 +62,8 @@ def load_playbook(path: str | os.PathLike[str]) -> Playbook:
             sys.path.remove(parent)
     if not plays:
         raise PlaybookError(f"playbook {p} defines no plays (create cdlib.Play objects)")
-    return Playbook(p, plays)
+    # Absolute, as Ansible's playbook_dir: paths built from it must not depend on the cwd.
+    return Playbook(p.absolute(), plays)
 
 
 def _rel(path: str) -> str:

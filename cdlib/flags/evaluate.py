@@ -89,11 +89,15 @@ def infer_type(doc: FlagDocument, key: str) -> FlagType:
 
 
 def make_context(context: Mapping[str, Any] | None) -> EvaluationContext:
-    """An OpenFeature context from a JSON object; ``targetingKey`` becomes the targeting key."""
+    """An OpenFeature context from a JSON object; ``targetingKey`` becomes the targeting key.
+
+    A ``targetingKey`` that is not a string is passed on unchanged, as flagd receives it: the
+    reference evaluator then treats it as missing for ``fractional`` (which falls back to the
+    default variant) while ``{"var": "targetingKey"}`` still sees the value as given.
+    """
     attributes = dict(context or {})
-    targeting_key = attributes.pop("targetingKey", None)
-    if targeting_key is not None and not isinstance(targeting_key, str):
-        targeting_key = str(targeting_key)
+    # Not coerced: str(42) == "42" would bucket a user flagd leaves unbucketed.
+    targeting_key: Any = attributes.pop("targetingKey", None)
     return EvaluationContext(targeting_key=targeting_key, attributes=attributes)
 
 

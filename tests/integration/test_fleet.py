@@ -307,3 +307,44 @@ def test_fleet_left_by_a_killed_run_is_reclaimed(fleet: Fleet) -> None:
             [*again.ssh_command(1), "true"], capture_output=True, text=True, timeout=30
         )
         assert login.returncode == 0, login.stderr
+
+
+def test_shared_paths_under_tmp_are_visible_read_only_on_every_host(fleet: Fleet) -> None:
+    """A checkout (or pytest's tmp dir) under /tmp stays visible though each host's /tmp is
+    private: bind-mounted read-only at its own path, kept across reset()."""
+    import shlex
+    import shutil
+    import tempfile
+
+    from tests.fleet import REPO
+
+    subnet = "127.202." + fleet.subnet.rsplit(".", 1)[1]
+    shared = Path(tempfile.mkdtemp(prefix="cdlib-shared-", dir="/tmp"))
+    try:
+        (shared / "sub").mkdir()
+        (shared / "sub" / "app.txt").write_text("from the checkout\n")
+        f = shlex.quote(str(shared / "sub" / "app.txt"))
+        with Fleet(2, subnet, shared=[shared / "sub", shared]) as small:
+            assert small.private_tmp
+            assert shared in small.shared and REPO in small.shared
+            assert shared / "sub" not in small.shared  # inside another shared path
+            for k in (1, 2):
+                assert small.ssh(k, f"cat {f}").stdout == "from the checkout\n"
+                assert (
+                    small.ssh(k, f"test -f {shlex.quote(str(REPO / 'tests/fleet.py'))}").returncode
+                    == 0
+                )
+                wrote = small.ssh(k, f"echo x >> {f} || rm -rf {shlex.quote(str(shared))}")
+                assert wrote.returncode != 0
+            assert (shared / "sub" / "app.txt").read_text() == "from the checkout\n"
+            assert small.path(1, str(shared / "sub" / "app.txt")) == shared / "sub" / "app.txt"
+            # The rest of /tmp is still per host.
+            small.ssh(1, "echo one > /tmp/cdlib-private-probe", check=True)
+            assert small.ssh(2, "test -e /tmp/cdlib-private-probe").returncode == 1
+            assert not Path("/tmp/cdlib-private-probe").exists()
+            small.reset()
+            assert small.ssh(2, f"cat {f}").stdout == "from the checkout\n"
+            assert small.ssh(1, "test -e /tmp/cdlib-private-probe").returncode == 1
+        assert (shared / "sub" / "app.txt").is_file()
+    finally:
+        shutil.rmtree(shared)
