@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import cdlib
 from cdlib import Host, Inventory, Play, Status, tasks
 
@@ -141,3 +143,18 @@ def test_check_mode_sees_predicted_state_of_earlier_tasks(tmp_path: Path) -> Non
     assert ("h1", "guarded") not in real.changed()
     assert ("h1", "same content again") not in real.changed()
     assert ("h1", "same link again") not in real.changed()
+
+
+def test_extra_vars_do_not_change_the_callers_inventory(tmp_path: Path) -> None:
+    inv = _inv(tmp_path, 2)
+    before = {h.name: dict(h.vars) for h in inv.hosts.values()}
+    play = Play("p", hosts="web")
+    play.task(tasks.directory("{{ dir }}/{{ sub }}"))
+    r = cdlib.run(play, inv, extra_vars={"sub": "one"})
+    assert r.ok, r.results
+    assert (tmp_path / "h1" / "one").is_dir()
+    # The run saw the extra var; the caller's hosts did not get it.
+    assert {h.name: h.vars for h in inv.hosts.values()} == before
+    # 'sub' is undefined without -e: nothing leaked from the first run.
+    with pytest.raises(cdlib.PlaybookErrors, match="sub"):
+        cdlib.run(play, inv)
