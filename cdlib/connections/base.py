@@ -13,13 +13,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cdlib.errors import EXIT_UNREACHABLE, CdlibError
 
-class TransportError(Exception):
+
+class TransportError(CdlibError):
     """Base class of transport errors."""
 
 
 class UnreachableError(TransportError):
     """The host cannot be reached: DNS, refused, timeout, authentication or host key."""
+
+    exit_code = EXIT_UNREACHABLE
 
     def __init__(self, host: str, reason: str) -> None:
         super().__init__(f"{host}: unreachable: {reason}")
@@ -131,7 +135,7 @@ class Connection(ABC):
     def put(self, data: bytes, remote_path: str) -> None:
         """Write ``data`` to ``remote_path`` as it is (no atomic rename, no mode).
 
-        Tasks use :func:`cdlib.connections.atomic.write_command` for atomic writes;
+        Tasks use :func:`cdlib.connections.shell.atomic_write_command` for atomic writes;
         this raw transfer is for large uploads into temporary names.
         """
         self.connect()
