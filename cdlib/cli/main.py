@@ -28,7 +28,7 @@ def build_parser(only: str | None = None) -> Parser:
     """The argument parser: every subcommand, or just ``only`` and its module's siblings."""
     import importlib
 
-    from cdlib import __version__
+    from cdlib._version import __version__
 
     parser = Parser(
         prog="cdlib",
