@@ -11,6 +11,7 @@ Write plays in Python, run them with ``cdlib run`` or :func:`cdlib.run`::
 from typing import TYPE_CHECKING, Any
 
 from cdlib import tasks
+from cdlib._version import __version__ as __version__
 from cdlib.connections import (
     Become,
     CommandResult,
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
         TrafficError,
     )
 
-__version__ = "0.1.0"
 
 #: Loaded on first use, so ``cdlib run`` of a plain playbook starts fast.
 _LAZY_MODULES = ("checks", "flags", "release", "traffic")

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from cdlib.cli.parser import Parser
+from cdlib.errors import EXIT_INTERRUPTED, CdlibError
 
 #: Subcommand -> the module that registers it; only the module a command needs is
 #: imported, so ``cdlib run`` does not pay for flags or AWS code.
@@ -27,7 +28,7 @@ def build_parser(only: str | None = None) -> Parser:
     """The argument parser: every subcommand, or just ``only`` and its module's siblings."""
     import importlib
 
-    from cdlib import __version__
+    from cdlib._version import __version__
 
     parser = Parser(
         prog="cdlib",
@@ -66,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 99
+        return EXIT_INTERRUPTED
+    except CdlibError as exc:
+        # Every user-facing error maps to its exit code; only bugs are "internal".
+        print(f"cdlib {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except Exception as exc:
         import os
 

@@ -108,7 +108,6 @@ def main(args: argparse.Namespace) -> int:
     from cdlib.engine.errors import PlaybookErrors
     from cdlib.engine.events import EventSink, JsonLinesSink
     from cdlib.engine.runner import run
-    from cdlib.inventory.model import InventoryError
 
     if args.forks < 1:
         print("cdlib run: --forks must be at least 1", file=sys.stderr)
@@ -148,7 +147,7 @@ def main(args: argparse.Namespace) -> int:
     except PlaybookErrors as exc:
         _bad_input([str(e) for e in exc.errors], args.format)
         return EXIT_BAD_INPUT
-    except (CdlibError, InventoryError) as exc:
+    except CdlibError as exc:
         _bad_input([str(exc)], args.format)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -13,13 +13,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cdlib.errors import EXIT_UNREACHABLE, CdlibError
 
-class TransportError(Exception):
+
+class TransportError(CdlibError):
     """Base class of transport errors."""
 
 
 class UnreachableError(TransportError):
     """The host cannot be reached: DNS, refused, timeout, authentication or host key."""
+
+    exit_code = EXIT_UNREACHABLE
 
     def __init__(self, host: str, reason: str) -> None:
         super().__init__(f"{host}: unreachable: {reason}")

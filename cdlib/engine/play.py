@@ -5,16 +5,30 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdlib.engine.errors import Origin, PlaybookError
 from cdlib.engine.origin import caller_origin
 from cdlib.engine.task import Task
 
-#: Plays created while a playbook file is being loaded are collected here.
-_collector: contextvars.ContextVar[list[Play] | None] = contextvars.ContextVar(
+if TYPE_CHECKING:
+    from cdlib.engine.contract import RunContext, Runnable, Scope
+
+#: Items (plays, strategies) created while a playbook file is being loaded go here.
+_collector: contextvars.ContextVar[list[Runnable] | None] = contextvars.ContextVar(
     "cdlib_play_collector", default=None
 )
+
+
+def register(item: Runnable) -> None:
+    """Add ``item`` to the playbook being loaded (a no-op outside of loading).
+
+    :class:`Play` calls it when created; anything else a playbook can run (a release
+    strategy) calls it too, so creating the object in a playbook file is enough.
+    """
+    bucket = _collector.get()
+    if bucket is not None:
+        bucket.append(item)
 
 
 @dataclass
@@ -63,9 +77,12 @@ class Play:
         _serial_spec(self.serial, self.origin)
         if self.max_fail_percentage is not None and not 0 <= self.max_fail_percentage <= 100:
             raise PlaybookError("max_fail_percentage must be between 0 and 100", origin=self.origin)
-        bucket = _collector.get()
-        if bucket is not None:
-            bucket.append(self)
+        register(self)
+
+    @property
+    def label(self) -> str:
+        """Name shown in output: the play's name."""
+        return self.name
 
     def task(self, task: Task) -> Task:
         """Add a task; returns it."""
@@ -91,8 +108,14 @@ class Play:
         self.handlers.append(h)
         return h
 
-    def validate(self) -> list[PlaybookError]:
-        """Errors in the play's structure (notify names a missing handler ...)."""
+    def validate(self, scope: Scope | None = None) -> list[PlaybookError]:
+        """Errors in the play's structure (notify names a missing handler ...).
+
+        With a ``scope`` (the engine validating a playbook), also render every task
+        for every selected host, and keep that rendering for :meth:`execute`.
+        """
+        if scope is not None:
+            return scope.prepare(self)
         errors = []
         known = {h.name for h in self.handlers}
         for t in [*self.tasks, *(h.task for h in self.handlers)]:
@@ -104,6 +127,10 @@ class Play:
         if not self.tasks:
             errors.append(PlaybookError(f"play {self.name!r} has no tasks", origin=self.origin))
         return errors
+
+    def execute(self, ctx: RunContext) -> None:
+        """Run the play as prepared by :meth:`validate` (called by the engine)."""
+        ctx.run_play(self)
 
 
 def _serial_spec(serial: Any, origin: Origin) -> None:
@@ -143,10 +170,10 @@ def batches(hosts: list[str], serial: Any) -> list[list[str]]:
 
 
 class collect_plays:
-    """Collect every :class:`Play` created inside the ``with`` block."""
+    """Collect every :class:`Play` (and other registered item) created in the block."""
 
-    def __enter__(self) -> list[Play]:
-        self.plays: list[Play] = []
+    def __enter__(self) -> list[Runnable]:
+        self.plays: list[Runnable] = []
         self._token = _collector.set(self.plays)
         return self.plays
 

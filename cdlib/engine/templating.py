@@ -16,13 +16,16 @@ from typing import Any
 import jinja2
 
 from cdlib.engine.secrets import Secret
+from cdlib.errors import EXIT_BAD_INPUT, CdlibError
 from cdlib.jinja_sandbox import SecurityError, refusal, sandboxed_environment
 
 _UNDEF = re.compile(r"'([^']+)' is undefined")
 
 
-class TemplateError(Exception):
+class TemplateError(CdlibError):
     """A template failed to render; ``where`` is ``template:line`` when known."""
+
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, template: str, line: int | None, message: str) -> None:
         self.template = template

@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_OK
+from cdlib.errors import EXIT_BAD_INPUT, EXIT_OK
 from cdlib.inventory.export import graph, list_inventory, public_vars, to_json
 from cdlib.inventory.extra_vars import parse_extra_vars
 from cdlib.inventory.loader import load_inventory

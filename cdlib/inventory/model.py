@@ -11,12 +11,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdlib.errors import EXIT_BAD_INPUT, CdlibError
+
 #: Names that mean "this machine" and give an implicit local host when not in inventory.
 LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
-class InventoryError(Exception):
+class InventoryError(CdlibError):
     """A problem in an inventory source; the message names the file and line."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class PatternError(InventoryError):

@@ -109,7 +109,7 @@ class Canary(Strategy):
         groups = list(self.group_patterns())
         with run.step("read router") as st:
             state = router.state()
-            stable, canary = live_and_idle(router, state, groups)
+            stable, canary = live_and_idle(state, groups)
             if stable is None:
                 raise ReleaseFailed(
                     "no group is live yet: a canary needs a stable group to compare with; "

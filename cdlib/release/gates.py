@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from cdlib.errors import CdlibError
 from cdlib.release import interrupt
 from cdlib.release.state import app_dir, read_json, write_json_atomic
 
@@ -43,7 +44,7 @@ def clear(app: str, release_id: str, *, state_dir: str | None = None) -> None:
         write_json_atomic(path, data)
 
 
-class Aborted(Exception):
+class Aborted(CdlibError):
     """``cdlib abort`` (or a gate timeout) stopped the release."""
 
 

@@ -1,0 +1,188 @@
+"""Preparation: validate plays and render every task for every host, touching none.
+
+Every item of a playbook is validated before any runs; the errors found (up to
+:data:`MAX_REPORTED_ERRORS`) are raised together as one :class:`PlaybookError` or a
+:class:`PlaybookErrors` holding several.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cdlib.engine.contract import Runnable
+from cdlib.engine.errors import PlaybookError, PlaybookErrors
+from cdlib.engine.play import Play
+from cdlib.engine.task import Task
+from cdlib.engine.templating import Templar, TemplateError
+from cdlib.engine.variables import host_vars
+from cdlib.inventory.model import Host, Inventory
+
+#: Stop collecting validation errors after this many; the first ones matter most.
+MAX_REPORTED_ERRORS = 50
+
+
+@dataclass
+class Prepared:
+    """A play ready to run: its hosts and every task rendered for every host."""
+
+    play: Play
+    hosts: list[Host]
+    tasks: dict[str, list[Task | None]]  # None: ``when`` is false on that host
+    handlers: dict[str, dict[str, Task | None]]
+    vars: dict[str, dict[str, Any]]
+
+
+class Preparer:
+    """Renders plays against one inventory, limit and set of extra vars.
+
+    It is the :class:`~cdlib.engine.contract.Scope` items are validated with; the
+    plays it prepared are kept (by identity) for the run.
+    """
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        limit: str | None,
+        extra_vars: Mapping[str, object],
+        templar: Templar,
+        playbook_dir: Path,
+    ) -> None:
+        self._inventory = inventory
+        self._extra: dict[str, Any] = dict(extra_vars)
+        self.templar = templar
+        self.playbook_dir = playbook_dir
+        self.limited: set[str] | None = None
+        if limit:
+            self.limited = {h.name for h in inventory.select("all", limit)}
+            if not self.limited:
+                raise PlaybookError(f"--limit {limit!r} matches no host in the inventory")
+        self.prepared: dict[int, Prepared] = {}
+        self.reported = 0
+
+    @property
+    def inventory(self) -> Inventory:
+        """The inventory plays are rendered against."""
+        return self._inventory
+
+    @property
+    def extra_vars(self) -> Mapping[str, object]:
+        """The extra vars plays are rendered with."""
+        return self._extra
+
+    def prepare(self, play: Play) -> list[PlaybookError]:
+        """Validate and render ``play``; keep the rendering; return the errors."""
+        errors: list[PlaybookError] = []
+        p = self.render(play, errors)
+        self.prepared[id(play)] = p
+        self.reported += len(errors)
+        return errors
+
+    def check_plays(
+        self, plays: Sequence[Play], *, limit: str | None, extra_vars: Mapping[str, object]
+    ) -> list[PlaybookError]:
+        """Errors ``plays`` would raise when run with ``limit`` and ``extra_vars``."""
+        where = plays_path(plays)
+        try:
+            prepare_plays(
+                plays,
+                self._inventory,
+                limit,
+                {**self._extra, **extra_vars},
+                Templar(search_path(where)),
+                where.parent,
+            )
+        except PlaybookError as exc:
+            return [exc]
+        except PlaybookErrors as exc:
+            return list(exc.errors)
+        return []
+
+    def render(self, play: Play, errors: list[PlaybookError]) -> Prepared:
+        """Render ``play`` for its hosts, adding problems to ``errors``."""
+        errors += play.validate()
+        inv = self._inventory
+        hosts = [
+            h for h in inv.select(play.hosts) if self.limited is None or h.name in self.limited
+        ]
+        p = Prepared(play, hosts, {}, {}, {})
+        for h in hosts:
+            hv = host_vars(h, play, inv, self._extra, self.playbook_dir)
+            p.vars[h.name] = hv
+            p.tasks[h.name] = [
+                _prepare_task(t, hv, self.templar, h.name, errors) for t in play.tasks
+            ]
+            p.handlers[h.name] = {
+                hd.name: _prepare_task(hd.task, hv, self.templar, h.name, errors)
+                for hd in play.handlers
+            }
+            if self.reported + len(errors) >= MAX_REPORTED_ERRORS:
+                break
+        return p
+
+
+def prepare_plays(
+    plays: Sequence[Play],
+    inv: Inventory,
+    limit: str | None,
+    extra: Mapping[str, object],
+    templar: Templar,
+    playbook_dir: Path,
+) -> list[Prepared]:
+    """Validate every play and render its tasks and handlers for every selected host.
+
+    Nothing touches a host here. All problems found (up to a limit) are raised together:
+    one :class:`PlaybookError`, or :class:`PlaybookErrors` holding several.
+    """
+    prep = Preparer(inv, limit, extra, templar, playbook_dir)
+    errors: list[PlaybookError] = []
+    out = [prep.render(play, errors) for play in plays]
+    raise_errors(errors)
+    return out
+
+
+def plays_path(plays: Sequence[Runnable]) -> Path:
+    """The file items stand for: where the first was defined (else ``./playbook.py``)."""
+    origin_file = Path(plays[0].origin.file) if plays else Path.cwd() / "playbook.py"
+    return origin_file if origin_file.is_absolute() else Path.cwd() / origin_file
+
+
+def search_path(playbook: Path) -> list[Path]:
+    """Template search path of a playbook: its directory and its ``templates/``."""
+    d = playbook.parent
+    return [d, d / "templates"]
+
+
+def raise_errors(errors: list[PlaybookError]) -> None:
+    """Raise ``errors`` (if any): the one alone, or several together without repeats."""
+    if errors:
+        raise errors[0] if len(errors) == 1 else PlaybookErrors(dedupe(errors))
+
+
+def dedupe(errors: list[PlaybookError]) -> list[PlaybookError]:
+    """``errors`` without repeated messages, in order."""
+    seen: set[str] = set()
+    out = []
+    for e in errors:
+        if str(e) not in seen:
+            seen.add(str(e))
+            out.append(e)
+    return out
+
+
+def _prepare_task(
+    task: Task, hv: dict[str, Any], templar: Templar, host: str, errors: list[PlaybookError]
+) -> Task | None:
+    try:
+        if not task.should_run(hv, templar):
+            return None
+        return task.prepare(hv, templar)
+    except TemplateError as exc:
+        errors.append(PlaybookError(str(exc), origin=task.origin, task=task.label, host=host))
+    except PlaybookError as exc:
+        errors.append(
+            PlaybookError(exc.reason, origin=exc.origin or task.origin, task=task.label, host=host)
+        )
+    return None
