@@ -20,7 +20,7 @@ ROOT = Path(cdlib.__file__).parent
 
 #: Layers from the bottom up; a unit may import its own layer (without a cycle) or lower.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "_version"),
+    ("errors", "_version", "_yaml", "jinja_sandbox"),
     ("inventory", "connections", "facts", "services"),
     ("engine",),
     ("tasks", "checks", "traffic", "flags", "release_install"),
