@@ -35,9 +35,9 @@ from cdlib.engine.results import (
     TaskResult,
 )
 from cdlib.engine.runner import run
-from cdlib.engine.secrets import Secret
 from cdlib.engine.task import HostContext, Plan, Status, Task
 from cdlib.inventory import Group, Host, Inventory, InventoryError, PatternError, load_inventory
+from cdlib.secret import Secret
 
 if TYPE_CHECKING:
     from cdlib import checks, flags, release

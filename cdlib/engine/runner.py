@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdlib.connections.base import Connection, UnreachableError
 from cdlib.connections.factory import ConnectionOptions, connection_for
@@ -29,6 +29,9 @@ from cdlib.engine.task import HostContext, Plan, Status, Task
 from cdlib.engine.templating import Templar, TemplateError
 from cdlib.facts.base import Fact
 from cdlib.inventory.model import Host, Inventory
+
+if TYPE_CHECKING:
+    from cdlib.vault.keyring import Keyring
 
 #: Stop collecting validation errors after this many; the first ones matter most.
 MAX_REPORTED_ERRORS = 50
@@ -65,6 +68,7 @@ def run(
     sinks: Sequence[EventSink] = (),
     connection_options: ConnectionOptions | None = None,
     connection_factory: Callable[[Host], Connection] | None = None,
+    vault: Keyring | None = None,
 ) -> RunResult:
     """Run a playbook (a path, a :class:`Play` or a list of plays) and return the results.
 
@@ -72,9 +76,10 @@ def run(
     raises :class:`PlaybookError` / :class:`PlaybookErrors` and changes nothing.
     ``check`` predicts changes without making them; ``diff`` adds content diffs.
     ``sinks`` receive events as the run goes (console, JSON Lines, callbacks).
+    ``vault``: passwords for vault-encrypted inventory files and values.
     """
     book = _as_playbook(playbook)
-    inv = _as_inventory(inventory, extra_vars, book.path.parent)
+    inv = _as_inventory(inventory, extra_vars, book.path.parent, vault)
     redact = Redactor()
     redact.collect(dict(extra_vars or {}))
     for h in inv.hosts.values():
@@ -123,6 +128,7 @@ def _as_inventory(
     inv: Inventory | str | Path | Sequence[str | Path] | None,
     extra: Mapping[str, Any] | None,
     playbook_dir: Path | None = None,
+    vault: Keyring | None = None,
 ) -> Inventory:
     from cdlib.inventory import load_inventory
 
@@ -135,7 +141,7 @@ def _as_inventory(
         return Inventory([Host("localhost", {"ansible_connection": "local", **(extra or {})})])
     sources = [inv] if isinstance(inv, str | Path) else list(inv)
     # group_vars/ and host_vars/ beside the playbook apply too, as in Ansible.
-    return load_inventory(sources, extra, playbook_dir=playbook_dir)
+    return load_inventory(sources, extra, playbook_dir=playbook_dir, vault=vault)
 
 
 def host_vars(
