@@ -214,3 +214,30 @@ def test_wrong_password_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFi
         assert f"{src}: cannot decrypt" in err and "'default'" in err, err
         assert src.read_bytes() == before and out == ""
     assert not [p.name for p in tmp_path.iterdir() if ".cdlib-" in p.name]
+
+
+def test_edit_uses_a_private_temp_file_and_ansible_reads_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "vault.yml"
+    src.write_text("a: 1\n")
+    _ansible(tmp_path, ANSIBLE_VAULT, "encrypt", "--vault-id", f"dev@{DEV_SCRIPT}", str(src))
+    seen = tmp_path / "seen"
+    editor = tmp_path / "editor.sh"
+    # Records the temp file's and its directory's modes, then appends a line.
+    editor.write_text(
+        f'#!/bin/sh\nstat -c %a "$1" "$(dirname "$1")" > {seen}\nprintf "b: 2\\n" >> "$1"\n'
+    )
+    editor.chmod(0o700)
+    monkeypatch.setenv("EDITOR", str(editor))
+    assert _cdlib("vault", "edit", str(src), "--vault-id", f"dev@{DEV_SCRIPT}")[0] == 0
+    assert seen.read_text().split() == ["600", "700"]
+    text = src.read_text()
+    assert text.startswith("$ANSIBLE_VAULT;1.2;AES256;dev\n") and "b: 2" not in text
+    view = _ansible(tmp_path, ANSIBLE_VAULT, "view", "--vault-id", f"dev@{DEV_SCRIPT}", str(src))
+    assert view == "a: 1\nb: 2\n"
+    # A failing editor saves nothing.
+    editor.write_text('#!/bin/sh\necho x >> "$1"\nexit 1\n')
+    before = src.read_bytes()
+    assert _cdlib("vault", "edit", str(src), "--vault-id", f"dev@{DEV_SCRIPT}")[0] == 4
+    assert src.read_bytes() == before

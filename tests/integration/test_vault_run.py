@@ -63,3 +63,25 @@ def test_vault_values_masked_in_text_diff(tmp_path: Path) -> None:
     assert "db=********" in out
     for secret in SECRETS:
         assert secret not in out and secret not in err
+
+
+def test_wrong_vault_password_stops_the_run_before_any_host(tmp_path: Path) -> None:
+    inv = _inventory(tmp_path)
+    pb = tmp_path / "pb.py"
+    pb.write_text(
+        "from cdlib import Play, tasks\n"
+        "play = Play('vault', hosts='web')\n"
+        f"play.task(tasks.file('{tmp_path}/touched', content='x'))\n"
+    )
+    wrong = tmp_path / "wrong.pass"
+    wrong.write_text("not it\n")
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        rc = cdlib_main(
+            ["run", str(pb), "-i", str(inv / "hosts.yml"), "--vault-password-file", str(wrong)]
+        )
+    assert rc == 4
+    assert "hosts.yml:8: cannot decrypt: wrong vault password (tried vault ids 'default')" in (
+        err.getvalue()
+    )
+    assert not (tmp_path / "touched").exists()
