@@ -125,3 +125,25 @@ def test_access_denied_names_the_secret(monkeypatch: pytest.MonkeyPatch) -> None
     secret_stores.clear_cache()
     with pytest.raises(secret_stores.SecretLookupError, match=r"'/a/b'.*AccessDeniedException"):
         Secret.from_ssm("/a/b")
+
+
+def test_connection_settings_from_a_vault_file_are_used_in_clear() -> None:
+    # ansible_become_password in group_vars/*/vault.yml is the most common vault use:
+    # the connection must get the password, not its mask.
+    from cdlib.connections.factory import connection_for
+    from cdlib.inventory import Host
+
+    host = Host(
+        "db1",
+        {
+            "ansible_connection": "local",
+            "ansible_become": Secret("yes"),
+            "ansible_become_password": Secret("sudo-pw"),
+            "ansible_user": Secret("deploy"),
+            "ansible_host": Secret("10.0.0.5"),
+            "ansible_port": Secret("2222"),
+        },
+    )
+    assert (host.user, host.address, host.port, host.become) == ("deploy", "10.0.0.5", 2222, True)
+    conn: Any = connection_for(host)
+    assert conn.become is not None and conn.become.password == "sudo-pw"
