@@ -36,9 +36,10 @@ from cdlib.engine.results import (
     TaskResult,
 )
 from cdlib.engine.runner import run
-from cdlib.engine.secrets import Secret
 from cdlib.engine.task import HostContext, Plan, Status, Task
 from cdlib.inventory import Group, Host, Inventory, InventoryError, PatternError, load_inventory
+from cdlib.jinja_sandbox import register_filter, register_test
+from cdlib.secret import Secret
 
 if TYPE_CHECKING:
     from cdlib import checks, flags, release
@@ -134,6 +135,8 @@ __all__ = [
     "flags",
     "load_inventory",
     "load_playbook",
+    "register_filter",
+    "register_test",
     "release",
     "run",
     "tasks",

@@ -7,10 +7,15 @@ import getpass
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdlib.engine.errors import CdlibError
 from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_USAGE
+from cdlib.vault.envelope import VaultError
+from cdlib.vault.options import add_vault_arguments, keyring_from_args
+
+if TYPE_CHECKING:
+    from cdlib.vault.keyring import Keyring
 
 HELP = "run a playbook (a Python file of plays) against an inventory"
 
@@ -87,16 +92,17 @@ def add_parser(sub: Any) -> None:
         help="prompt for the sudo password (or set CDLIB_BECOME_PASSWORD)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="show messages of ok tasks")
+    add_vault_arguments(p)
     p.set_defaults(func=main)
 
 
-def parse_extra_vars(items: list[str]) -> dict[str, Any]:
+def parse_extra_vars(items: list[str], vault: Keyring | None = None) -> dict[str, Any]:
     """``-e`` values as Ansible reads them: ``k=v k2=v2``, JSON/YAML, or ``@file``."""
     from cdlib.inventory import InventoryError
     from cdlib.inventory.extra_vars import parse_extra_vars as parse
 
     try:
-        return parse(items)
+        return parse(items, vault)
     except InventoryError as exc:
         raise CdlibError(str(exc)) from None
 
@@ -113,7 +119,12 @@ def main(args: argparse.Namespace) -> int:
         print("cdlib run: --forks must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        extra = parse_extra_vars(args.extra_vars)
+        keyring = keyring_from_args(args)
+    except VaultError as exc:
+        _bad_input([str(exc)], args.format)
+        return EXIT_BAD_INPUT
+    try:
+        extra = parse_extra_vars(args.extra_vars, keyring)
     except CdlibError as exc:
         print(f"cdlib run: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -143,6 +154,7 @@ def main(args: argparse.Namespace) -> int:
                 become_password=become_pw,
                 user=args.user,
             ),
+            vault=keyring,
         )
     except PlaybookErrors as exc:
         _bad_input([str(e) for e in exc.errors], args.format)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdlib.connections.base import Connection
 from cdlib.connections.factory import ConnectionOptions, connection_for
@@ -27,6 +27,9 @@ from cdlib.engine.session import Session, Shared
 from cdlib.engine.templating import Templar
 from cdlib.engine.variables import host_vars, with_extra_vars
 from cdlib.inventory.model import Host, Inventory
+
+if TYPE_CHECKING:
+    from cdlib.vault.keyring import Keyring
 
 __all__ = ["MAX_REPORTED_ERRORS", "host_vars", "run"]
 
@@ -43,6 +46,7 @@ def run(
     sinks: Sequence[EventSink] = (),
     connection_options: ConnectionOptions | None = None,
     connection_factory: Callable[[Host], Connection] | None = None,
+    vault: Keyring | None = None,
 ) -> RunResult:
     """Run a playbook (a path, a :class:`Play`, a strategy or a list of those); return results.
 
@@ -51,10 +55,11 @@ def run(
     ``check`` predicts changes without making them; ``diff`` adds content diffs.
     ``sinks`` receive events as the run goes (console, JSON Lines, callbacks).
     The ``inventory`` object given is not changed: extra vars go into a copy.
+    ``vault``: passwords for vault-encrypted inventory files and values.
     """
     book = _as_playbook(playbook)
     extra = dict(extra_vars or {})
-    inv = _as_inventory(inventory, extra, book.path.parent)
+    inv = _as_inventory(inventory, extra, book.path.parent, vault)
     redact = Redactor()
     redact.collect(extra)
     for h in inv.hosts.values():
@@ -98,6 +103,7 @@ def _as_inventory(
     inv: Inventory | str | Path | Sequence[str | Path] | None,
     extra: Mapping[str, Any],
     playbook_dir: Path | None = None,
+    vault: Keyring | None = None,
 ) -> Inventory:
     if isinstance(inv, Inventory):
         return with_extra_vars(inv, extra)
@@ -107,4 +113,4 @@ def _as_inventory(
 
     sources = [inv] if isinstance(inv, str | Path) else list(inv)
     # group_vars/ and host_vars/ beside the playbook apply too, as in Ansible.
-    return load_inventory(sources, extra, playbook_dir=playbook_dir)
+    return load_inventory(sources, extra, playbook_dir=playbook_dir, vault=vault)

@@ -23,6 +23,7 @@ from cdlib.engine.origin import caller_origin
 from cdlib.engine.secrets import Redactor, Secret
 from cdlib.engine.templating import Templar, TemplateError
 from cdlib.facts.base import Fact
+from cdlib.jinja_filters import OMIT
 
 T = TypeVar("T")
 
@@ -188,9 +189,21 @@ class Task(metaclass=_TaskMeta):
         for fname in self.templated:
             value = getattr(self, fname)
             rendered = _render_value(value, variables, templar, f"option {fname!r}")
+            if rendered == OMIT:
+                rendered = self._omitted(fname)
             if rendered is not value:
                 changes[fname] = rendered
         return dataclasses.replace(self, **changes) if changes else self
+
+    def _omitted(self, fname: str) -> Any:
+        # '{{ x | default(omit) }}': the option takes its default, as in Ansible.
+        for f in dataclasses.fields(self):
+            if f.name == fname:
+                if f.default is not dataclasses.MISSING:
+                    return f.default
+                if f.default_factory is not dataclasses.MISSING:
+                    return f.default_factory()
+        raise self.error(f"option {fname!r} is required and cannot be omitted")
 
     # -- helpers -----------------------------------------------------------
     @property

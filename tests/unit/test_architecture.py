@@ -20,7 +20,16 @@ ROOT = Path(cdlib.__file__).parent
 
 #: Layers from the bottom up; a unit may import its own layer (without a cycle) or lower.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "_version", "_yaml", "jinja_sandbox"),
+    (
+        "errors",
+        "_version",
+        "_yaml",
+        "jinja_sandbox",
+        "jinja_filters",
+        "secret",
+        "secret_stores",
+        "vault",
+    ),
     ("inventory", "connections", "facts", "services"),
     ("engine",),
     ("tasks", "checks", "traffic", "flags", "release_install"),
