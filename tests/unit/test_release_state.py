@@ -20,7 +20,17 @@ import yaml
 from cdlib.cli.main import main
 from cdlib.engine.errors import CdlibError
 from cdlib.lockowner import this_machine
-from cdlib.release import Canary, CanaryStep, History, HookEvent, Hooks, rollback, routers
+from cdlib.release import (
+    Canary,
+    CanaryStep,
+    History,
+    HookEvent,
+    Hooks,
+    Rolling,
+    interrupt,
+    rollback,
+    routers,
+)
 from cdlib.release.history import SUCCEEDED, Recorder, ReleaseRecord
 from cdlib.release.lock import (
     CorruptLock,
@@ -375,3 +385,33 @@ def test_a_second_rollback_does_not_interrupt_a_running_rollback(
     finally:
         lock.release()
     assert router.changes == []
+
+
+def test_rollback_from_another_operator_stops_a_rolling_release_before_its_next_change(
+    tmp_path: Path, router: MemoryRouter, inventory: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sd = str(tmp_path / "state")
+    target = Target("127.0.0.1", 8080)
+    router.register("blue", [target])
+    deregister = router.deregister
+    done: list[str] = []
+
+    def then_rollback(group: str, targets: Iterable[Target]) -> None:
+        deregister(group, targets)
+        # While batch 1 is out of the router, another shell runs 'cdlib rollback': its
+        # first act is the interrupt marker (its switch then waits for the traffic lock).
+        running = History("app", state_dir=sd).latest()
+        assert running is not None
+        interrupt.request("app", running.id, by="'cdlib rollback'", reason="rollback", state_dir=sd)
+        done.append(running.id)
+
+    monkeypatch.setattr(router, "deregister", then_rollback)
+    res = Rolling(
+        app="app", version="2.0.0", router=MemorySpec("r"), state_dir=sd, port=8080,
+        group="blue",
+    ).run(inventory)  # fmt: skip
+    assert not res.ok and done
+    # Never registered again after the rollback (the release's next traffic change).
+    assert router.members["blue"] == set()
+    rec = next(r for r in History("app", state_dir=sd).all() if r.strategy == "rolling")
+    assert rec.outcome == "interrupted" and "'cdlib rollback'" in rec.reason
