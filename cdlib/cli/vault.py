@@ -26,8 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cdlib.atomicfile import write_atomic
 from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_OK
-from cdlib.tasks._local import write_local_atomic
 from cdlib.vault.envelope import VaultError, is_encrypted
 from cdlib.vault.keyring import Keyring, parse_vault_id, read_password_source
 from cdlib.vault.options import add_vault_arguments, keyring_from_args
@@ -96,12 +96,12 @@ def _read(path: Path) -> bytes:
 
 
 def _write(path: Path, data: bytes, keep_mode_of: Path | None = None) -> None:
-    # mkstemp creates the temporary file 0600, so a secret is never readable by others.
+    # The temporary file is created 0600, so a secret is never readable by others; a new
+    # file stays 0600, a replaced one keeps its mode.
     try:
         mode = keep_mode_of.stat().st_mode & 0o777 if keep_mode_of is not None else None
-        write_local_atomic(path, data)
-        if mode is not None:
-            os.chmod(path, mode)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data, private=mode is None, mode=mode)
     except OSError as exc:
         raise _Refused(f"{path}: cannot write: {exc.strerror or exc}") from None
 

@@ -216,7 +216,7 @@ def _running_release(hist: History, held: LockHeld) -> ReleaseRecord:
     if held.owner is None:
         raise held
     try:
-        running = hist.get(held.owner.release_id)
+        running = hist.get(held.owner.token)
     except BadRecord:
         running = None
     if running is None or not running.unfinished or running.strategy == "rollback":

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cdlib.atomicfile import write_atomic
 from cdlib.engine.errors import TaskFailed
 from cdlib.engine.task import HostContext, Plan, Task
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
-from cdlib.tasks._local import file_sha256, local_path, per_host, write_local_atomic
+from cdlib.tasks._local import file_sha256, local_path, per_host
 from cdlib.tasks._upload import install
 from cdlib.tasks.files import _Attrs, check_abs_path, content_diff, normalize_mode
 
@@ -260,7 +261,8 @@ class Fetch(Task):
         if hashlib.sha256(data).hexdigest() != st.sha256:
             raise TaskFailed(f"{self.src} changed while it was fetched; run again")
         try:
-            write_local_atomic(self._local, data)
+            # Private: a fetched file may hold a secret.
+            write_atomic(self._local, data, private=True)
         except OSError as exc:
             raise TaskFailed(f"cannot write {self._local}: {exc.strerror or exc}") from None
         return None

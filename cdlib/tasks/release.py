@@ -59,7 +59,7 @@ def _record(action: str, version: str, owner: LockOwner, **extra: Any) -> dict[s
         "action": action,
         "version": version,
         "time": _now(),
-        "user": f"{owner.user}@{owner.controlhost}",
+        "user": f"{owner.user}@{owner.host}",
         **extra,
     }
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cdlib.atomicfile import write_atomic
 from cdlib.traffic.base import (
     DrainTimeoutError,
     GroupMetrics,
@@ -37,23 +37,6 @@ from cdlib.traffic.haproxy_runtime import RuntimeAPIError, RuntimeClient
 
 #: Weight a group gets from :meth:`HAProxyRouter.switch`.
 FULL_WEIGHT = 100
-
-
-def write_file_atomic(path: str, text: str) -> None:
-    """Write ``text`` to a local ``path``: temp file in the same directory, then rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cdlib-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass(frozen=True)
@@ -360,8 +343,10 @@ class HAProxyRouter(Router):
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if self.persistence and self.persistence.releases_path:
-            write_file_atomic(
-                self.persistence.releases_path, json.dumps(self._releases, indent=2) + "\n"
+            write_atomic(
+                self.persistence.releases_path,
+                json.dumps(self._releases, indent=2) + "\n",
+                mode=0o644,
             )
             if self._load_releases() != self._releases:
                 raise ReadBackError(f"{group}: release tag did not read back")
@@ -397,9 +382,9 @@ class HAProxyRouter(Router):
         if self.persistence is None:
             return
         site = self.persistence.site
-        write_file_atomic(self.persistence.config_path, self.rendered_config(site))
+        write_atomic(self.persistence.config_path, self.rendered_config(site), mode=0o644)
         if site.state_file:
-            write_file_atomic(site.state_file, self.runtime.raw("show servers state"))
+            write_atomic(site.state_file, self.runtime.raw("show servers state"), mode=0o644)
 
     def _load_releases(self) -> dict[str, dict[str, str]]:
         path = self.persistence.releases_path if self.persistence else None
@@ -475,4 +460,4 @@ def _server_weights(wanted: Mapping[str, int], counts: Mapping[str, int]) -> dic
     return {g: (max(1, round(ratios[g] * 256 / top)) if g in ratios else 0) for g in wanted}
 
 
-__all__ = ["FULL_WEIGHT", "HAProxyPersistence", "HAProxyRouter", "write_file_atomic"]
+__all__ = ["FULL_WEIGHT", "HAProxyPersistence", "HAProxyRouter"]

@@ -29,6 +29,8 @@ LAYERS: list[tuple[str, ...]] = [
         "secret",
         "secret_stores",
         "vault",
+        "atomicfile",
+        "lockowner",
     ),
     ("inventory", "connections", "facts", "services"),
     ("engine",),

@@ -48,7 +48,7 @@ def test_stale_lock_of_a_dead_process_can_be_broken(tmp_path: Path) -> None:
     with pytest.raises(LockHeld, match="STALE"):
         ReleaseLock("app", "r3", state_dir=str(tmp_path)).acquire()
     owner = break_lock("app", state_dir=str(tmp_path))
-    assert owner.release_id == "dead"
+    assert owner.token == "dead"
     ReleaseLock("app", "r3", state_dir=str(tmp_path)).acquire(break_stale=True)
 
 
