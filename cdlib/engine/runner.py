@@ -25,7 +25,7 @@ from cdlib.engine.play import Play, batches, flatten
 from cdlib.engine.playbook import Playbook, load_playbook
 from cdlib.engine.results import HostStats, RunResult, TaskResult
 from cdlib.engine.secrets import Redactor
-from cdlib.engine.task import HostContext, Plan, Status, Task
+from cdlib.engine.task import Affects, HostContext, Plan, Status, Task, Then
 from cdlib.engine.templating import Templar, TemplateError
 from cdlib.facts.base import Fact
 from cdlib.inventory.model import Host, Inventory
@@ -40,8 +40,8 @@ class _Prepared:
 
     play: Play
     hosts: list[Host]
-    tasks: dict[str, list[Task | None]]  # None: ``when`` is false on that host
-    handlers: dict[str, dict[str, Task | None]]
+    tasks: dict[str, list[Task[Plan] | None]]  # None: ``when`` is false on that host
+    handlers: dict[str, dict[str, Task[Plan] | None]]
     vars: dict[str, dict[str, Any]]
 
 
@@ -202,8 +202,8 @@ def _dedupe(errors: list[PlaybookError]) -> list[PlaybookError]:
 
 
 def _prepare_task(
-    task: Task, hv: dict[str, Any], templar: Templar, host: str, errors: list[PlaybookError]
-) -> Task | None:
+    task: Task[Plan], hv: dict[str, Any], templar: Templar, host: str, errors: list[PlaybookError]
+) -> Task[Plan] | None:
     try:
         if not task.should_run(hv, templar):
             return None
@@ -434,7 +434,7 @@ class _Runner:
         return True
 
     def _run_once(
-        self, p: _Prepared, host: Host, task: Task, ctx: HostContext, state: _RunOnce
+        self, p: _Prepared, host: Host, task: Task[Plan], ctx: HostContext, state: _RunOnce
     ) -> TaskResult:
         with state.lock:
             mine = not state.started
@@ -470,7 +470,7 @@ class _Runner:
         self,
         p: _Prepared,
         host: Host,
-        task: Task,
+        task: Task[Plan],
         ctx: HostContext,
         handler_name: str = "",
         soon: Sequence[Fact[object]] = (),
@@ -481,8 +481,8 @@ class _Runner:
         try:
             plan = task.plan(ctx)
             msg = plan.ok_msg
-            if not self.check and not plan.done and (plan.changed or plan.always_apply):
-                affects = None if plan.affects_everything else plan.affects
+            if not self.check and plan.applies:
+                affects = plan.stale_paths
                 # The change command also re-reads the facts it makes stale.
                 ctx.facts.arm(affects, soon)
                 try:
@@ -493,13 +493,13 @@ class _Runner:
                 msg = applied or msg
                 ctx.facts.settle(affects)
             status = Status.CHANGED if plan.changed else Status.OK
-            if plan.skip_reason is not None:
-                status, msg = Status.SKIPPED, plan.skip_reason
+            if plan.then is Then.SKIP:
+                status, msg = Status.SKIPPED, plan.ok_msg
             elif self.check and plan.changed:
                 ctx.predicted += 1
                 predicted = task.predict(plan)
                 if predicted is None:
-                    ctx.facts.invalidate(None if plan.affects_everything else plan.affects)
+                    ctx.facts.invalidate(plan.stale_paths)
                 else:
                     for fact, value in predicted:
                         ctx.facts.predict(fact, value)
@@ -521,7 +521,7 @@ class _Runner:
             r = self._make(
                 p, host, label, Status.FAILED, str(exc), exc=exc, origin=str(task.origin)
             )
-            if plan is not None and plan.affects_everything:
+            if plan is not None and plan.affects is Affects.EVERYTHING:
                 ctx.facts.invalidate(None)
         except Exception as exc:
             r = self._make(

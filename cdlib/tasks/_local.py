@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
 
 from cdlib.engine.templating import Templar
 
@@ -51,12 +49,3 @@ def write_local_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def per_host(original: Any, prepared: Any) -> Any:
-    """``prepared``, copied when it is still the shared ``original`` task.
-
-    ``Task.prepare`` returns the task itself when no option is templated; tasks that
-    then set per-host fields (a checksum, a resolved local path) need their own copy.
-    """
-    return copy.copy(prepared) if prepared is original else prepared
