@@ -68,8 +68,8 @@ class _Attrs(Task[_P]):
     """Mode and ownership options shared by file-like tasks."""
 
     mode: str | int | None = None
-    owner: str | None = None
-    group: str | None = None
+    owner: str | None = field(default=None, metadata=option(templated=True))
+    group: str | None = field(default=None, metadata=option(templated=True))
 
     def _validate_attrs(self) -> None:
         self.mode = normalize_mode(self.mode)
