@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from cdlib.connections.base import UnreachableError
 from cdlib.engine.errors import PlaybookError, TaskFailed
 from cdlib.engine.results import TaskResult
-from cdlib.engine.task import HostContext, Plan, Status, Task
+from cdlib.engine.task import Affects, HostContext, Plan, Status, Task, Then
 from cdlib.engine.templating import TemplateError
 from cdlib.facts.base import Fact
 
@@ -45,7 +45,7 @@ def make_result(
 
 def execute_task(
     play: str,
-    task: Task,
+    task: Task[Plan],
     ctx: HostContext,
     *,
     handler_name: str = "",
@@ -63,8 +63,8 @@ def execute_task(
     try:
         plan = task.plan(ctx)
         msg = plan.ok_msg
-        if not ctx.check and not plan.done and (plan.changed or plan.always_apply):
-            affects = None if plan.affects_everything else plan.affects
+        if not ctx.check and plan.applies:
+            affects = plan.stale_paths
             # The change command also re-reads the facts it makes stale.
             ctx.facts.arm(affects, soon)
             try:
@@ -75,13 +75,13 @@ def execute_task(
             msg = applied or msg
             ctx.facts.settle(affects)
         status = Status.CHANGED if plan.changed else Status.OK
-        if plan.skip_reason is not None:
-            status, msg = Status.SKIPPED, plan.skip_reason
+        if plan.then is Then.SKIP:
+            status, msg = Status.SKIPPED, plan.ok_msg
         elif ctx.check and plan.changed:
             ctx.predicted += 1
             predicted = task.predict(plan)
             if predicted is None:
-                ctx.facts.invalidate(None if plan.affects_everything else plan.affects)
+                ctx.facts.invalidate(plan.stale_paths)
             else:
                 for fact, value in predicted:
                     ctx.facts.predict(fact, value)
@@ -103,7 +103,7 @@ def execute_task(
         r = make_result(
             play, host, label, Status.FAILED, str(exc), exc=exc, origin=str(task.origin)
         )
-        if plan is not None and plan.affects_everything:
+        if plan is not None and plan.affects is Affects.EVERYTHING:
             ctx.facts.invalidate(None)
     except Exception as exc:
         r = make_result(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cdlib.engine.errors import Origin, PlaybookError
 from cdlib.engine.origin import caller_origin
-from cdlib.engine.task import Task
+from cdlib.engine.task import Plan, Task
 
 if TYPE_CHECKING:
     from cdlib.engine.contract import RunContext, Runnable, Scope
@@ -36,7 +36,7 @@ class Handler:
     """A task that runs once at the end of a play on hosts where it was notified."""
 
     name: str
-    task: Task
+    task: Task[Plan]
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Play:
     max_fail_percentage: float | None = None
     any_errors_fatal: bool = False
     become: bool | None = None
-    tasks: list[Task] = field(default_factory=list)
+    tasks: list[Task[Plan]] = field(default_factory=list)
     handlers: list[Handler] = field(default_factory=list)
     origin: Origin = field(default_factory=caller_origin, repr=False)
 
@@ -84,7 +84,7 @@ class Play:
         """Name shown in output: the play's name."""
         return self.name
 
-    def task(self, task: Task) -> Task:
+    def task(self, task: Task[Plan]) -> Task[Plan]:
         """Add a task; returns it."""
         if not isinstance(task, Task):
             raise PlaybookError(
@@ -95,12 +95,12 @@ class Play:
         self.tasks.append(task)
         return task
 
-    def add(self, *tasks: Task) -> None:
+    def add(self, *tasks: Task[Plan]) -> None:
         """Add several tasks in order."""
         for t in tasks:
             self.task(t)
 
-    def handler(self, name: str, task: Task) -> Handler:
+    def handler(self, name: str, task: Task[Plan]) -> Handler:
         """Define handler ``name``; tasks notify it with ``notify="name"``."""
         if any(h.name == name for h in self.handlers):
             raise PlaybookError(f"handler {name!r} is defined twice", origin=caller_origin())

@@ -15,7 +15,7 @@ from typing import Any
 from cdlib.engine.contract import Runnable
 from cdlib.engine.errors import PlaybookError, PlaybookErrors
 from cdlib.engine.play import Play
-from cdlib.engine.task import Task
+from cdlib.engine.task import Plan, Task
 from cdlib.engine.templating import Templar, TemplateError
 from cdlib.engine.variables import host_vars
 from cdlib.inventory.model import Host, Inventory
@@ -30,8 +30,8 @@ class Prepared:
 
     play: Play
     hosts: list[Host]
-    tasks: dict[str, list[Task | None]]  # None: ``when`` is false on that host
-    handlers: dict[str, dict[str, Task | None]]
+    tasks: dict[str, list[Task[Plan] | None]]  # None: ``when`` is false on that host
+    handlers: dict[str, dict[str, Task[Plan] | None]]
     vars: dict[str, dict[str, Any]]
 
 
@@ -173,8 +173,8 @@ def dedupe(errors: list[PlaybookError]) -> list[PlaybookError]:
 
 
 def _prepare_task(
-    task: Task, hv: dict[str, Any], templar: Templar, host: str, errors: list[PlaybookError]
-) -> Task | None:
+    task: Task[Plan], hv: dict[str, Any], templar: Templar, host: str, errors: list[PlaybookError]
+) -> Task[Plan] | None:
     try:
         if not task.should_run(hv, templar):
             return None

@@ -18,7 +18,7 @@ from cdlib.engine.execute import execute_task, make_result
 from cdlib.engine.play import batches
 from cdlib.engine.prepare import Prepared
 from cdlib.engine.results import TaskResult
-from cdlib.engine.task import HostContext, Status, Task
+from cdlib.engine.task import HostContext, Plan, Status, Task
 from cdlib.inventory.model import Host
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _handlers(s: Session, p: Prepared, host: Host, ctx: HostContext, notified: s
     return True
 
 
-def _run_once(play: str, task: Task, ctx: HostContext, state: _RunOnce) -> TaskResult:
+def _run_once(play: str, task: Task[Plan], ctx: HostContext, state: _RunOnce) -> TaskResult:
     with state.lock:
         mine = not state.started
         state.started = True

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import threading
 from pathlib import Path
-from typing import Any
 
 from cdlib.engine.templating import Templar
 
@@ -38,10 +36,3 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest, st.st_size
 
 
-def per_host(original: Any, prepared: Any) -> Any:
-    """``prepared``, copied when it is still the shared ``original`` task.
-
-    ``Task.prepare`` returns the task itself when no option is templated; tasks that
-    then set per-host fields (a checksum, a resolved local path) need their own copy.
-    """
-    return copy.copy(prepared) if prepared is original else prepared

@@ -13,12 +13,12 @@ import difflib
 import hashlib
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdlib.connections.shell import q
 from cdlib.engine.errors import TaskFailed
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Task, absolute_path, option
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
 from cdlib.traffic.base import TrafficError
@@ -45,8 +45,15 @@ def _validated_install_command(path: str, haproxy: str) -> str:
     )
 
 
+@dataclass(kw_only=True)
+class HAProxyPlan(Plan):
+    """The rendered configuration to install."""
+
+    config: bytes = b""
+
+
 @dataclass
-class HAProxyConfig(Task):
+class HAProxyConfig(Task[HAProxyPlan]):
     """Render HAProxy's config from a site description; validate; reload if it changed.
 
     Options:
@@ -71,18 +78,16 @@ class HAProxyConfig(Task):
     """
 
     site: HAProxySite
-    dest: str = "/etc/haproxy/haproxy.cfg"
-    reload_command: str | None = "systemctl reload haproxy"
+    dest: str = field(
+        default="/etc/haproxy/haproxy.cfg", metadata=option(templated=True, check=absolute_path)
+    )
+    reload_command: str | None = field(
+        default="systemctl reload haproxy", metadata=option(templated=True)
+    )
     haproxy: str = "haproxy"
     keep_runtime_weights: bool = True
 
-    templated = ("dest", "reload_command")
     kind = "haproxy_config"
-
-    def validate(self) -> None:
-        """Absolute ``dest``."""
-        if "{{" not in self.dest and not self.dest.startswith("/"):
-            raise self.error(f"option 'dest' must be an absolute path, got {self.dest!r}")
 
     def describe(self) -> str:
         """``haproxy_config /etc/haproxy/haproxy.cfg``."""
@@ -92,7 +97,7 @@ class HAProxyConfig(Task):
         """The config file."""
         return [PathFact(self.dest)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> HAProxyPlan:
         """Render and compare with the file on the host."""
         st: FileState = ctx.fact(PathFact(self.dest))
         if st.exists and st.kind != "file":
@@ -104,7 +109,7 @@ class HAProxyConfig(Task):
         text = render_config(site)
         data = text.encode()
         if st.exists and hashlib.sha256(data).hexdigest() == st.sha256:
-            return Plan(ok_msg="in place")
+            return HAProxyPlan(ok_msg="in place")
         changes = ["create" if not st.exists else "content"]
         if self.reload_command:
             changes.append("reload")
@@ -117,11 +122,11 @@ class HAProxyConfig(Task):
                 tofile=f"{self.dest} (after)",
             )
             diff = "".join(lines) or None
-        return Plan(changes=changes, diff=diff, affects=[self.dest], data=data)
+        return HAProxyPlan(changes=changes, diff=diff, affects=[self.dest], config=data)
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: HAProxyPlan) -> str | None:
         """Install after ``haproxy -c`` passed, then reload gracefully."""
-        ctx.run(_validated_install_command(self.dest, self.haproxy), stdin=plan.data)
+        ctx.run(_validated_install_command(self.dest, self.haproxy), stdin=plan.config)
         if self.reload_command:
             ctx.run(self.reload_command)
             return "installed and reloaded"
@@ -129,7 +134,7 @@ class HAProxyConfig(Task):
 
 
 @dataclass
-class ElbV2LoadBalancer(Task):
+class ElbV2LoadBalancer(Task[Plan]):
     """Ensure an ELBv2 application load balancer with target groups, listener and rules.
 
     Options:
@@ -155,11 +160,10 @@ class ElbV2LoadBalancer(Task):
     """
 
     spec: LoadBalancerSpec
-    region: str | None = None
-    endpoint_url: str | None = None
-    profile: str | None = None
+    region: str | None = field(default=None, metadata=option(templated=True))
+    endpoint_url: str | None = field(default=None, metadata=option(templated=True))
+    profile: str | None = field(default=None, metadata=option(templated=True))
 
-    templated = ("region", "endpoint_url", "profile")
     kind = "elbv2_load_balancer"
 
     def describe(self) -> str:
