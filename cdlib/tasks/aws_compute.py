@@ -74,6 +74,8 @@ class SecurityGroup(_AwsTask):
 
     Example:
         ```python
+        from cdlib.aws.compute import IngressRule, SecurityGroupSpec
+
         spec = SecurityGroupSpec("web-app", "vpc-0abc", "web app instances",
                                  ingress=(IngressRule(8080, source_group="web-lb"),))
         play.task(tasks.security_group(spec, region="eu-west-1"))
@@ -128,26 +130,29 @@ class SecurityGroup(_AwsTask):
 class LaunchTemplate(_AwsTask):
     """Ensure a launch template; a new version only when its content changes.
 
-    Options:
-        spec: a :class:`~cdlib.aws.compute.LaunchTemplateSpec` (or a callable taking the
-            host's variables and returning one).
-        user_data_template: a jinja2 template file (looked up beside the playbook) rendered
-            with the host's variables (and ``user_data_vars``) into the spec's user data.
-        user_data_vars: extra variables for that template.
-        region, endpoint_url, profile: as for ``security_group``.
+        Options:
+            spec: a :class:`~cdlib.aws.compute.LaunchTemplateSpec` (or a callable taking the
+                host's variables and returning one).
+            user_data_template: a jinja2 template file (looked up beside the playbook) rendered
+                with the host's variables (and ``user_data_vars``) into the spec's user data.
+            user_data_vars: extra variables for that template.
+            region, endpoint_url, profile: as for ``security_group``.
 
-    Compared with the latest version: AMI, instance type, user data, security groups,
-    IAM instance profile, key name and instance tags. A change makes a new version and
-    makes it the default; the result's message names the version holding the spec
-    (``version 3``), which is what a release records. AMI and instance type are checked
-    with AWS before anything is written. ``--diff`` shows the user data change.
+        Compared with the latest version: AMI, instance type, user data, security groups,
+        IAM instance profile, key name and instance tags. A change makes a new version and
+        makes it the default; the result's message names the version holding the spec
+        (``version 3``), which is what a release records. AMI and instance type are checked
+        with AWS before anything is written. Check mode makes Describe calls only and reports
+    the version a real run would make; ``--diff`` shows the user data change.
 
-    Example:
-        ```python
-        spec = LaunchTemplateSpec("web", "ami-0abc1234", "t3.small",
-                                  security_groups=("web-app",), vpc_id="vpc-0abc")
-        play.task(tasks.launch_template(spec, user_data_template="templates/boot.sh.j2"))
-        ```
+        Example:
+            ```python
+            from cdlib.aws.compute import LaunchTemplateSpec
+
+            spec = LaunchTemplateSpec("web", "ami-0abc1234", "t3.small",
+                                      security_groups=("web-app",), vpc_id="vpc-0abc")
+            play.task(tasks.launch_template(spec, user_data_template="templates/boot.sh.j2"))
+            ```
     """
 
     spec: LaunchTemplateSpec | Callable[[Mapping[str, Any]], LaunchTemplateSpec]
@@ -235,6 +240,8 @@ class AutoScalingGroup(_AwsTask):
 
     Example:
         ```python
+        from cdlib.aws.compute import AutoScalingGroupSpec
+
         spec = AutoScalingGroupSpec("web-blue", "web", ("subnet-a", "subnet-b"),
                                     min_size=2, max_size=4, target_groups=("web-blue",))
         play.task(tasks.auto_scaling_group(spec, wait_timeout=900))

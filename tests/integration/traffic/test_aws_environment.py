@@ -208,7 +208,12 @@ def test_security_group_rules_converge_exactly(aws: Aws, writes: Counter[str]) -
     aws.ec2.authorize_security_group_ingress(
         GroupId=gid,
         IpPermissions=[
-            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            }
         ],
     )
     res = _run(tasks.security_group(app))
