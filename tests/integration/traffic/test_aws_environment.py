@@ -299,3 +299,28 @@ def test_wait_times_out_naming_the_instances_not_ready(aws: Aws, writes: Counter
     msg = _failure(res)
     assert f"{name}: 0 of 1 instances ready" in msg
     assert f"{inst['InstanceId']} (unregistered in {name}-b)" in msg
+
+
+def test_playbook_with_a_missing_ami_exits_2_naming_it_then_converges(
+    aws: Aws, writes: Counter[str], tmp_path: Path
+) -> None:
+    env = "m" + uuid.uuid4().hex[:6]
+    args = (
+        "run",
+        str(REPO / "playbooks" / "aws_environment.py"),
+        "-i",
+        str(REPO / "inventories" / "aws" / "staging"),
+        "-e",
+        f"@{_env_vars(aws, tmp_path, env)}",
+    )
+    rc, out = _cli(*args, "-e", "ami_id=ami-0000dead")
+    assert rc == 2, out
+    failed = [e for e in _events(out) if e.get("status") == "failed"]
+    assert failed[0]["task"] == f"launch_template {env}-web"
+    assert f"launch template {env}-web: AMI ami-0000dead not found" in failed[0]["msg"]
+    assert writes["CreateLaunchTemplate"] == 0
+    rc, out = _cli(*args)
+    assert rc == 0, out
+    writes.clear()
+    rc, out = _cli(*args)
+    assert rc == 0 and sum(writes.values()) == 0, (out, writes)
