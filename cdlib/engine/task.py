@@ -281,7 +281,7 @@ class Task(Generic[P], metaclass=_TaskMeta):
             t._validate_all()
         return t
 
-    def _omitted(self, fname: str) -> Any:
+    def _omitted(self, fname: str) -> object:
         # '{{ x | default(omit) }}': the option takes its default, as in Ansible.
         for f in dataclasses.fields(self):
             if f.name == fname:

@@ -34,5 +34,3 @@ def file_sha256(path: Path) -> tuple[str, int]:
     with _lock:
         _sums[key] = digest
     return digest, st.st_size
-
-

@@ -12,13 +12,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from cdlib.connections.shell import q
 from cdlib.engine.errors import TaskFailed
 from cdlib.engine.task import HostContext, Plan, Task, absolute_path, option
+from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
 from cdlib.traffic.base import TrafficError
@@ -138,7 +139,9 @@ class ElbV2LoadBalancer(Task[Plan]):
     """Ensure an ELBv2 application load balancer with target groups, listener and rules.
 
     Options:
-        spec: a :class:`~cdlib.traffic.elbv2_provision.LoadBalancerSpec`.
+        spec: a :class:`~cdlib.traffic.elbv2_provision.LoadBalancerSpec`, or a callable
+            taking the host's variables and returning one (one playbook, several
+            environments).
         region: AWS region (default: boto3's configuration).
         endpoint_url: another ELBv2 endpoint (moto, LocalStack) for tests.
         profile: AWS profile name (default: boto3's chain: env, files, instance role).
@@ -159,7 +162,7 @@ class ElbV2LoadBalancer(Task[Plan]):
         ```
     """
 
-    spec: LoadBalancerSpec
+    spec: LoadBalancerSpec | Callable[[Mapping[str, Any]], LoadBalancerSpec]
     region: str | None = field(default=None, metadata=option(templated=True))
     endpoint_url: str | None = field(default=None, metadata=option(templated=True))
     profile: str | None = field(default=None, metadata=option(templated=True))
@@ -168,10 +171,26 @@ class ElbV2LoadBalancer(Task[Plan]):
 
     def describe(self) -> str:
         """``elbv2_load_balancer <name>``."""
-        return f"elbv2_load_balancer {self.spec.name}"
+        return f"elbv2_load_balancer {getattr(self.spec, 'name', '(per host)')}"
+
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
+        """Build a per-host spec from the host's variables (on this host's copy)."""
+        t = super().prepare(variables, templar)
+        if not isinstance(t.spec, LoadBalancerSpec):
+            try:
+                t.spec = t.spec(variables)
+            except (TrafficError, KeyError) as exc:
+                raise self.error(f"spec: {exc}") from None
+        return t
+
+    @property
+    def _spec(self) -> LoadBalancerSpec:
+        if not isinstance(self.spec, LoadBalancerSpec):
+            raise TaskFailed("spec not built: run the task through a play")
+        return self.spec
 
     def _client(self) -> Any:
-        from cdlib.traffic._aws import elbv2_client
+        from cdlib.traffic.aws_api import elbv2_client
 
         extra: Mapping[str, Any] = {"profile_name": self.profile} if self.profile else {}
         return elbv2_client(region=self.region, endpoint_url=self.endpoint_url, **extra)
@@ -179,17 +198,17 @@ class ElbV2LoadBalancer(Task[Plan]):
     def plan(self, ctx: HostContext) -> Plan:
         """A dry run: Describe calls only."""
         try:
-            dry = ensure_load_balancer(self._client(), self.spec, dry_run=True)
+            dry = ensure_load_balancer(self._client(), self._spec, dry_run=True)
         except TrafficError as exc:
             raise TaskFailed(str(exc)) from exc
         if not dry.changed:
-            return Plan(ok_msg=f"{self.spec.name} in place")
+            return Plan(ok_msg=f"{self._spec.name} in place")
         return Plan(changes=list(dry.changed))
 
     def apply(self, ctx: HostContext, plan: Plan) -> str | None:
         """Create or fix what the plan found."""
         try:
-            done = ensure_load_balancer(self._client(), self.spec)
+            done = ensure_load_balancer(self._client(), self._spec)
         except TrafficError as exc:
             raise TaskFailed(str(exc)) from exc
         return f"listener {done.listener_arn}"

@@ -39,6 +39,7 @@ COVERED = {
     "canary_local.py": "test_bluegreen_local_real_release (check mode on a live release)",
     "bluegreen_aws.py": "tests/integration/traffic/test_aws_playbooks.py (moto server)",
     "canary_aws.py": "tests/integration/traffic/test_aws_playbooks.py (moto server)",
+    "aws_environment.py": "tests/integration/traffic/test_aws_environment.py (moto server)",
     "aws_common.py": "imported by the AWS examples (settings and deploy, no plays)",
     "sampleapp_install.py": "tests/integration/test_releases_fleet.py (every run there)",
 }

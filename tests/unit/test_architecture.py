@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ),
     ("inventory", "connections", "facts", "services"),
     ("engine",),
-    ("tasks", "checks", "traffic", "flags", "release_install"),
+    ("tasks", "checks", "traffic", "flags", "release_install", "aws"),
     ("release",),
     ("cli",),
     ("cdlib",),
