@@ -44,6 +44,13 @@ def add_parser(sub: Any) -> None:
         metavar="VARS",
         help="key=value pairs, a JSON/YAML mapping, or @file (repeatable)",
     )
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label recorded with every release of the run, e.g. commit=abc123 (repeatable)",
+    )
     p.add_argument("-f", "--forks", type=int, default=10, help="hosts run at once (default 10)")
     p.add_argument(
         "--format",
@@ -101,6 +108,17 @@ def parse_extra_vars(items: list[str]) -> dict[str, Any]:
         raise CdlibError(str(exc)) from None
 
 
+def parse_meta(items: list[str]) -> dict[str, str]:
+    """``--meta KEY=VALUE`` items as a mapping; a word without ``=`` is an error."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CdlibError(f"--meta {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the playbook; print events; return the exit code."""
     from cdlib.connections.factory import ConnectionOptions
@@ -114,6 +132,7 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         extra = parse_extra_vars(args.extra_vars)
+        meta = parse_meta(args.meta)
     except CdlibError as exc:
         print(f"cdlib run: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -133,6 +152,7 @@ def main(args: argparse.Namespace) -> int:
             diff=args.diff,
             limit=args.limit,
             extra_vars=extra,
+            metadata=meta,
             forks=args.forks,
             sinks=[sink],
             connection_options=ConnectionOptions(
