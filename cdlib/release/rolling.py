@@ -32,6 +32,9 @@ class Rolling(Strategy):
     kind = "rolling"
     limit_mode = "hosts"
 
+    def _updated_groups(self) -> list[str]:
+        return [self.group or next(iter(self.group_patterns()))]
+
     def _execute(self, run: Run) -> None:
         router = self._router(run)
         group = self.group or next(iter(self.group_patterns()))

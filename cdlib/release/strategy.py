@@ -258,9 +258,10 @@ class Strategy:
                 for g, p in groups.items()
             }
             if self.limit_mode == "hosts":
-                if any(sel for sel, _ in parts.values()):
+                mine = self._updated_groups()
+                if any(parts[g][0] for g in mine):
                     return []
-                why = f"--limit {limit!r} selects no host of group(s) {', '.join(groups)}"
+                why = f"--limit {limit!r} selects no host of group(s) {', '.join(mine)}"
             elif any(len(sel) == len(every) for sel, every in parts.values()):
                 return []
             else:
@@ -273,6 +274,10 @@ class Strategy:
                     "--limit to a whole group or drop it"
                 )
         return [PlaybookError(f"release {self.app}: {why}", origin=self.origin)]
+
+    def _updated_groups(self) -> list[str]:
+        """The router groups whose hosts this strategy deploys."""
+        return list(self.group_patterns())
 
     def build_path(self) -> Path | None:
         """The build file released: ``build``, else the one of the deploy plays'
