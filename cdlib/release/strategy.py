@@ -339,7 +339,12 @@ class Strategy:
             build = self.build_path()
             if build is not None:
                 rec.build = self.build if self.build is not None else str(build)
-                rec.build_sha256 = file_sha256(build)[0]
+                try:
+                    rec.build_sha256 = file_sha256(build)[0]
+                except OSError as exc:
+                    raise ReleaseFailed(
+                        f"cannot read build {str(build)!r}: {exc.strerror}"
+                    ) from None
             with run.locked():
                 try:
                     run.promotion_check()
