@@ -49,6 +49,13 @@ def add_parser(sub: Any) -> None:
         metavar="VARS",
         help="key=value pairs, a JSON/YAML mapping, or @file (repeatable)",
     )
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label recorded with every release of the run, e.g. commit=abc123 (repeatable)",
+    )
     p.add_argument("-f", "--forks", type=int, default=10, help="hosts run at once (default 10)")
     p.add_argument(
         "--format",
@@ -107,6 +114,17 @@ def parse_extra_vars(items: list[str], vault: Keyring | None = None) -> dict[str
         raise CdlibError(str(exc)) from None
 
 
+def parse_meta(items: list[str]) -> dict[str, str]:
+    """``--meta KEY=VALUE`` items as a mapping; a word without ``=`` is an error."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CdlibError(f"--meta {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the playbook; print events; return the exit code."""
     from cdlib.connections.factory import ConnectionOptions
@@ -125,6 +143,7 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     try:
         extra = parse_extra_vars(args.extra_vars, keyring)
+        meta = parse_meta(args.meta)
     except CdlibError as exc:
         print(f"cdlib run: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -144,6 +163,7 @@ def main(args: argparse.Namespace) -> int:
             diff=args.diff,
             limit=args.limit,
             extra_vars=extra,
+            metadata=meta,
             forks=args.forks,
             sinks=[sink],
             connection_options=ConnectionOptions(

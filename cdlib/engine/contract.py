@@ -36,6 +36,16 @@ class Scope(Protocol):
         """The run's extra vars (``-e``)."""
         ...
 
+    @property
+    def limit(self) -> str | None:
+        """The run's ``--limit`` pattern, if any."""
+        ...
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """Free-form labels the caller gave the run (``cdlib run --meta k=v``)."""
+        ...
+
     def prepare(self, play: Play) -> list[PlaybookError]:
         """Validate ``play`` and render its tasks for every selected host, keeping the
         rendering for :meth:`RunContext.run_play`; return the errors found."""
@@ -74,6 +84,16 @@ class RunContext(Protocol):
     @property
     def extra_vars(self) -> Mapping[str, object]:
         """The run's extra vars (``-e``)."""
+        ...
+
+    @property
+    def limit(self) -> str | None:
+        """The run's ``--limit`` pattern, if any."""
+        ...
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """Free-form labels the caller gave the run (``cdlib run --meta k=v``)."""
         ...
 
     @property

@@ -49,9 +49,12 @@ class Preparer:
         extra_vars: Mapping[str, object],
         templar: Templar,
         playbook_dir: Path,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         self._inventory = inventory
         self._extra: dict[str, Any] = dict(extra_vars)
+        self._limit = limit
+        self._metadata = dict(metadata or {})
         self.templar = templar
         self.playbook_dir = playbook_dir
         self.limited: set[str] | None = None
@@ -71,6 +74,16 @@ class Preparer:
     def extra_vars(self) -> Mapping[str, object]:
         """The extra vars plays are rendered with."""
         return self._extra
+
+    @property
+    def limit(self) -> str | None:
+        """The ``--limit`` pattern plays are restricted to."""
+        return self._limit
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """The run's free-form labels (``--meta``)."""
+        return self._metadata
 
     def prepare(self, play: Play) -> list[PlaybookError]:
         """Validate and render ``play``; keep the rendering; return the errors."""

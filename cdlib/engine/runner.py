@@ -47,6 +47,7 @@ def run(
     connection_options: ConnectionOptions | None = None,
     connection_factory: Callable[[Host], Connection] | None = None,
     vault: Keyring | None = None,
+    metadata: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run a playbook (a path, a :class:`Play`, a strategy or a list of those); return results.
 
@@ -56,6 +57,8 @@ def run(
     ``sinks`` receive events as the run goes (console, JSON Lines, callbacks).
     The ``inventory`` object given is not changed: extra vars go into a copy.
     ``vault``: passwords for vault-encrypted inventory files and values.
+    ``metadata`` are free-form labels of the run (``cdlib run --meta``); a release
+    records them.
     """
     book = _as_playbook(playbook)
     extra = dict(extra_vars or {})
@@ -68,7 +71,9 @@ def run(
         if isinstance(item, Play):
             redact.collect(dict(item.vars))
     try:
-        scope = Preparer(inv, limit, extra, Templar(book.search_path), book.path.parent)
+        scope = Preparer(
+            inv, limit, extra, Templar(book.search_path), book.path.parent, dict(metadata or {})
+        )
         raise_errors([e for item in book.plays for e in item.validate(scope)])
         forks = max(1, forks)
         shared = Shared(

@@ -101,6 +101,16 @@ class Session:
         return self.preparer.extra_vars
 
     @property
+    def limit(self) -> str | None:
+        """The ``--limit`` of this session."""
+        return self.preparer.limit
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """The run's free-form labels (``--meta``)."""
+        return self.preparer.metadata
+
+    @property
     def redact(self) -> Redactor:
         """The run's redactor."""
         return self.shared.redact
@@ -160,7 +170,14 @@ class Session:
         for p in plays:
             self.redact.collect(dict(p.vars))
         where = plays_path(plays)
-        prep = Preparer(self.inventory, limit, extra, Templar(search_path(where)), where.parent)
+        prep = Preparer(
+            self.inventory,
+            limit,
+            extra,
+            Templar(search_path(where)),
+            where.parent,
+            self.metadata,
+        )
         raise_errors([e for p in plays for e in prep.prepare(p)])
         child = Session(
             self.shared, prep, check=self.check, diff=self.diff, forks=self.forks, parent=self

@@ -83,6 +83,7 @@ class BlueGreen(Strategy):
             )
             run.finish(SUCCEEDED, "already live")
             return
+        run.require_whole(idle)
         run.deploy(idle)
         run.ensure_targets(router, idle)
         run.checks(self.preview_checks, f"preview checks on {idle}", run.preview_hosts(idle))

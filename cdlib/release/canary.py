@@ -120,6 +120,7 @@ class Canary(Strategy):
             run.rec.previous_version = router.release(stable)
             run.weights(state.weights)
             st.detail = f"stable: {stable} ({run.rec.previous_version}); canary: {canary}"
+        run.require_whole(canary)
         run.deploy(canary)
         run.ensure_targets(router, canary)
         run.checks(self.preview_checks, f"preview checks on {canary}", run.preview_hosts(canary))
@@ -158,10 +159,7 @@ class Canary(Strategy):
             st.detail = f"weights {dict(new.weights)}"
         run.hook("after_shift", canary, new.weights)
         if step.gate is not None:
-            with run.step(f"gate {step.gate.name!r} at {step.weight}%") as st:
-                st.detail = "approved by " + step.gate.wait(
-                    self.app, run.rec.id, state_dir=self.state_dir, sleep=run.sleep
-                )
+            run.gate(step.gate, f"gate {step.gate.name!r} at {step.weight}%")
         if step.weight == 100:
             return
         if not step.analyse or step.pause <= 0:
@@ -195,13 +193,11 @@ class Canary(Strategy):
             return
         if self.on_inconclusive == "fail":
             raise ReleaseFailed(f"analysis at {step.weight}% inconclusive ({why}); failing")
-        with run.step(
+        run.gate(
+            self.inconclusive_gate,
             f"paused at {step.weight}%: inconclusive ({why}); "
-            f"'cdlib promote {self.app}' or 'cdlib abort {self.app}'"
-        ) as st:
-            st.detail = "approved by " + self.inconclusive_gate.wait(
-                self.app, run.rec.id, state_dir=self.state_dir, sleep=run.sleep
-            )
+            f"'cdlib promote {self.app}' or 'cdlib abort {self.app}'",
+        )
 
     def _back_to_stable(self, run: Run, router: Router, stable: str, canary: str, why: str) -> None:
         run.hook("on_rollback", stable, detail=why)

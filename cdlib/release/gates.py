@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from cdlib.errors import CdlibError
 from cdlib.release import interrupt
@@ -31,9 +31,14 @@ def send(
 
 def received(app: str, release_id: str, *, state_dir: str | None = None) -> str | None:
     """The signal sent to a release, if any."""
+    entry = _entry(app, release_id, state_dir)
+    return entry.get("signal") if entry else None
+
+
+def _entry(app: str, release_id: str, state_dir: str | None) -> dict[str, Any] | None:
     data = read_json(app_dir(app, state_dir) / "control.json") or {}
     entry = data.get(release_id)
-    return entry.get("signal") if isinstance(entry, dict) else None
+    return entry if isinstance(entry, dict) else None
 
 
 def clear(app: str, release_id: str, *, state_dir: str | None = None) -> None:
@@ -46,6 +51,25 @@ def clear(app: str, release_id: str, *, state_dir: str | None = None) -> None:
 
 class Aborted(CdlibError):
     """``cdlib abort`` (or a gate timeout) stopped the release."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """How a gate was passed: ``how`` is ``promote``, ``callback`` or ``timeout``; ``by``
+    is who sent ``cdlib promote`` (``--by``, default user@machine), else empty."""
+
+    gate: str
+    how: str
+    by: str = ""
+    at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The history record's form."""
+        return {"gate": self.gate, "how": self.how, "by": self.by, "at": self.at}
+
+    def describe(self) -> str:
+        """``'cdlib promote' by alice@ci``, ``callback`` or ``timeout``."""
+        return f"'cdlib promote' by {self.by or 'unknown'}" if self.how == PROMOTE else self.how
 
 
 @dataclass
@@ -77,6 +101,20 @@ class Gate:
     ) -> str:
         """Block until approved; returns how (``promote``, ``callback``, ``timeout``).
 
+        :meth:`approval` does the same and also says who approved.
+        """
+        return self.approval(app, release_id, state_dir=state_dir, sleep=sleep).how
+
+    def approval(
+        self,
+        app: str,
+        release_id: str,
+        *,
+        state_dir: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Approval:
+        """Block until approved; return the :class:`Approval` (how, by whom, when).
+
         Raises :class:`Aborted` on ``cdlib abort``, a rejecting callback, or a timeout
         with ``on_timeout="abort"``; :class:`~cdlib.release.interrupt.Interrupted` when
         ``cdlib rollback`` interrupted the release.
@@ -84,20 +122,21 @@ class Gate:
         deadline = time.monotonic() + self.timeout
         while True:
             interrupt.check(app, release_id, state_dir=state_dir)
-            sig = received(app, release_id, state_dir=state_dir)
+            entry = _entry(app, release_id, state_dir) or {}
+            sig = entry.get("signal")
             if sig == ABORT:
                 raise Aborted(f"gate {self.name!r}: aborted by 'cdlib abort'")
             if sig == PROMOTE:
                 clear(app, release_id, state_dir=state_dir)
-                return "promote"
+                return Approval(self.name, PROMOTE, str(entry.get("by") or ""), time.time())
             if self.approve is not None:
                 verdict = self.approve()
                 if verdict is True:
-                    return "callback"
+                    return Approval(self.name, "callback", "", time.time())
                 if verdict is False:
                     raise Aborted(f"gate {self.name!r}: rejected by callback")
             if time.monotonic() >= deadline:
                 if self.on_timeout == "continue":
-                    return "timeout"
+                    return Approval(self.name, "timeout", "", time.time())
                 raise Aborted(f"gate {self.name!r}: no approval within {self.timeout:g}s")
             sleep(self.poll)

@@ -16,7 +16,7 @@ from cdlib.engine.contract import RunContext
 from cdlib.engine.errors import CdlibError
 from cdlib.engine.results import TaskResult
 from cdlib.engine.task import Status
-from cdlib.release.gates import ABORT, Aborted, received
+from cdlib.release.gates import ABORT, Aborted, Gate, received
 from cdlib.release.history import FAILED, History, Recorder, ReleaseRecord
 from cdlib.release.hooks import HookEvent
 from cdlib.release.interrupt import check as check_interrupt
@@ -78,12 +78,12 @@ class Journal:
             yield note
         except BaseException as exc:
             if self.recorder and rec:
-                self.recorder.end_step(rec, FAILED, str(exc))
+                self.recorder.end_step(rec, FAILED, self.ctx.redact(str(exc)))
             self.report(name, Status.FAILED, str(exc), duration=time.monotonic() - t0, exc=exc)
             self.failure_reported = True
             raise
         if self.recorder and rec:
-            self.recorder.end_step(rec, "succeeded", note.detail)
+            self.recorder.end_step(rec, "succeeded", self.ctx.redact(note.detail))
         changed = changes if note.changed is None else note.changed
         self.report(
             name,
@@ -162,4 +162,15 @@ class Journal:
     def finish(self, outcome: str, reason: str = "") -> None:
         """Record the end of the release."""
         if self.recorder:
-            self.recorder.finish(outcome, reason)
+            # The record is a file others may read: secrets the run knows stay masked.
+            self.recorder.finish(outcome, self.ctx.redact(reason))
+
+    def gate(self, gate: Gate, title: str) -> None:
+        """Wait at ``gate`` as a step; record who approved it (``cdlib promote --by``)."""
+        with self.step(title) as st:
+            approval = gate.approval(
+                self.s.app, self.rec.id, state_dir=self.s.state_dir, sleep=self.sleep
+            )
+            if self.recorder:
+                self.recorder.approval(approval.to_json())
+            st.detail = "approved by " + approval.describe()

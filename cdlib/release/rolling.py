@@ -38,12 +38,17 @@ class Rolling(Strategy):
     drain_timeout: float = 30.0
 
     kind = "rolling"
+    limit_mode = "hosts"
+
+    def _updated_groups(self) -> list[str]:
+        return [self.group or next(iter(self.group_patterns()))]
 
     def _execute(self, run: Run) -> None:
         router = self._router(run)
         group = self.group or next(iter(self.group_patterns()))
         pattern = self.group_patterns()[group]
-        hosts = run.ctx.inventory.select(pattern)
+        only = run.limited(group)  # with --limit, the limited hosts alone are updated
+        hosts = [h for h in run.ctx.inventory.select(pattern) if only is None or h.name in only]
         run.rec.new_group = group
         run.rec.previous_group = group
         failed: list[str] = []

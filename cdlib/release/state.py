@@ -28,6 +28,11 @@ def state_root(root: str | os.PathLike[str] | None = None) -> Path:
     return Path(base) / "cdlib"
 
 
+def app_name_ok(app: str) -> bool:
+    """Whether ``app`` is a valid app name (letters, digits, ``.``, ``_``, ``-``; max 64)."""
+    return bool(_APP_RE.match(app))
+
+
 def app_dir(app: str, root: str | os.PathLike[str] | None = None) -> Path:
     """The directory of one app's state, created on demand."""
     if not _APP_RE.match(app):

@@ -3,17 +3,64 @@
 from __future__ import annotations
 
 from cdlib.checks.suite import Suite, SuiteHost, SuiteReport, run_suite
+from cdlib.release.history import SUCCEEDED, History
 from cdlib.release.journal import Journal, ReleaseFailed
+from cdlib.release.options import option_vars
 from cdlib.traffic.base import Router
 
 
 class Run(Journal):
     """One execution of a strategy: the :class:`Journal` and the shared steps."""
 
+    def limited(self, group: str) -> list[str] | None:
+        """The group's hosts inside the run's ``--limit`` (``None`` without one)."""
+        return self.s.limited_hosts(self.ctx.inventory, group, self.ctx.limit)
+
+    def require_whole(self, group: str) -> None:
+        """Refuse, before anything is deployed, to move traffic to ``group`` when the
+        run's ``--limit`` would leave it partly deployed."""
+        names = self.limited(group)
+        every = self.ctx.inventory.select(self.s.group_patterns()[group])
+        if names is not None and len(names) != len(every):
+            raise ReleaseFailed(
+                f"--limit {self.ctx.limit!r} covers {len(names)} of the {len(every)} host(s) "
+                f"of {group}, the group this release would move traffic to; nothing was "
+                f"deployed and traffic is unchanged (limit to the whole group, or drop --limit)"
+            )
+
+    def promotion_check(self) -> None:
+        """With ``require_released_in``: the same build (sha256) must have been released
+        successfully to that environment first; else stop before deploying."""
+        env = self.s.require_released_in
+        if env is None:
+            return
+        sha = self.rec.build_sha256
+        with self.step(f"build released in {env} first") as st:
+            ok = [
+                r
+                for r in History(self.s.app, state_dir=self.s.state_dir).all()
+                if r.environment == env and r.outcome == SUCCEEDED and r.build_sha256 == sha
+            ]
+            if not ok:
+                raise ReleaseFailed(
+                    f"build {self.rec.build} (sha256 {sha}) has no successful release to "
+                    f"{env} recorded for {self.s.app}: release it to {env} first; nothing "
+                    "was deployed"
+                )
+            r = ok[-1]
+            st.detail = f"released to {env} as {r.version} in {r.id} by {r.user}@{r.machine}"
+
     def deploy(self, group: str, limit: str | None = None) -> None:
-        """Install the version on the group's hosts (plays from ``deploy``)."""
+        """Install the version on the group's hosts (plays from ``deploy``); with a run
+        ``--limit``, only on the group's hosts inside it."""
         pattern = self.s.group_patterns()[group]
         where = pattern if limit is None else f"{pattern}:&{limit}"
+        if limit is None:
+            names = self.limited(group)
+            if names is not None:
+                where = ",".join(names)
+                if not names:
+                    return
         plays = self.s._deploy_plays(group, pattern)
         if not plays:
             return
@@ -69,5 +116,8 @@ class Run(Journal):
         ]
 
     def router_host(self, group: str) -> list[SuiteHost]:
-        """One pseudo-host for checks through the load balancer."""
-        return [SuiteHost("router", None, {**self.ctx.extra_vars, **self.s._vars(group)})]
+        """One pseudo-host for checks through the load balancer; its vars are those the
+        strategy's options were rendered with, and the release's."""
+        base = option_vars(self.ctx.inventory, self.s.vars, self.ctx.extra_vars)
+        base.pop("lookup", None)
+        return [SuiteHost("router", None, {**base, **self.s._vars(group)})]

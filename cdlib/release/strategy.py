@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cdlib.checks.suite import Suite
@@ -22,17 +23,22 @@ from cdlib.engine.errors import CdlibError, Origin, PlaybookError
 from cdlib.engine.events import EventSink
 from cdlib.engine.origin import caller_origin
 from cdlib.engine.play import Play, collect_plays, register
+from cdlib.engine.prepare import plays_path
 from cdlib.engine.results import RunResult
 from cdlib.engine.runner import run as run_playbook
 from cdlib.engine.task import Status
+from cdlib.engine.templating import is_template
 from cdlib.inventory.model import Inventory
 from cdlib.release.gates import Aborted
 from cdlib.release.history import ABORTED, FAILED, INTERRUPTED, ROLLED_BACK, ReleaseRecord
 from cdlib.release.hooks import Hooks
 from cdlib.release.interrupt import Interrupted
 from cdlib.release.journal import ReleaseFailed, StepNote
+from cdlib.release.options import option_vars, render_options, secrets_of
 from cdlib.release.routers import RouterSpec
+from cdlib.release.state import app_name_ok
 from cdlib.release.steps import Run
+from cdlib.tasks._local import file_sha256
 from cdlib.traffic.base import Router, Target, TrafficError
 
 __all__ = ["DeployFn", "DeployTarget", "ReleaseFailed", "Run", "StepNote", "Strategy"]
@@ -81,6 +87,19 @@ class Strategy:
         hooks: callables at each stage.
         health_timeout: seconds to wait for the router to see the new group healthy.
         state_dir: where lock and history live (default ``$CDLIB_STATE_DIR``).
+        vars: variables for the options' templates, as a play's vars (``-e`` wins).
+        environment: the environment released to (``"{{ env }}"``), recorded and
+            filtered on by ``cdlib history --env``.
+        build: the build file released (relative to the playbook's directory); its
+            sha256 is recorded. Default: the build of the deploy plays' ``release`` task.
+        metadata: free-form labels recorded with the release (``cdlib run --meta``
+            adds to them and wins).
+        require_released_in: an environment the same build (same sha256) must have been
+            released to successfully first; otherwise the release stops before deploying.
+
+    Every string option (and every string of a router spec, of ``groups`` and of
+    ``metadata``) may be a template, rendered per run from the inventory's ``all``
+    vars, ``vars``, extra vars and ``lookup('env', NAME)`` (:mod:`cdlib.release.options`).
     """
 
     app: str
@@ -97,11 +116,19 @@ class Strategy:
     health_timeout: float = 60.0
     state_dir: str | None = None
     name: str | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    environment: str | None = None
+    build: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    require_released_in: str | None = None
     origin: Origin = field(default_factory=caller_origin, repr=False)
 
     kind = "strategy"
     #: False for strategies that move users by other means (flags).
     needs_router = True
+    #: What ``--limit`` means: ``group`` (the group traffic switches to must be wholly
+    #: inside it), ``hosts`` (only the limited hosts are updated) or ``none`` (refused).
+    limit_mode = "group"
 
     def __post_init__(self) -> None:
         if not isinstance(self.app, str) or not self.app:
@@ -136,7 +163,41 @@ class Strategy:
         return run_playbook([self], inventory, check=check, sinks=sinks, extra_vars=extra_vars)
 
     def validate(self, scope: Scope) -> list[PlaybookError]:
-        """Errors found before anything runs: unknown groups, bad deploy plays."""
+        """Errors found before anything runs: options that do not render, unknown groups,
+        a ``--limit`` the strategy cannot honour, a missing build, bad deploy plays."""
+        s, errors = self.for_run(scope.inventory, scope.extra_vars, scope.metadata)
+        if errors:
+            return errors
+        return s._validate(scope)
+
+    def for_run(
+        self,
+        inventory: Inventory,
+        extra_vars: Mapping[str, Any],
+        metadata: Mapping[str, str] | None = None,
+    ) -> tuple[Strategy, list[PlaybookError]]:
+        """A copy of this strategy with its options rendered for one run, and the errors
+        (this object keeps its templates)."""
+        secrets = secrets_of(inventory, extra_vars, self.vars)
+        variables = option_vars(inventory, self.vars, extra_vars)
+        s, errors = render_options(self, variables, secrets, metadata or {})
+        if not errors:
+            errors += s._check_options()
+        return s, errors
+
+    def _check_options(self) -> list[PlaybookError]:
+        bad = []
+        if not app_name_ok(self.app):
+            bad.append(f"app name {self.app!r} is invalid: use letters, digits, '.', '_', '-'")
+        if not self.version.strip() or any(c.isspace() for c in self.version):
+            bad.append(f"version {self.version!r} is empty or holds white space")
+        if self.require_released_in is not None and self.require_released_in == self.environment:
+            bad.append(
+                f"require_released_in names this release's own environment {self.environment!r}"
+            )
+        return [PlaybookError(f"release {self.app}: {b}", origin=self.origin) for b in bad]
+
+    def _validate(self, scope: Scope) -> list[PlaybookError]:
         inv = scope.inventory
         errors: list[PlaybookError] = []
         for group, pattern in self.group_patterns().items():
@@ -155,7 +216,93 @@ class Strategy:
                     errors += scope.check_plays(plays, limit=pattern, extra_vars=self._vars(group))
                 except Exception as exc:
                     errors.append(PlaybookError(str(exc), origin=self.origin))
+        if errors:
+            return errors
+        errors += self._check_limit(inv, scope.limit)
+        try:
+            build = self.build_path()
+        except PlaybookError as exc:
+            return [*errors, exc]
+        if build is not None and not build.is_file():
+            errors.append(
+                PlaybookError(
+                    f"release {self.app}: build {str(build)!r} not found", origin=self.origin
+                )
+            )
+        if self.require_released_in is not None and build is None:
+            errors.append(
+                PlaybookError(
+                    f"release {self.app}: require_released_in={self.require_released_in!r} "
+                    "compares builds by sha256: set build= (or deploy with a release task)",
+                    origin=self.origin,
+                )
+            )
         return errors
+
+    def limited_hosts(self, inv: Inventory, group: str, limit: str | None) -> list[str] | None:
+        """The group's hosts inside ``limit`` (``None`` without a limit)."""
+        if not limit:
+            return None
+        inside = {h.name for h in inv.select("all", limit)}
+        return [h.name for h in inv.select(self.group_patterns()[group]) if h.name in inside]
+
+    def _check_limit(self, inv: Inventory, limit: str | None) -> list[PlaybookError]:
+        if not limit:
+            return []
+        groups = self.group_patterns()
+        if self.limit_mode == "none" or not groups:
+            why = f"a {self.kind} release deploys no hosts, so --limit has no meaning for it"
+        else:
+            parts = {
+                g: (self.limited_hosts(inv, g, limit) or [], inv.select(p))
+                for g, p in groups.items()
+            }
+            if self.limit_mode == "hosts":
+                mine = self._updated_groups()
+                if any(parts[g][0] for g in mine):
+                    return []
+                why = f"--limit {limit!r} selects no host of group(s) {', '.join(mine)}"
+            elif any(len(sel) == len(every) for sel, every in parts.values()):
+                return []
+            else:
+                cover = ", ".join(
+                    f"{g}: {len(sel)} of {len(every)} host(s)" for g, (sel, every) in parts.items()
+                )
+                why = (
+                    f"--limit {limit!r} leaves every group partly deployed ({cover}), and a "
+                    f"{self.kind} release moves traffic to the whole group it deploys; widen "
+                    "--limit to a whole group or drop it"
+                )
+        return [PlaybookError(f"release {self.app}: {why}", origin=self.origin)]
+
+    def _updated_groups(self) -> list[str]:
+        """The router groups whose hosts this strategy deploys."""
+        return list(self.group_patterns())
+
+    def build_path(self) -> Path | None:
+        """The build file released: ``build``, else the one of the deploy plays'
+        ``release`` task (``None`` when there is none)."""
+        base = plays_path([self]).parent
+        if self.build is not None:
+            p = Path(self.build).expanduser()
+            return p if p.is_absolute() else base / p
+        from cdlib.tasks.release import Release
+
+        found: set[Path] = set()
+        for group, pattern in self.group_patterns().items():
+            for play in self._deploy_plays(group, pattern):
+                where = plays_path([play]).parent
+                for t in play.tasks:
+                    if isinstance(t, Release) and not is_template(t.build):
+                        p = Path(t.build).expanduser()
+                        found.add(p if p.is_absolute() else where / p)
+        if len(found) > 1:
+            raise PlaybookError(
+                f"release {self.app}: the deploy plays install several builds "
+                f"({', '.join(sorted(map(str, found)))}); name the one released with build=",
+                origin=self.origin,
+            )
+        return next(iter(found), None)
 
     def group_patterns(self) -> dict[str, str]:
         """Router group -> inventory pattern."""
@@ -166,14 +313,41 @@ class Strategy:
 
     def execute(self, ctx: RunContext) -> None:
         """Run the release (called by the engine); failures become result lines."""
+        s, errors = self.for_run(ctx.inventory, ctx.extra_vars, ctx.metadata)
+        if errors:
+            # Validation renders the same options: only a changed environment gets here.
+            ctx.start(f"release {self.app} ({self.kind})", [f"release:{self.app}"])
+            Run(self, ctx, ReleaseRecord(self.app, self.version, self.kind)).report(
+                "release", Status.FAILED, "; ".join(str(e) for e in errors)
+            )
+            return
+        s._run(ctx)
+
+    def _run(self, ctx: RunContext) -> None:
         ctx.start(f"release {self.app} {self.version} ({self.kind})", [f"release:{self.app}"])
         rec = ReleaseRecord(
-            self.app, self.version, self.kind, pid=os.getpid(), router=self._router_json()
+            self.app,
+            self.version,
+            self.kind,
+            pid=os.getpid(),
+            router=self._router_json(),
+            environment=self.environment,
+            metadata=dict(self.metadata),
         )
         run = Run(self, ctx, rec)
         try:
+            build = self.build_path()
+            if build is not None:
+                rec.build = self.build if self.build is not None else str(build)
+                try:
+                    rec.build_sha256 = file_sha256(build)[0]
+                except OSError as exc:
+                    raise ReleaseFailed(
+                        f"cannot read build {str(build)!r}: {exc.strerror}"
+                    ) from None
             with run.locked():
                 try:
+                    run.promotion_check()
                     self._execute(run)
                 except BaseException as exc:
                     if run.recorder is not None and run.rec.unfinished:
@@ -217,6 +391,7 @@ class Strategy:
         return ("blue", "green")
 
     def _vars(self, group: str) -> dict[str, Any]:
+        # What deploy plays and checks see about the release.
         return {"release_app": self.app, "release_version": self.version, "release_group": group}
 
     def _deploy_plays(self, group: str, pattern: str) -> list[Play]:
