@@ -15,6 +15,7 @@ from typing import Any
 from cdlib.engine.contract import Runnable
 from cdlib.engine.errors import PlaybookError, PlaybookErrors
 from cdlib.engine.play import Play
+from cdlib.engine.selection import Selection
 from cdlib.engine.task import Task
 from cdlib.engine.templating import Templar, TemplateError
 from cdlib.engine.variables import host_vars
@@ -30,7 +31,9 @@ class Prepared:
 
     play: Play
     hosts: list[Host]
-    tasks: dict[str, list[Task | None]]  # None: ``when`` is false on that host
+    #: The play's tasks chosen by tags and ``--start-at-task``, in order.
+    selected: list[Task]
+    tasks: dict[str, list[Task | None]]  # per ``selected``; None: ``when`` is false
     handlers: dict[str, dict[str, Task | None]]
     vars: dict[str, dict[str, Any]]
 
@@ -49,8 +52,10 @@ class Preparer:
         extra_vars: Mapping[str, object],
         templar: Templar,
         playbook_dir: Path,
+        selection: Selection | None = None,
     ) -> None:
         self._inventory = inventory
+        self.selection = selection or Selection()
         self._extra: dict[str, Any] = dict(extra_vars)
         self.templar = templar
         self.playbook_dir = playbook_dir
@@ -93,6 +98,7 @@ class Preparer:
                 {**self._extra, **extra_vars},
                 Templar(search_path(where)),
                 where.parent,
+                self.selection.nested(),
             )
         except PlaybookError as exc:
             return [exc]
@@ -107,13 +113,12 @@ class Preparer:
         hosts = [
             h for h in inv.select(play.hosts) if self.limited is None or h.name in self.limited
         ]
-        p = Prepared(play, hosts, {}, {}, {})
+        selected = [t for t in play.tasks if self.selection.keep(t.label, (*play.tags, *t.tags))]
+        p = Prepared(play, hosts, selected, {}, {}, {})
         for h in hosts:
             hv = host_vars(h, play, inv, self._extra, self.playbook_dir)
             p.vars[h.name] = hv
-            p.tasks[h.name] = [
-                _prepare_task(t, hv, self.templar, h.name, errors) for t in play.tasks
-            ]
+            p.tasks[h.name] = [_prepare_task(t, hv, self.templar, h.name, errors) for t in selected]
             p.handlers[h.name] = {
                 hd.name: _prepare_task(hd.task, hv, self.templar, h.name, errors)
                 for hd in play.handlers
@@ -130,13 +135,14 @@ def prepare_plays(
     extra: Mapping[str, object],
     templar: Templar,
     playbook_dir: Path,
+    selection: Selection | None = None,
 ) -> list[Prepared]:
     """Validate every play and render its tasks and handlers for every selected host.
 
     Nothing touches a host here. All problems found (up to a limit) are raised together:
     one :class:`PlaybookError`, or :class:`PlaybookErrors` holding several.
     """
-    prep = Preparer(inv, limit, extra, templar, playbook_dir)
+    prep = Preparer(inv, limit, extra, templar, playbook_dir, selection)
     errors: list[PlaybookError] = []
     out = [prep.render(play, errors) for play in plays]
     raise_errors(errors)

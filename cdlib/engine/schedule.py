@@ -37,12 +37,12 @@ def run_prepared(s: Session, p: Prepared) -> None:
     """Run a prepared play on its hosts that are still in the run, batch by batch."""
     names = [h.name for h in p.hosts if h.name not in s.dead]
     s.start(p.play.name, names)
+    if not p.selected:
+        return  # every task was left out by tags or --start-at-task
     hosts = {h.name: h for h in p.hosts}
     limit = threading.Semaphore(p.play.forks) if p.play.forks else None
     for batch in batches(names, p.play.serial):
-        once: dict[int, _RunOnce] = {
-            i: _RunOnce() for i, t in enumerate(p.play.tasks) if t.run_once
-        }
+        once: dict[int, _RunOnce] = {i: _RunOnce() for i, t in enumerate(p.selected) if t.run_once}
         futures: list[Future[bool]] = [
             s.pool.submit(_host_worker, s, p, hosts[n], once, limit) for n in batch
         ]
@@ -105,7 +105,19 @@ def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) 
     for i, task in enumerate(tasks):
         if s.stop.is_set():
             return True
-        orig = play.tasks[i]
+        orig = p.selected[i]
+        if s.step is not None and not s.step.allow(id(p), i, play.name, orig.label):
+            s.emit(
+                make_result(
+                    play.name,
+                    host.name,
+                    orig.label,
+                    Status.SKIPPED,
+                    "declined at --step",
+                    origin=str(orig.origin),
+                )
+            )
+            continue
         if task is None:
             s.emit(
                 make_result(

@@ -128,6 +128,8 @@ class Task(metaclass=_TaskMeta):
         run_once: run on the first host of the batch only; the others wait for it.
         ignore_errors: a failure is reported but does not stop the host.
         no_log: hide this task's diff and messages (for content that is secret as a whole).
+        tags: names to select or skip the task with ``--tags`` / ``--skip-tags``
+            (``always`` and ``never`` are special, as in Ansible).
     """
 
     name: str | None = None
@@ -136,6 +138,7 @@ class Task(metaclass=_TaskMeta):
     run_once: bool = False
     ignore_errors: bool = False
     no_log: bool = False
+    tags: str | tuple[str, ...] | list[str] = ()
     origin: Origin = field(default_factory=caller_origin, repr=False, compare=False)
 
     #: Option names rendered with jinja2 per host.
@@ -148,6 +151,7 @@ class Task(metaclass=_TaskMeta):
             self.notify = (self.notify,)
         else:
             self.notify = tuple(self.notify)
+        self.tags = (self.tags,) if isinstance(self.tags, str) else tuple(self.tags)
         _check_types(self)
         self.validate()
 
