@@ -14,6 +14,7 @@ from typing import Any
 
 from cdlib.engine.contract import Runnable
 from cdlib.engine.errors import PlaybookError, PlaybookErrors
+from cdlib.engine.hostfacts import is_real_error, placeholder_vars, uses_facts
 from cdlib.engine.play import Play
 from cdlib.engine.selection import Selection
 from cdlib.engine.task import Task
@@ -36,6 +37,11 @@ class Prepared:
     tasks: dict[str, list[Task | None]]  # per ``selected``; None: ``when`` is false
     handlers: dict[str, dict[str, Task | None]]
     vars: dict[str, dict[str, Any]]
+    #: Read the host facts when the play starts on a host (:mod:`~cdlib.engine.hostfacts`).
+    gather: bool = False
+    #: Indexes in ``selected`` (and handler names) rendered again once facts are read.
+    deferred: frozenset[int] = frozenset()
+    deferred_handlers: frozenset[str] = frozenset()
 
 
 class Preparer:
@@ -114,13 +120,34 @@ class Preparer:
             h for h in inv.select(play.hosts) if self.limited is None or h.name in self.limited
         ]
         selected = [t for t in play.tasks if self.selection.keep(t.label, (*play.tags, *t.tags))]
-        p = Prepared(play, hosts, selected, {}, {}, {})
+        every = play.gather_facts
+        later = frozenset(i for i, t in enumerate(selected) if every or uses_facts(t, self.templar))
+        later_hd = frozenset(
+            hd.name for hd in play.handlers if every or uses_facts(hd.task, self.templar)
+        )
+        gather = every or bool(later) or bool(later_hd)
+        p = Prepared(play, hosts, selected, {}, {}, {}, gather, later, later_hd)
+        keep = {**play.vars, **self._extra}
         for h in hosts:
             hv = host_vars(h, play, inv, self._extra, self.playbook_dir)
             p.vars[h.name] = hv
-            p.tasks[h.name] = [_prepare_task(t, hv, self.templar, h.name, errors) for t in selected]
+            # Deferred tasks are checked with stand-in facts; the real ones come at run time.
+            alt = placeholder_vars(hv, keep) if gather else hv
+            p.tasks[h.name] = [
+                prepare_task(t, alt, self.templar, h.name, errors, lenient=True)
+                if i in later
+                else prepare_task(t, hv, self.templar, h.name, errors)
+                for i, t in enumerate(selected)
+            ]
             p.handlers[h.name] = {
-                hd.name: _prepare_task(hd.task, hv, self.templar, h.name, errors)
+                hd.name: prepare_task(
+                    hd.task,
+                    alt if hd.name in later_hd else hv,
+                    self.templar,
+                    h.name,
+                    errors,
+                    lenient=hd.name in later_hd,
+                )
                 for hd in play.handlers
             }
             if self.reported + len(errors) >= MAX_REPORTED_ERRORS:
@@ -178,9 +205,23 @@ def dedupe(errors: list[PlaybookError]) -> list[PlaybookError]:
     return out
 
 
-def _prepare_task(
-    task: Task, hv: dict[str, Any], templar: Templar, host: str, errors: list[PlaybookError]
+def prepare_task(
+    task: Task,
+    hv: dict[str, Any],
+    templar: Templar,
+    host: str,
+    errors: list[PlaybookError],
+    *,
+    lenient: bool = False,
 ) -> Task | None:
+    """``task`` rendered for a host (None when ``when`` is false), errors added to
+    ``errors``; ``lenient`` (stand-in facts) keeps only errors that the real facts
+    cannot cure."""
+    if lenient:
+        mine: list[PlaybookError] = []
+        out = prepare_task(task, hv, templar, host, mine)
+        errors.extend(e for e in mine if is_real_error(e))
+        return out
     try:
         if not task.should_run(hv, templar):
             return None
