@@ -7,6 +7,7 @@ Every item of a playbook is validated before any runs; the errors found (up to
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +222,11 @@ def prepare_task(
         mine: list[PlaybookError] = []
         out = prepare_task(task, hv, templar, host, mine)
         errors.extend(e for e in mine if is_real_error(e))
+        if out is None:
+            # Kept only for the facts it will read (prefetched with the host facts): the
+            # task is rendered again, ``when`` included, once the real facts are known.
+            with contextlib.suppress(Exception):
+                out = task.prepare(hv, templar)
         return out
     try:
         if not task.should_run(hv, templar):
