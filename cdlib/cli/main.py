@@ -13,6 +13,7 @@ from cdlib.errors import EXIT_INTERRUPTED, CdlibError
 #: imported, so ``cdlib run`` does not pay for flags or AWS code.
 COMMANDS = {
     "run": "cdlib.cli.run",
+    "exec": "cdlib.cli.exec",
     "inventory": "cdlib.inventory.cli",
     "flags": "cdlib.flags.cli",
     "status": "cdlib.cli.releases",
@@ -47,12 +48,20 @@ def build_parser(only: str | None = None) -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cdlib`` with ``argv``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Words after "--" are a command for the hosts (``cdlib exec``), never options here.
+    rest: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, rest = argv[:cut], argv[cut + 1 :]
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first)
     args, extras = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    if rest and not getattr(args, "takes_rest", False):
+        extras += ["--", *rest]
+    args.rest = rest
     if extras:
         sub = _subparser(parser, args.command)
         sub.error(f"unrecognized arguments: {' '.join(extras)}")

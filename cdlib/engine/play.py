@@ -53,6 +53,9 @@ class Play:
         max_fail_percentage: stop the play when more than this share of a batch failed.
         any_errors_fatal: a failure on any host stops the whole play.
         become: run commands through sudo (overrides ``ansible_become``).
+        tags: tags every task of the play inherits (for ``--tags`` / ``--skip-tags``).
+        gather_facts: read the host facts (``facts``, ``ansible_*``) at the start of the
+            play even when no task refers to them (they are read anyway when one does).
     """
 
     name: str
@@ -63,6 +66,8 @@ class Play:
     max_fail_percentage: float | None = None
     any_errors_fatal: bool = False
     become: bool | None = None
+    tags: str | Sequence[str] = ()
+    gather_facts: bool = False
     tasks: list[Task[Plan]] = field(default_factory=list)
     handlers: list[Handler] = field(default_factory=list)
     origin: Origin = field(default_factory=caller_origin, repr=False)
@@ -75,6 +80,12 @@ class Play:
                 f"play {self.name!r}: 'hosts' must be a pattern string", origin=self.origin
             )
         _serial_spec(self.serial, self.origin)
+        self.tags = (self.tags,) if isinstance(self.tags, str) else tuple(self.tags)
+        if not all(isinstance(t, str) and t for t in self.tags):
+            raise PlaybookError(
+                f"play {self.name!r}: 'tags' must be a string or a list of strings",
+                origin=self.origin,
+            )
         if self.max_fail_percentage is not None and not 0 <= self.max_fail_percentage <= 100:
             raise PlaybookError("max_fail_percentage must be between 0 and 100", origin=self.origin)
         register(self)

@@ -7,6 +7,7 @@ Every item of a playbook is validated before any runs; the errors found (up to
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any
 
 from cdlib.engine.contract import Runnable
 from cdlib.engine.errors import PlaybookError, PlaybookErrors
+from cdlib.engine.hostfacts import is_real_error, placeholder_vars, uses_facts
 from cdlib.engine.play import Play
+from cdlib.engine.selection import Selection
 from cdlib.engine.task import Plan, Task
 from cdlib.engine.templating import Templar, TemplateError
 from cdlib.engine.variables import host_vars
@@ -30,9 +33,16 @@ class Prepared:
 
     play: Play
     hosts: list[Host]
-    tasks: dict[str, list[Task[Plan] | None]]  # None: ``when`` is false on that host
+    #: The play's tasks chosen by tags and ``--start-at-task``, in order.
+    selected: list[Task[Plan]]
+    tasks: dict[str, list[Task[Plan] | None]]  # per ``selected``; None: ``when`` is false
     handlers: dict[str, dict[str, Task[Plan] | None]]
     vars: dict[str, dict[str, Any]]
+    #: Read the host facts when the play starts on a host (:mod:`~cdlib.engine.hostfacts`).
+    gather: bool = False
+    #: Indexes in ``selected`` (and handler names) rendered again once facts are read.
+    deferred: frozenset[int] = frozenset()
+    deferred_handlers: frozenset[str] = frozenset()
 
 
 class Preparer:
@@ -50,8 +60,10 @@ class Preparer:
         templar: Templar,
         playbook_dir: Path,
         metadata: Mapping[str, str] | None = None,
+        selection: Selection | None = None,
     ) -> None:
         self._inventory = inventory
+        self.selection = selection or Selection()
         self._extra: dict[str, Any] = dict(extra_vars)
         self._limit = limit
         self._metadata = dict(metadata or {})
@@ -106,6 +118,7 @@ class Preparer:
                 {**self._extra, **extra_vars},
                 Templar(search_path(where)),
                 where.parent,
+                self.selection.nested(),
             )
         except PlaybookError as exc:
             return [exc]
@@ -120,15 +133,35 @@ class Preparer:
         hosts = [
             h for h in inv.select(play.hosts) if self.limited is None or h.name in self.limited
         ]
-        p = Prepared(play, hosts, {}, {}, {})
+        selected = [t for t in play.tasks if self.selection.keep(t.label, (*play.tags, *t.tags))]
+        every = play.gather_facts
+        later = frozenset(i for i, t in enumerate(selected) if every or uses_facts(t, self.templar))
+        later_hd = frozenset(
+            hd.name for hd in play.handlers if every or uses_facts(hd.task, self.templar)
+        )
+        gather = every or bool(later) or bool(later_hd)
+        p = Prepared(play, hosts, selected, {}, {}, {}, gather, later, later_hd)
+        keep = {**play.vars, **self._extra}
         for h in hosts:
             hv = host_vars(h, play, inv, self._extra, self.playbook_dir)
             p.vars[h.name] = hv
+            # Deferred tasks are checked with stand-in facts; the real ones come at run time.
+            alt = placeholder_vars(hv, keep) if gather else hv
             p.tasks[h.name] = [
-                _prepare_task(t, hv, self.templar, h.name, errors) for t in play.tasks
+                prepare_task(t, alt, self.templar, h.name, errors, lenient=True)
+                if i in later
+                else prepare_task(t, hv, self.templar, h.name, errors)
+                for i, t in enumerate(selected)
             ]
             p.handlers[h.name] = {
-                hd.name: _prepare_task(hd.task, hv, self.templar, h.name, errors)
+                hd.name: prepare_task(
+                    hd.task,
+                    alt if hd.name in later_hd else hv,
+                    self.templar,
+                    h.name,
+                    errors,
+                    lenient=hd.name in later_hd,
+                )
                 for hd in play.handlers
             }
             if self.reported + len(errors) >= MAX_REPORTED_ERRORS:
@@ -143,13 +176,14 @@ def prepare_plays(
     extra: Mapping[str, object],
     templar: Templar,
     playbook_dir: Path,
+    selection: Selection | None = None,
 ) -> list[Prepared]:
     """Validate every play and render its tasks and handlers for every selected host.
 
     Nothing touches a host here. All problems found (up to a limit) are raised together:
     one :class:`PlaybookError`, or :class:`PlaybookErrors` holding several.
     """
-    prep = Preparer(inv, limit, extra, templar, playbook_dir)
+    prep = Preparer(inv, limit, extra, templar, playbook_dir, selection=selection)
     errors: list[PlaybookError] = []
     out = [prep.render(play, errors) for play in plays]
     raise_errors(errors)
@@ -185,9 +219,28 @@ def dedupe(errors: list[PlaybookError]) -> list[PlaybookError]:
     return out
 
 
-def _prepare_task(
-    task: Task[Plan], hv: dict[str, Any], templar: Templar, host: str, errors: list[PlaybookError]
+def prepare_task(
+    task: Task[Plan],
+    hv: dict[str, Any],
+    templar: Templar,
+    host: str,
+    errors: list[PlaybookError],
+    *,
+    lenient: bool = False,
 ) -> Task[Plan] | None:
+    """``task`` rendered for a host (None when ``when`` is false), errors added to
+    ``errors``; ``lenient`` (stand-in facts) keeps only errors that the real facts
+    cannot cure."""
+    if lenient:
+        mine: list[PlaybookError] = []
+        out = prepare_task(task, hv, templar, host, mine)
+        errors.extend(e for e in mine if is_real_error(e))
+        if out is None:
+            # Kept only for the facts it will read (prefetched with the host facts): the
+            # task is rendered again, ``when`` included, once the real facts are known.
+            with contextlib.suppress(Exception):
+                out = task.prepare(hv, templar)
+        return out
     try:
         if not task.should_run(hv, templar):
             return None

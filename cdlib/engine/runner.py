@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cdlib.connections.base import Connection
 from cdlib.connections.factory import ConnectionOptions, connection_for
 from cdlib.engine.contract import Runnable
+from cdlib.engine.errors import PlaybookError
 from cdlib.engine.events import Events, EventSink
 from cdlib.engine.play import Play, flatten
 from cdlib.engine.playbook import Playbook, load_playbook
 from cdlib.engine.prepare import MAX_REPORTED_ERRORS, Preparer, plays_path, raise_errors
 from cdlib.engine.results import RunResult
 from cdlib.engine.secrets import Redactor
+from cdlib.engine.selection import Selection, StepGate, StepPrompt
 from cdlib.engine.session import Session, Shared
 from cdlib.engine.templating import Templar
 from cdlib.engine.variables import host_vars, with_extra_vars
@@ -31,7 +34,7 @@ from cdlib.inventory.model import Host, Inventory
 if TYPE_CHECKING:
     from cdlib.vault.keyring import Keyring
 
-__all__ = ["MAX_REPORTED_ERRORS", "host_vars", "run"]
+__all__ = ["MAX_REPORTED_ERRORS", "Outline", "host_vars", "outline", "run"]
 
 
 def run(
@@ -48,6 +51,10 @@ def run(
     connection_factory: Callable[[Host], Connection] | None = None,
     vault: Keyring | None = None,
     metadata: Mapping[str, str] | None = None,
+    tags: Sequence[str] = ("all",),
+    skip_tags: Sequence[str] = (),
+    start_at_task: str | None = None,
+    step: StepPrompt | None = None,
 ) -> RunResult:
     """Run a playbook (a path, a :class:`Play`, a strategy or a list of those); return results.
 
@@ -59,6 +66,10 @@ def run(
     ``vault``: passwords for vault-encrypted inventory files and values.
     ``metadata`` are free-form labels of the run (``cdlib run --meta``); a release
     records them.
+    ``tags`` / ``skip_tags`` select tasks by tag (Ansible's rules, with ``always`` and
+    ``never``); ``start_at_task`` skips every task before the first one with that name
+    (or shell pattern); ``step`` is asked ``(play, task)`` before each task and answers
+    ``y`` (run), ``n`` (skip) or ``c`` (run this and every later task without asking).
     """
     book = _as_playbook(playbook)
     extra = dict(extra_vars or {})
@@ -71,10 +82,8 @@ def run(
         if isinstance(item, Play):
             redact.collect(dict(item.vars))
     try:
-        scope = Preparer(
-            inv, limit, extra, Templar(book.search_path), book.path.parent, dict(metadata or {})
-        )
-        raise_errors([e for item in book.plays for e in item.validate(scope)])
+        selection = Selection(tuple(tags), tuple(skip_tags), start_at_task)
+        scope = _validated(book, inv, limit, extra, selection, metadata)
         forks = max(1, forks)
         shared = Shared(
             pool=ThreadPoolExecutor(max_workers=forks, thread_name_prefix="cdlib-host"),
@@ -82,6 +91,7 @@ def run(
             events=Events(list(sinks), redact),
             redact=redact,
             owns_connections=connection_factory is None,
+            step=StepGate(step) if step is not None else None,
         )
         session = Session(shared, scope, check=check, diff=diff, forks=forks)
         try:
@@ -93,6 +103,83 @@ def run(
         # Errors leave the run (and reach the CLI's ERROR line) with every secret masked.
         redact.exception(exc)
         raise
+
+
+@dataclass(frozen=True)
+class Outline:
+    """One item of a playbook as a run would take it (``--list-tasks``, ``--list-hosts``).
+
+    ``tasks`` are (name, tags) of the tasks selected by tags and ``--start-at-task``;
+    items that are not plays (a release strategy) list no hosts and no tasks.
+    """
+
+    label: str
+    pattern: str
+    tags: tuple[str, ...]
+    hosts: list[str]
+    tasks: list[tuple[str, tuple[str, ...]]]
+
+
+def outline(
+    playbook: str | Path | Runnable | Playbook | Sequence[Runnable],
+    inventory: Inventory | str | Path | Sequence[str | Path] | None = None,
+    *,
+    limit: str | None = None,
+    extra_vars: Mapping[str, Any] | None = None,
+    tags: Sequence[str] = ("all",),
+    skip_tags: Sequence[str] = (),
+    start_at_task: str | None = None,
+    vault: Keyring | None = None,
+) -> list[Outline]:
+    """Validate a playbook as :func:`run` does and say what it would run; touch no host.
+
+    Raises the same errors as :func:`run` on bad input.
+    """
+    book = _as_playbook(playbook)
+    extra = dict(extra_vars or {})
+    inv = _as_inventory(inventory, extra, book.path.parent, vault)
+    scope = _validated(
+        book, inv, limit, extra, Selection(tuple(tags), tuple(skip_tags), start_at_task)
+    )
+    out = []
+    for item in book.plays:
+        p = scope.prepared.get(id(item)) if isinstance(item, Play) else None
+        if p is None:
+            out.append(Outline(item.label, "", (), [], []))
+            continue
+        out.append(
+            Outline(
+                p.play.name,
+                p.play.hosts,
+                tuple(p.play.tags),
+                [h.name for h in p.hosts],
+                [(t.label, tuple(t.tags)) for t in p.selected],
+            )
+        )
+    return out
+
+
+def _validated(
+    book: Playbook,
+    inv: Inventory,
+    limit: str | None,
+    extra: Mapping[str, Any],
+    selection: Selection,
+    metadata: Mapping[str, str] | None = None,
+) -> Preparer:
+    scope = Preparer(
+        inv,
+        limit,
+        extra,
+        Templar(book.search_path),
+        book.path.parent,
+        selection=selection,
+        metadata=metadata,
+    )
+    raise_errors([e for item in book.plays for e in item.validate(scope)])
+    if not selection.started:
+        raise PlaybookError(f"--start-at-task {selection.start_at!r}: no task has that name")
+    return scope
 
 
 def _as_playbook(pb: str | Path | Runnable | Playbook | Sequence[Runnable]) -> Playbook:

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cdlib.connections.base import UnreachableError
+from cdlib.engine.errors import PlaybookError
 from cdlib.engine.execute import execute_task, make_result
+from cdlib.engine.hostfacts import read_facts, with_facts
 from cdlib.engine.play import batches
-from cdlib.engine.prepare import Prepared
+from cdlib.engine.prepare import Prepared, prepare_task
 from cdlib.engine.results import TaskResult
 from cdlib.engine.task import HostContext, Plan, Status, Task
 from cdlib.inventory.model import Host
@@ -37,12 +39,12 @@ def run_prepared(s: Session, p: Prepared) -> None:
     """Run a prepared play on its hosts that are still in the run, batch by batch."""
     names = [h.name for h in p.hosts if h.name not in s.dead]
     s.start(p.play.name, names)
+    if not p.selected:
+        return  # every task was left out by tags or --start-at-task
     hosts = {h.name: h for h in p.hosts}
     limit = threading.Semaphore(p.play.forks) if p.play.forks else None
     for batch in batches(names, p.play.serial):
-        once: dict[int, _RunOnce] = {
-            i: _RunOnce() for i, t in enumerate(p.play.tasks) if t.run_once
-        }
+        once: dict[int, _RunOnce] = {i: _RunOnce() for i, t in enumerate(p.selected) if t.run_once}
         futures: list[Future[bool]] = [
             s.pool.submit(_host_worker, s, p, hosts[n], once, limit) for n in batch
         ]
@@ -101,11 +103,49 @@ def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) 
         )
         s.mark_dead(host.name)
         return False
-    ctx = HostContext(host.name, conn, facts, p.vars[host.name], s.check, s.diff, s.redact)
+    hv = p.vars[host.name]
+    handlers = p.handlers[host.name]
+    broken: dict[int, str] = {}
+    if p.gather:
+        try:
+            hv = with_facts(hv, read_facts(facts, tasks), {**play.vars, **s.extra_vars})
+        except UnreachableError as exc:
+            s.emit(make_result(play.name, host.name, "gather facts", Status.UNREACHABLE, str(exc)))
+            s.mark_dead(host.name)
+            return False
+        tasks, handlers = list(tasks), dict(handlers)
+        for i in p.deferred:
+            errs: list[PlaybookError] = []
+            tasks[i] = prepare_task(p.selected[i], hv, s.preparer.templar, host.name, errs)
+            if errs:
+                broken[i] = str(errs[0])
+        for hd in p.play.handlers:
+            if hd.name in p.deferred_handlers:
+                handlers[hd.name] = prepare_task(hd.task, hv, s.preparer.templar, host.name, [])
+    ctx = HostContext(host.name, conn, facts, hv, s.check, s.diff, s.redact)
     for i, task in enumerate(tasks):
         if s.stop.is_set():
             return True
-        orig = play.tasks[i]
+        orig = p.selected[i]
+        if s.step is not None and not s.step.allow(id(p), i, play.name, orig.label):
+            s.emit(
+                make_result(
+                    play.name,
+                    host.name,
+                    orig.label,
+                    Status.SKIPPED,
+                    "declined at --step",
+                    origin=str(orig.origin),
+                )
+            )
+            continue
+        if i in broken:
+            r = make_result(
+                play.name, host.name, orig.label, Status.FAILED, broken[i], origin=str(orig.origin)
+            )
+            s.emit(r)
+            s.mark_dead(host.name)
+            return False
         if task is None:
             s.emit(
                 make_result(
@@ -134,10 +174,16 @@ def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) 
                 s.result.aborted = f"any_errors_fatal: {r.task!r} failed on {host.name}"
                 s.stop.set()
             return False
-    return _handlers(s, p, host, ctx, notified)
+    return _handlers(s, p, handlers, ctx, notified)
 
 
-def _handlers(s: Session, p: Prepared, host: Host, ctx: HostContext, notified: set[str]) -> bool:
+def _handlers(
+    s: Session,
+    p: Prepared,
+    rendered: dict[str, Task[Plan] | None],
+    ctx: HostContext,
+    notified: set[str],
+) -> bool:
     # Handlers may notify further handlers; run in definition order, once each.
     done: set[str] = set()
     progress = True
@@ -147,7 +193,7 @@ def _handlers(s: Session, p: Prepared, host: Host, ctx: HostContext, notified: s
             if hd.name in notified and hd.name not in done:
                 done.add(hd.name)
                 progress = True
-                task = p.handlers[host.name][hd.name]
+                task = rendered[hd.name]
                 if task is None:
                     continue
                 ctx.facts.set_upcoming(task.facts())
@@ -156,7 +202,7 @@ def _handlers(s: Session, p: Prepared, host: Host, ctx: HostContext, notified: s
                 if r.status is Status.CHANGED:
                     notified.update(task.notify)
                 if r.status in (Status.FAILED, Status.UNREACHABLE) and not task.ignore_errors:
-                    s.mark_dead(host.name)
+                    s.mark_dead(ctx.host)
                     return False
     return True
 

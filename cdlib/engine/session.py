@@ -24,6 +24,7 @@ from cdlib.engine.prepare import Preparer, plays_path, raise_errors, search_path
 from cdlib.engine.results import HostStats, RunResult, TaskResult
 from cdlib.engine.schedule import run_prepared
 from cdlib.engine.secrets import Redactor
+from cdlib.engine.selection import StepGate
 from cdlib.engine.templating import Templar
 from cdlib.inventory.model import Host, Inventory
 
@@ -37,6 +38,8 @@ class Shared:
     events: Events
     redact: Redactor
     owns_connections: bool
+    #: ``--step``: asks before each task; None runs every task.
+    step: StepGate | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     conns: dict[str, Connection] = field(default_factory=dict)
 
@@ -120,6 +123,11 @@ class Session:
         """The run's host threads."""
         return self.shared.pool
 
+    @property
+    def step(self) -> StepGate | None:
+        """The ``--step`` gate, if the run asks before each task."""
+        return self.shared.step
+
     def connection(self, host: Host) -> Connection:
         """The run's connection to ``host``."""
         return self.host_connection(host)[0]
@@ -176,7 +184,8 @@ class Session:
             extra,
             Templar(search_path(where)),
             where.parent,
-            self.metadata,
+            metadata=self.metadata,
+            selection=self.preparer.selection.nested(),
         )
         raise_errors([e for p in plays for e in prep.prepare(p)])
         child = Session(

@@ -197,6 +197,8 @@ class Task(Generic[P], metaclass=_TaskMeta):
         run_once: run on the first host of the batch only; the others wait for it.
         ignore_errors: a failure is reported but does not stop the host.
         no_log: hide this task's diff and messages (for content that is secret as a whole).
+        tags: names to select or skip the task with ``--tags`` / ``--skip-tags``
+            (``always`` and ``never`` are special, as in Ansible).
     """
 
     name: str | None = None
@@ -205,6 +207,7 @@ class Task(Generic[P], metaclass=_TaskMeta):
     run_once: bool = False
     ignore_errors: bool = False
     no_log: bool = False
+    tags: str | tuple[str, ...] | list[str] = ()
     origin: Origin = field(default_factory=caller_origin, repr=False, compare=False)
     #: Set on the per-host copy made by :meth:`prepare`: options are rendered.
     _per_host: bool = field(default=False, init=False, repr=False, compare=False)
@@ -217,6 +220,7 @@ class Task(Generic[P], metaclass=_TaskMeta):
             self.notify = (self.notify,)
         else:
             self.notify = tuple(self.notify)
+        self.tags = (self.tags,) if isinstance(self.tags, str) else tuple(self.tags)
         self._validate_all()
 
     # -- overridable -------------------------------------------------------
