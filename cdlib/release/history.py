@@ -81,6 +81,9 @@ class ReleaseRecord:
     steps: list[StepRecord] = field(default_factory=list)
     #: Where traffic stands now, as last written (``{"blue": 100, "green": 0}``).
     weights: dict[str, int] = field(default_factory=dict)
+    #: Canary analysis samples, oldest first (:class:`cdlib.release.sampling.Sample`
+    #: as dicts); records written before samples existed load with none.
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def unfinished(self) -> bool:
@@ -142,6 +145,7 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "new_group": _OPT_STR,
     "router": (dict,),
     "weights": (dict,),
+    "samples": (list,),
 }
 
 
@@ -279,6 +283,11 @@ class Recorder:
     def weights(self, weights: dict[str, int]) -> None:
         """Record where traffic stands now."""
         self.rec.weights = dict(weights)
+        self.history.save(self.rec)
+
+    def samples(self, entries: list[dict[str, Any]]) -> None:
+        """Add analysis samples and save."""
+        self.rec.samples.extend(entries)
         self.history.save(self.rec)
 
     def finish(self, outcome: str, reason: str = "") -> None:

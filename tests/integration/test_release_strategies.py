@@ -396,3 +396,49 @@ def test_status_and_check_mode_never_start_a_stopped_haproxy(
     again = dataclasses.replace(_bluegreen(env, "1.1.0"), router=spec).run(str(env.inventory))
     assert again.ok, _release_failed(again)
     assert local.running() and spec.build().state().live == "green"
+
+
+def _rolled_back_canary(env: Env, *, pause: float, interval: float) -> tuple[cdlib.RunResult, float]:
+    """A canary of a build answering 500s, under load; the run and its wall time."""
+    assert _bluegreen(env, "1.0.0").run(str(env.inventory)).ok
+    canary = Canary(
+        app="demo",
+        version="2.0.0",
+        router=env.spec,
+        state_dir=env.state,
+        deploy=lambda t: deploy_play(t, fail_mode="errors"),
+        steps=[CanaryStep(10, pause=pause), 100],
+        thresholds=Thresholds(max_error_rate=0.05, min_requests=20),
+        sample_interval=interval,
+        health_timeout=15,
+    )
+    load = Load(env.lb_port, threads=2, max_requests=2000000, max_seconds=120).start()
+    try:
+        load.wait_for(300)
+        t0 = time.monotonic()
+        res = canary.run(str(env.inventory))
+        took = time.monotonic() - t0
+    finally:
+        load.stop()
+    return res, took
+
+
+def test_canary_analysis_samples_and_fails_fast_within_one_interval(env: Env) -> None:
+    res, took = _rolled_back_canary(env, pause=60.0, interval=1.0)
+    assert not res.ok
+    assert took < 45, took  # nowhere near the 60 s pause
+    rec = History("demo", state_dir=env.state).latest()
+    assert rec is not None and rec.outcome == "rolled_back" and "5xx rate" in rec.reason
+    analysis = next(s for s in rec.steps if s.name == "analysis at 10%")
+    assert analysis.duration is not None and analysis.duration < 10, analysis.duration
+    rates = [s for s in rec.samples if s["metric"] == "error_rate"]
+    assert rates and {"time", "value", "threshold", "verdict", "weights"} <= set(rates[0])
+    # The first sample with the minimum sample crossed the threshold and failed...
+    crossed = next(s for s in rates if s["requests"] >= 20)
+    assert crossed["verdict"] == "fail" and crossed["value"] > crossed["threshold"] == 0.05
+    assert crossed["weights"] == {"blue": 90, "green": 10}
+    assert all(s["verdict"] == "inconclusive" for s in rates if s["requests"] < 20)
+    # ... and the rollback followed within the interval, not at the pause's end.
+    back = next(s for s in rec.steps if s.name.startswith("roll back"))
+    assert back.started - crossed["time"] < 3.0, back.started - crossed["time"]
+    assert env.spec.build().state().live == "blue"
