@@ -21,6 +21,7 @@ COMMANDS = {
     "abort": "cdlib.cli.releases",
     "rollback": "cdlib.cli.releases",
     "unlock": "cdlib.cli.releases",
+    "report": "cdlib.cli.report",
 }
 
 

@@ -36,6 +36,14 @@ def received(app: str, release_id: str, *, state_dir: str | None = None) -> str 
     return entry.get("signal") if isinstance(entry, dict) else None
 
 
+def sender(app: str, release_id: str, *, state_dir: str | None = None) -> str:
+    """Who sent the signal a release received (``cdlib promote`` records the user)."""
+    data = read_json(app_dir(app, state_dir) / "control.json") or {}
+    entry = data.get(release_id)
+    by = entry.get("by") if isinstance(entry, dict) else None
+    return by if isinstance(by, str) else ""
+
+
 def clear(app: str, release_id: str, *, state_dir: str | None = None) -> None:
     """Forget a release's signal (after it was acted on)."""
     path = app_dir(app, state_dir) / "control.json"
@@ -75,7 +83,8 @@ class Gate:
         state_dir: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> str:
-        """Block until approved; returns how (``promote``, ``callback``, ``timeout``).
+        """Block until approved; returns how (``promote``, ``promote from USER`` when the
+        signal names its sender, ``callback``, ``timeout``).
 
         Raises :class:`Aborted` on ``cdlib abort``, a rejecting callback, or a timeout
         with ``on_timeout="abort"``; :class:`~cdlib.release.interrupt.Interrupted` when
@@ -88,8 +97,9 @@ class Gate:
             if sig == ABORT:
                 raise Aborted(f"gate {self.name!r}: aborted by 'cdlib abort'")
             if sig == PROMOTE:
+                who = sender(app, release_id, state_dir=state_dir)
                 clear(app, release_id, state_dir=state_dir)
-                return "promote"
+                return f"promote from {who}" if who else "promote"
             if self.approve is not None:
                 verdict = self.approve()
                 if verdict is True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import time
 from collections.abc import Callable
@@ -244,5 +245,7 @@ def signal(app: str, what: str, *, state_dir: str | None = None) -> ReleaseRecor
     latest = History(app, state_dir=state_dir).latest()
     if latest is None or not latest.unfinished:
         raise CdlibError(f"no running release of {app!r} to {what}")
-    gates.send(app, latest.id, what, by=os.environ.get("USER", ""), state_dir=state_dir)
+    gates.send(
+        app, latest.id, what, by=os.environ.get("USER") or getpass.getuser(), state_dir=state_dir
+    )
     return latest

@@ -398,7 +398,9 @@ def test_status_and_check_mode_never_start_a_stopped_haproxy(
     assert local.running() and spec.build().state().live == "green"
 
 
-def _rolled_back_canary(env: Env, *, pause: float, interval: float) -> tuple[cdlib.RunResult, float]:
+def _rolled_back_canary(
+    env: Env, *, pause: float, interval: float
+) -> tuple[cdlib.RunResult, float]:
     """A canary of a build answering 500s, under load; the run and its wall time."""
     assert _bluegreen(env, "1.0.0").run(str(env.inventory)).ok
     canary = Canary(

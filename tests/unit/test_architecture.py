@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("engine",),
     ("tasks", "checks", "traffic", "flags", "release_install"),
     ("release",),
-    ("cli",),
+    ("cli", "report"),
     ("cdlib",),
 ]
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
