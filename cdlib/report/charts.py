@@ -38,19 +38,21 @@ def line_chart(
     y_max: float | None = None,
     markers: Sequence[tuple[float, str]] = (),
     css_class: str = "chart",
+    x_range: tuple[float, float] | None = None,
 ) -> str:
     """An SVG chart of ``series`` over time, with a dashed ``threshold`` line and
     vertical ``markers`` ``(seconds, label)``."""
     xs = [x for s in series for x, _ in s.points] + [x for x, _ in markers]
     ys = [y for s in series for _, y in s.points] + ([threshold] if threshold is not None else [])
-    x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    x0, x1 = x_range or ((min(xs), max(xs)) if xs else (0.0, 1.0))
     if x1 <= x0:
         x1 = x0 + 1.0
     lo = y_min if y_min is not None else (min(ys) if ys else 0.0)
     hi = y_max if y_max is not None else (max(ys) if ys else 1.0)
     if hi <= lo:
         hi = lo + (abs(lo) or 1.0)
-    hi += (hi - lo) * 0.08
+    if y_max is None:
+        hi += (hi - lo) * 0.08
 
     def px(x: float) -> float:
         return LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT)
@@ -79,9 +81,12 @@ def line_chart(
             f"{escape(seconds(x))}</text>"
         )
     for x, label in markers:
+        # The label goes on the side of the line with room for it.
+        right = px(x) < W - RIGHT - 80
         out.append(
             f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{TOP}" y2="{H - BOTTOM}" class="marker"/>'
-            f'<text x="{px(x) + 3:.1f}" y="{TOP + 12}" class="marker-label">{escape(label)}</text>'
+            f'<text x="{px(x) + (3 if right else -3):.1f}" y="{TOP + 12}" class="marker-label" '
+            f'text-anchor="{"start" if right else "end"}">{escape(label)}</text>'
         )
     if threshold is not None:
         out.append(

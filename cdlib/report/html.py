@@ -38,7 +38,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .detail{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:12px;color:#4a5160}
 .reason{white-space:pre-wrap;font-family:ui-monospace,monospace;background:#fff4f4;
 border-left:4px solid #c62828;padding:8px 10px;margin-top:10px}
-svg{max-width:100%;height:auto;background:#fff}svg .plot{fill:#fcfcfd;stroke:#dde1e6}
+svg{width:100%;height:auto;background:#fff}svg .plot{fill:#fcfcfd;stroke:#dde1e6}
 svg .grid{stroke:#eceef1}svg .axis,svg .legend{font-size:11px;fill:#4a5160}
 svg .threshold{stroke:#c62828;stroke-dasharray:6 4;stroke-width:1.5}
 svg .threshold-label{font-size:11px;fill:#c62828}
@@ -69,8 +69,8 @@ def render(rec: ReleaseRecord, raw: Mapping[str, Any] | None = None) -> str:
         f"<style>{_CSS}</style></head><body><main>",
         _summary(rec, end, extra),
         _timeline(rec, t0, end),
-        _weights(rec, samples, t0),
-        _metrics(rec, samples, t0),
+        _weights(rec, samples, t0, end),
+        _metrics(rec, samples, t0, end),
         _gates(rec, t0),
         _outcome(rec, end),
         f'<p class="muted">cdlib report, written {_e(_when(time.time()))}</p>',
@@ -154,7 +154,7 @@ def weight_points(
     return out
 
 
-def _weights(rec: ReleaseRecord, samples: list[Sample], t0: float) -> str:
+def _weights(rec: ReleaseRecord, samples: list[Sample], t0: float, end: float) -> str:
     series = [
         Series(g, pts, step=True) for g, pts in sorted(weight_points(rec, samples, t0).items())
     ]
@@ -167,6 +167,7 @@ def _weights(rec: ReleaseRecord, samples: list[Sample], t0: float) -> str:
         y_max=100,
         markers=_rollback_marker(rec, t0),
         css_class="chart weights",
+        x_range=(0.0, max(end - t0, 1.0)),
     )
     return f'<h2>Traffic weights</h2><div class="card" id="weights">{chart}</div>'
 
@@ -175,7 +176,7 @@ def _rollback_marker(rec: ReleaseRecord, t0: float) -> list[tuple[float, str]]:
     return [(s.started - t0, "rollback") for s in rec.steps if s.name.startswith("roll back")]
 
 
-def _metrics(rec: ReleaseRecord, samples: list[Sample], t0: float) -> str:
+def _metrics(rec: ReleaseRecord, samples: list[Sample], t0: float, end: float) -> str:
     if not samples:
         return (
             '<h2>Analysis</h2><p class="muted">No analysis samples recorded (a release '
@@ -205,6 +206,7 @@ def _metrics(rec: ReleaseRecord, samples: list[Sample], t0: float) -> str:
             fmt=fmt,
             markers=_rollback_marker(rec, t0),
             css_class=f"chart metric metric-{metric}",
+            x_range=(0.0, max(end - t0, 1.0)),
         )
         first_fail = next((s for s in mine if s.verdict == "fail"), None)
         crossed = (
@@ -272,7 +274,7 @@ def _fmt(metric: str) -> Any:
     if metric == ERROR_RATE:
         return lambda v: f"{v:.2%}"
     if metric == RESPONSE_TIME:
-        return lambda v: f"{v:.0f} ms"
+        return lambda v: f"{v:.0f} ms" if abs(v) >= 10 else f"{v:.1f} ms"
     return lambda v: f"{v:g}"
 
 
