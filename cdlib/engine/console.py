@@ -58,7 +58,7 @@ class _Play:
     name: str
     hosts: list[str]
     dead: set[str] = field(default_factory=set)
-    pending: dict[tuple[str, bool], _Task] = field(default_factory=dict)
+    pending: dict[tuple[int | str, bool], _Task] = field(default_factory=dict)
 
     def complete(self, t: _Task) -> bool:
         # Every host still in the play reported: hosts that failed earlier never will.
@@ -121,7 +121,7 @@ class ConsoleSink:
         if p is None:
             self._line(r)
             return
-        key = (r.task, r.handler)
+        key = (r.index if r.index is not None else r.task, r.handler)
         t = p.pending.get(key)
         if t is None:
             t = p.pending[key] = _Task(r.task, r.handler)
