@@ -99,9 +99,11 @@ class ConsoleSink:
     # -- EventSink ---------------------------------------------------------------
     def play_start(self, play: str, hosts: list[str], check: bool) -> None:
         """``PLAY [name] (check mode) on N hosts``."""
-        old = self._plays.pop(play, None)
-        if old is not None:
-            self._flush(old, everything=True)
+        # What earlier plays still hold (handlers ran on some hosts only, a host that
+        # never reported) prints now, before the next play's header.
+        for p in self._plays.values():
+            self._flush(p, everything=True)
+        self._plays.pop(play, None)
         mode = " (check mode)" if check else ""
         self._plays[play] = _Play(play, list(hosts))
         if self.tty and self._live is None:

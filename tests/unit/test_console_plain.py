@@ -105,3 +105,15 @@ def test_results_are_grouped_per_task_and_recap_sorted(monkeypatch: pytest.Monke
     assert lines[5].startswith("TASK [task1 on web10] 3/3 host(s)")
     assert lines[-3:] == [ln for ln in lines[-3:] if ln.startswith("web")]
     assert [ln.split()[0] for ln in lines[-3:]] == ["web1", "web2", "web10"]
+
+
+def test_a_handler_on_some_hosts_prints_before_the_next_play() -> None:
+    out = io.StringIO()
+    sink = ConsoleSink(out)
+    sink.play_start("one", ["a", "b"], False)
+    r = TaskResult("one", "a", "restart app", Status.CHANGED, handler=True)
+    r.index = 0
+    sink.task_result(r)
+    sink.play_start("two", ["a", "b"], False)
+    text = out.getvalue()
+    assert text.index("restart app") < text.index("PLAY [two]")
