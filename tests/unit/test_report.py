@@ -113,3 +113,11 @@ def test_cli_report_writes_the_file_and_rejects_unknown_app_or_id(
 
 def test_report_error_is_bad_input() -> None:
     assert ReportError("x").exit_code == 4
+
+
+def test_written_report_is_private(tmp_path: Path) -> None:
+    from cdlib.report import write_report
+
+    _record(tmp_path)
+    out = write_report("demo", tmp_path / "r.html", state_dir=str(tmp_path))
+    assert out.stat().st_mode & 0o777 == 0o600
