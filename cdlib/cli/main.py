@@ -23,6 +23,7 @@ COMMANDS = {
     "rollback": "cdlib.cli.releases",
     "unlock": "cdlib.cli.releases",
     "vault": "cdlib.cli.vault",
+    "report": "cdlib.cli.report",
 }
 
 

@@ -113,6 +113,11 @@ class RunContext(Protocol):
         """Record a result line and send it to the run's sinks."""
         ...
 
+    def progress(self, event: Mapping[str, object]) -> None:
+        """Tell the sinks that want it how a long step goes (a canary pause's
+        countdown and latest metrics); not a result, not counted, not in JSON Lines."""
+        ...
+
     def run_play(self, play: Play) -> None:
         """Run a play prepared by :meth:`Scope.prepare`."""
         ...

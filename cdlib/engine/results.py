@@ -47,6 +47,9 @@ class TaskResult:
     ignored: bool = False
     #: The exception behind a failed or unreachable result, kept whole.
     exception: BaseException | None = field(default=None, repr=False)
+    #: Position of the task in its play (of the handler among handlers), so output can
+    #: group one task's results whose names differ per host; ``None`` outside plays.
+    index: int | None = field(default=None, repr=False)
 
     @property
     def changed(self) -> bool:

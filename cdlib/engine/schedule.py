@@ -89,18 +89,19 @@ def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) 
         conn, facts = s.host_connection(host)
         conn.connect()
     except (UnreachableError, ValueError) as exc:
-        first = next((t for t in tasks if t is not None), None)
-        s.emit(
-            make_result(
-                play.name,
-                host.name,
-                first.label if first else "connect",
-                Status.UNREACHABLE,
-                str(exc),
-                exc=exc,
-                origin=str(first.origin) if first else "",
-            )
+        at = next((i for i, t in enumerate(tasks) if t is not None), None)
+        first = tasks[at] if at is not None else None
+        r = make_result(
+            play.name,
+            host.name,
+            first.label if first else "connect",
+            Status.UNREACHABLE,
+            str(exc),
+            exc=exc,
+            origin=str(first.origin) if first else "",
         )
+        r.index = at
+        s.emit(r)
         s.mark_dead(host.name)
         return False
     hv = p.vars[host.name]
@@ -147,16 +148,16 @@ def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) 
             s.mark_dead(host.name)
             return False
         if task is None:
-            s.emit(
-                make_result(
-                    play.name,
-                    host.name,
-                    orig.label,
-                    Status.SKIPPED,
-                    "condition is false",
-                    origin=str(orig.origin),
-                )
+            r = make_result(
+                play.name,
+                host.name,
+                orig.label,
+                Status.SKIPPED,
+                "condition is false",
+                origin=str(orig.origin),
             )
+            r.index = i
+            s.emit(r)
             continue
         facts.set_upcoming(f for t in tasks[i:] if t is not None for f in t.facts())
         after = next((t for t in tasks[i + 1 :] if t is not None), None)
@@ -165,6 +166,7 @@ def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) 
             r = _run_once(play.name, task, ctx, once[i])
         else:
             r = execute_task(play.name, task, ctx, soon=soon)
+        r.index = i
         s.emit(r)
         if r.status is Status.CHANGED:
             notified.update(task.notify)
@@ -189,7 +191,7 @@ def _handlers(
     progress = True
     while progress:
         progress = False
-        for hd in p.play.handlers:
+        for n, hd in enumerate(p.play.handlers):
             if hd.name in notified and hd.name not in done:
                 done.add(hd.name)
                 progress = True
@@ -198,6 +200,7 @@ def _handlers(
                     continue
                 ctx.facts.set_upcoming(task.facts())
                 r = execute_task(p.play.name, task, ctx, handler_name=hd.name)
+                r.index = n
                 s.emit(r)
                 if r.status is Status.CHANGED:
                     notified.update(task.notify)

@@ -158,6 +158,10 @@ class Session:
         # Events redacts every text of the result, the exception included.
         self.shared.events.task_result(result)
 
+    def progress(self, event: Mapping[str, object]) -> None:
+        """Send a progress event to the sinks that take them."""
+        self.shared.events.progress(event)
+
     def run_play(self, play: Play) -> None:
         """Run ``play`` as the preparer rendered it."""
         p = self.preparer.prepared.get(id(play))

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cdlib.checks.suite import Suite
-from cdlib.release.analysis import Analysis, Measurement, Thresholds, measure
+from cdlib.release.analysis import Analysis, Measurement, Thresholds
 from cdlib.release.bluegreen import live_and_idle
 from cdlib.release.gates import Aborted, Gate
 from cdlib.release.history import ROLLED_BACK, SUCCEEDED
 from cdlib.release.interrupt import change_traffic
+from cdlib.release.sampling import Sampler, samples_of
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 from cdlib.traffic.base import GroupMetrics, Router
 
@@ -78,6 +79,9 @@ class Canary(Strategy):
         on_inconclusive: ``pause`` (wait at ``inconclusive_gate`` for ``cdlib promote``
             or ``cdlib abort``), ``fail`` (roll back) or ``continue``.
         inconclusive_gate: the gate used by ``pause``.
+        sample_interval: seconds between metric samples during an analysed pause
+            (default 10); a sample past a threshold with at least ``min_requests``
+            requests fails the step at once (:mod:`cdlib.release.sampling`).
     """
 
     steps: Sequence[Any] = (CanaryStep(10, 60.0), CanaryStep(50, 60.0), CanaryStep(100))
@@ -85,6 +89,7 @@ class Canary(Strategy):
     analysis_checks: Suite | None = None
     on_inconclusive: Literal["pause", "fail", "continue"] = "pause"
     inconclusive_gate: Gate = field(default_factory=lambda: Gate("inconclusive analysis"))
+    sample_interval: float = 10.0
     # What the router must read back before the next change: what this run set last.
     _expected: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
@@ -98,6 +103,12 @@ class Canary(Strategy):
             self.steps = _steps(self.steps)
         except ValueError as exc:
             raise PlaybookError(str(exc), origin=self.origin) from None
+        if not self.sample_interval > 0:
+            raise PlaybookError(
+                f"sample_interval must be a positive number of seconds, got "
+                f"{self.sample_interval!r}",
+                origin=self.origin,
+            )
         if self.on_inconclusive not in ("pause", "fail", "continue"):
             raise PlaybookError(
                 f"on_inconclusive must be pause, fail or continue, got {self.on_inconclusive!r}",
@@ -175,12 +186,28 @@ class Canary(Strategy):
 
     def _analyse(self, run: Run, router: Router, canary: str, step: CanaryStep) -> tuple[str, str]:
         analysis = Analysis(self.thresholds)
-        before = _metrics(router, canary, step.pause) if _cumulative(router) else None
-        run.sleep(step.pause)
-        after = _metrics(router, canary, step.pause)
-        m: Measurement = measure(before, after, self.thresholds)
-        analysis.add(m)
-        if self.analysis_checks is not None:
+        name = f"analysis at {step.weight}%"
+
+        def record(m: Measurement, elapsed: float, left: float) -> None:
+            samples = samples_of(m, self.thresholds, step=name, weights=self._expected)
+            run.samples(samples, m, left=left)
+
+        sampler = Sampler(
+            self.thresholds,
+            read=lambda elapsed: _metrics(router, canary, elapsed or self.sample_interval),
+            cumulative=_cumulative(router),
+            sleep=run.sleep,
+            record=record,
+            interval=self.sample_interval,
+        )
+        show = {"release": self.app, "step": name, "pause": step.pause}
+        run.ctx.progress({"kind": "pause", **show, "left": step.pause, "metrics": {}})
+        try:
+            for m in sampler.run(step.pause):
+                analysis.add(m)
+        finally:
+            run.ctx.progress({"kind": "pause_end", **show})
+        if self.analysis_checks is not None and analysis.verdict()[0] != "fail":
             from cdlib.checks.suite import run_suite
 
             report = run_suite(self.analysis_checks, run.preview_hosts(canary))

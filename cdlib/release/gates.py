@@ -41,6 +41,14 @@ def _entry(app: str, release_id: str, state_dir: str | None) -> dict[str, Any] |
     return entry if isinstance(entry, dict) else None
 
 
+def sender(app: str, release_id: str, *, state_dir: str | None = None) -> str:
+    """Who sent the signal a release received (``cdlib promote`` records the user)."""
+    data = read_json(app_dir(app, state_dir) / "control.json") or {}
+    entry = data.get(release_id)
+    by = entry.get("by") if isinstance(entry, dict) else None
+    return by if isinstance(by, str) else ""
+
+
 def clear(app: str, release_id: str, *, state_dir: str | None = None) -> None:
     """Forget a release's signal (after it was acted on)."""
     path = app_dir(app, state_dir) / "control.json"
@@ -99,11 +107,13 @@ class Gate:
         state_dir: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> str:
-        """Block until approved; returns how (``promote``, ``callback``, ``timeout``).
+        """Block until approved; returns how (``promote``, ``promote from USER`` when the
+        signal names its sender, ``callback``, ``timeout``).
 
         :meth:`approval` does the same and also says who approved.
         """
-        return self.approval(app, release_id, state_dir=state_dir, sleep=sleep).how
+        got = self.approval(app, release_id, state_dir=state_dir, sleep=sleep)
+        return f"promote from {got.by}" if got.how == PROMOTE and got.by else got.how
 
     def approval(
         self,
@@ -127,8 +137,9 @@ class Gate:
             if sig == ABORT:
                 raise Aborted(f"gate {self.name!r}: aborted by 'cdlib abort'")
             if sig == PROMOTE:
+                who = sender(app, release_id, state_dir=state_dir)
                 clear(app, release_id, state_dir=state_dir)
-                return Approval(self.name, PROMOTE, str(entry.get("by") or ""), time.time())
+                return Approval(self.name, PROMOTE, who, time.time())
             if self.approve is not None:
                 verdict = self.approve()
                 if verdict is True:

@@ -90,6 +90,9 @@ class ReleaseRecord:
     metadata: dict[str, str] = field(default_factory=dict)
     #: Who approved each gate: ``{"gate", "how", "by", "at"}`` in order.
     approvals: list[dict[str, Any]] = field(default_factory=list)
+    #: Canary analysis samples, oldest first (:class:`cdlib.release.sampling.Sample`
+    #: as dicts); records written before samples existed load with none.
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def unfinished(self) -> bool:
@@ -156,6 +159,7 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "build_sha256": _OPT_STR,
     "metadata": (dict,),
     "approvals": (list,),
+    "samples": (list,),
 }
 
 
@@ -298,6 +302,11 @@ class Recorder:
     def weights(self, weights: dict[str, int]) -> None:
         """Record where traffic stands now."""
         self.rec.weights = dict(weights)
+        self.history.save(self.rec)
+
+    def samples(self, entries: list[dict[str, Any]]) -> None:
+        """Add analysis samples and save."""
+        self.rec.samples.extend(entries)
         self.history.save(self.rec)
 
     def finish(self, outcome: str, reason: str = "") -> None:

@@ -16,11 +16,13 @@ from cdlib.engine.contract import RunContext
 from cdlib.engine.errors import CdlibError
 from cdlib.engine.results import TaskResult
 from cdlib.engine.task import Status
+from cdlib.release.analysis import Measurement
 from cdlib.release.gates import ABORT, Aborted, Gate, received
 from cdlib.release.history import FAILED, History, Recorder, ReleaseRecord
 from cdlib.release.hooks import HookEvent
 from cdlib.release.interrupt import check as check_interrupt
 from cdlib.release.lock import ReleaseLock
+from cdlib.release.sampling import Sample
 
 if TYPE_CHECKING:
     from cdlib.release.strategy import Strategy
@@ -158,6 +160,23 @@ class Journal:
         """Record where traffic stands."""
         if self.recorder:
             self.recorder.weights(dict(weights))
+
+    def samples(self, samples: list[Sample], m: Measurement, *, left: float) -> None:
+        """Record analysis samples and show them (with the time left) as progress."""
+        if self.recorder:
+            self.recorder.samples([x.to_json() for x in samples])
+        if samples:
+            self.ctx.progress(
+                {
+                    "kind": "pause",
+                    "release": self.s.app,
+                    "step": samples[0].step,
+                    "left": round(left, 3),
+                    "pause": None,
+                    "requests": m.requests,
+                    "metrics": {x.metric: (x.value, x.threshold, x.verdict) for x in samples},
+                }
+            )
 
     def finish(self, outcome: str, reason: str = "") -> None:
         """Record the end of the release."""

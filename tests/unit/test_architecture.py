@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("engine",),
     ("tasks", "checks", "traffic", "flags", "release_install", "aws"),
     ("release",),
-    ("cli",),
+    ("cli", "report"),
     ("cdlib",),
 ]
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
