@@ -93,6 +93,14 @@ def _summary(rec: ReleaseRecord, end: float, extra: Mapping[str, Any]) -> str:
         ("New group", rec.new_group or "-"),
         ("Router", str(rec.router.get("kind", "-")) if rec.router else "-"),
     ]
+    if rec.environment:
+        rows.append(("Environment", rec.environment))
+    if rec.build or rec.build_sha256:
+        rows.append(("Build", f"{rec.build or '-'} (sha256 {rec.build_sha256 or 'unknown'})"))
+    rows += [(f"meta {k}", v) for k, v in sorted(rec.metadata.items())]
+    for a in rec.approvals:
+        by = f" by {a.get('by')}" if a.get("by") else ""
+        rows.append((f"gate {a.get('gate', '?')}", f"{a.get('how', '?')}{by}"))
     for k, v in sorted(extra.items()):
         rows.append((k, v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)))
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(str(v))}</td></tr>" for k, v in rows)

@@ -86,10 +86,12 @@ def test_report_of_a_record_without_the_newer_fields(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     del data["samples"], data["weights"]
     data["metadata"] = {"ticket": "<b>OPS-1</b>"}
+    data["from_a_newer_cdlib"] = {"note": "<i>kept</i>"}
     path.write_text(json.dumps(data))
     page = release_report("demo", rec.id, state_dir=str(tmp_path))
     assert "No analysis samples recorded" in page
     assert "&lt;b&gt;OPS-1&lt;/b&gt;" in page and "<b>" not in page
+    assert "from_a_newer_cdlib" in page and "&lt;i&gt;kept&lt;/i&gt;" in page and "<i>" not in page
     assert "traffic 10% -&gt; green" in page  # weights still come from the steps
 
 
