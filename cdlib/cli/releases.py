@@ -26,14 +26,23 @@ def _warner(command: str) -> Callable[[str], None]:
     return warn
 
 
+def add_state_option(p: argparse.ArgumentParser) -> None:
+    """``--state LOCATION`` (and its older name ``--state-dir``) of a release command."""
+    p.add_argument(
+        "--state",
+        "--state-dir",
+        dest="state_dir",
+        metavar="LOCATION",
+        help="where release state lives: a directory or s3://BUCKET/PREFIX (default "
+        "$CDLIB_STATE, else $CDLIB_STATE_DIR or ~/.local/state/cdlib)",
+    )
+
+
 def add_parser(sub: Any) -> None:
     """Register the release subcommands."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("app", help="application name, as given to the release")
-    common.add_argument(
-        "--state-dir",
-        help="release state directory (default $CDLIB_STATE_DIR or ~/.local/state/cdlib)",
-    )
+    add_state_option(common)
     p = sub.add_parser(
         "status",
         help="where traffic goes now, and the latest release (finished or not)",
@@ -42,10 +51,7 @@ def add_parser(sub: Any) -> None:
         "directory, with its live version and the state of its latest release.",
     )
     p.add_argument("app", nargs="?", help="application name (default: every app)")
-    p.add_argument(
-        "--state-dir",
-        help="release state directory (default $CDLIB_STATE_DIR or ~/.local/state/cdlib)",
-    )
+    add_state_option(p)
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_status)
     p = sub.add_parser(

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from cdlib.cli.releases import add_state_option
 from cdlib.engine.results import EXIT_OK
 
 
@@ -22,10 +23,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("app", help="application name, as given to the release")
     p.add_argument("release_id", nargs="?", help="release id (default: the latest release)")
     p.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
-    p.add_argument(
-        "--state-dir",
-        help="release state directory (default $CDLIB_STATE_DIR or ~/.local/state/cdlib)",
-    )
+    add_state_option(p)
     p.set_defaults(func=cmd_report)
 
 

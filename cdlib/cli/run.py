@@ -43,6 +43,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-D", "--diff", action="store_true", help="show content diffs")
     p.add_argument("-l", "--limit", metavar="PATTERN", help="restrict to hosts matching PATTERN")
     p.add_argument(
+        "--state",
+        metavar="LOCATION",
+        help="where releases keep lock and history: a directory or s3://BUCKET/PREFIX "
+        "(default $CDLIB_STATE, else $CDLIB_STATE_DIR or ~/.local/state/cdlib); a "
+        "strategy's own state= option wins",
+    )
+    p.add_argument(
         "-e",
         "--extra-vars",
         action="append",
@@ -196,6 +203,16 @@ def main(args: argparse.Namespace) -> int:
     except CdlibError as exc:
         print(f"cdlib run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.state:
+        from cdlib.state import StateError, open_store
+
+        try:
+            open_store(args.state)
+        except StateError as exc:
+            print(f"cdlib run: --state: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        # Strategies open their store from $CDLIB_STATE when they name none.
+        os.environ["CDLIB_STATE"] = args.state
     tags = split_tags(args.tags) or ["all"]
     skip_tags = split_tags(args.skip_tags)
     if args.list_tasks or args.list_hosts or args.syntax_check:

@@ -1,7 +1,9 @@
 """Manual gates: a release step waits for approval from ``cdlib promote`` or a callback.
 
-Signals travel through files in the app's state directory, so ``cdlib promote`` and
-``cdlib abort`` work from another terminal or CI job on the same state directory.
+Signals travel through the object ``<app>/control.json`` of the state store (changed
+with conditional writes, so two senders never lose one another's signal): ``cdlib
+promote`` and ``cdlib abort`` work from another terminal, CI job or machine that uses
+the same store (directory or S3 bucket).
 """
 
 from __future__ import annotations
@@ -13,48 +15,53 @@ from typing import Any, Literal
 
 from cdlib.errors import CdlibError
 from cdlib.release import interrupt
-from cdlib.release.state import app_dir, read_json, write_json_atomic
+from cdlib.release.state import Location, app_key, store_for
 
 PROMOTE = "promote"
 ABORT = "abort"
 
 
+def _signals(old: Any) -> dict[str, Any]:
+    return dict(old) if isinstance(old, dict) else {}
+
+
 def send(
-    app: str, release_id: str, signal: str, *, by: str = "", state_dir: str | None = None
+    app: str, release_id: str, signal: str, *, by: str = "", state_dir: Location = None
 ) -> None:
     """Record ``promote`` or ``abort`` for a running release."""
-    path = app_dir(app, state_dir) / "control.json"
-    data = read_json(path) or {}
-    data[release_id] = {"signal": signal, "by": by, "at": time.time()}
-    write_json_atomic(path, data)
+    entry = {"signal": signal, "by": by, "at": time.time()}
+    store_for(state_dir).update_json(
+        app_key(app, "control.json"), lambda old: {**_signals(old), release_id: entry}
+    )
 
 
-def received(app: str, release_id: str, *, state_dir: str | None = None) -> str | None:
+def received(app: str, release_id: str, *, state_dir: Location = None) -> str | None:
     """The signal sent to a release, if any."""
     entry = _entry(app, release_id, state_dir)
     return entry.get("signal") if entry else None
 
 
-def _entry(app: str, release_id: str, state_dir: str | None) -> dict[str, Any] | None:
-    data = read_json(app_dir(app, state_dir) / "control.json") or {}
+def _entry(app: str, release_id: str, state_dir: Location) -> dict[str, Any] | None:
+    data = _signals(store_for(state_dir).get_json(app_key(app, "control.json")))
     entry = data.get(release_id)
     return entry if isinstance(entry, dict) else None
 
 
-def sender(app: str, release_id: str, *, state_dir: str | None = None) -> str:
+def sender(app: str, release_id: str, *, state_dir: Location = None) -> str:
     """Who sent the signal a release received (``cdlib promote`` records the user)."""
-    data = read_json(app_dir(app, state_dir) / "control.json") or {}
-    entry = data.get(release_id)
-    by = entry.get("by") if isinstance(entry, dict) else None
+    entry = _entry(app, release_id, state_dir)
+    by = entry.get("by") if entry else None
     return by if isinstance(by, str) else ""
 
 
-def clear(app: str, release_id: str, *, state_dir: str | None = None) -> None:
+def clear(app: str, release_id: str, *, state_dir: Location = None) -> None:
     """Forget a release's signal (after it was acted on)."""
-    path = app_dir(app, state_dir) / "control.json"
-    data = read_json(path) or {}
-    if data.pop(release_id, None) is not None:
-        write_json_atomic(path, data)
+
+    def drop(old: Any) -> dict[str, Any] | None:
+        data = _signals(old)
+        return data if data.pop(release_id, None) is not None else None
+
+    store_for(state_dir).update_json(app_key(app, "control.json"), drop)
 
 
 class Aborted(CdlibError):
@@ -104,7 +111,7 @@ class Gate:
         app: str,
         release_id: str,
         *,
-        state_dir: str | None = None,
+        state_dir: Location = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> str:
         """Block until approved; returns how (``promote``, ``promote from USER`` when the
@@ -120,7 +127,7 @@ class Gate:
         app: str,
         release_id: str,
         *,
-        state_dir: str | None = None,
+        state_dir: Location = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> Approval:
         """Block until approved; return the :class:`Approval` (how, by whom, when).

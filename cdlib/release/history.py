@@ -1,7 +1,8 @@
 """Release history: who released which version when, each step, and the outcome.
 
-One JSON file per release under ``<state>/<app>/history/``, rewritten atomically after
-every step, so a release killed midway still shows as ``running`` with the steps it
+One JSON object per release at ``<app>/history/<id>.json`` of the state store
+(:mod:`cdlib.release.state`: a local directory or S3), rewritten whole after every
+step, so a release killed midway still shows as ``running`` with the steps it
 finished, and ``cdlib status`` can tell that it never ended.
 
 Reading is forgiving: fields a newer cdlib added are ignored, and a file that cannot be
@@ -18,11 +19,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from cdlib.engine.errors import CdlibError
-from cdlib.release.state import app_dir, write_json_atomic
+from cdlib.release.state import Location, app_key, store_for
+from cdlib.state import LocalStore, Store
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -36,9 +38,12 @@ OUTCOMES = (RUNNING, SUCCEEDED, FAILED, ROLLED_BACK, ABORTED, INTERRUPTED)
 
 
 class BadRecord(CdlibError):
-    """A history file that cannot be read as a release record; names the file and why."""
+    """A history record that cannot be read as a release record; names it and why.
 
-    def __init__(self, path: Path, why: str, *, where: str = "") -> None:
+    ``path`` is the local file, or the record's ``s3://`` URL (a string).
+    """
+
+    def __init__(self, path: Path | str, why: str, *, where: str = "") -> None:
         self.path = path
         self.why = why
         #: ``line:column`` of a JSON syntax error, else empty.
@@ -185,13 +190,20 @@ def _build(cls: type[_T], data: Any, types: dict[str, tuple[type, ...]]) -> _T:
 
 
 def read_record(path: Path) -> ReleaseRecord:
-    """Read one history file; :class:`BadRecord` (file, line and why) when unreadable."""
+    """Read one local history file; :class:`BadRecord` (file, line and why) when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRecord(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raw = path.read_bytes()
     except OSError as exc:
         raise BadRecord(path, f"cannot read: {exc.strerror or exc}") from None
+    return parse_record(raw, path)
+
+
+def parse_record(raw: bytes, path: Path | str) -> ReleaseRecord:
+    """A record from the bytes of its object ``path``; :class:`BadRecord` when unreadable."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRecord(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not text.strip():
         raise BadRecord(path, "empty file")
     try:
@@ -211,7 +223,8 @@ class History:
 
     Args:
         app: the app's name.
-        state_dir: where its state lives (default ``$CDLIB_STATE_DIR``).
+        state_dir: where its state lives: a directory, ``s3://bucket/prefix`` or a
+            :class:`~cdlib.state.Store` (default ``$CDLIB_STATE``, else the local one).
         warn: called with a message for each record file that is skipped (unreadable);
             they are also kept in :attr:`skipped`.
     """
@@ -220,39 +233,54 @@ class History:
         self,
         app: str,
         *,
-        state_dir: str | None = None,
+        state_dir: Location = None,
         warn: Callable[[str], None] | None = None,
     ) -> None:
         self.app = app
-        self.dir = app_dir(app, state_dir) / "history"
+        self.store: Store = store_for(state_dir)
+        self.prefix = app_key(app, "history")
+        #: The local directory of the records (for the local store; else a pure path).
+        self.dir = (
+            self.store.path(self.prefix)
+            if isinstance(self.store, LocalStore)
+            else PurePosixPath(self.prefix)
+        )
         self.warn = warn
         #: The unreadable record files met by the last :meth:`all`, each naming its file.
         self.skipped: list[BadRecord] = []
 
-    def path(self, release_id: str) -> Path:
-        """File of one release."""
-        return self.dir / f"{release_id}.json"
+    def key(self, release_id: str) -> str:
+        """Store key of one release's record."""
+        return f"{self.prefix}/{release_id}.json"
+
+    def path(self, release_id: str) -> Path | str:
+        """File of one release (local store), else its full name (``s3://...``)."""
+        if isinstance(self.store, LocalStore):
+            return self.store.path(self.key(release_id))
+        return self.store.where(self.key(release_id))
 
     def save(self, rec: ReleaseRecord) -> None:
-        """Write a record atomically."""
-        write_json_atomic(self.path(rec.id), rec.to_json())
+        """Write a record whole (a local file atomically, 0600)."""
+        self.store.put_json(self.key(rec.id), rec.to_json())
 
     def get(self, release_id: str) -> ReleaseRecord | None:
         """One record by id; ``None`` when absent, :class:`BadRecord` when unreadable."""
-        path = self.path(release_id)
-        if not path.exists():
+        blob = self.store.get(self.key(release_id))
+        if blob is None:
             return None
-        return read_record(path)
+        return parse_record(blob.data, self.path(release_id))
 
     def all(self) -> list[ReleaseRecord]:
         """Every readable record, oldest first; unreadable ones are skipped and named."""
         self.skipped = []
-        if not self.dir.exists():
-            return []
         out = []
-        for p in sorted(self.dir.glob("*.json")):
+        for name in self.store.names(self.prefix):
+            if not name.endswith(".json"):
+                continue
             try:
-                out.append(read_record(p))
+                rec = self.get(name[: -len(".json")])
+                if rec is not None:
+                    out.append(rec)
             except BadRecord as bad:
                 self.skipped.append(bad)
                 if self.warn is not None:

@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from cdlib.engine.errors import CdlibError
@@ -22,9 +23,9 @@ from cdlib.release.history import (
     Recorder,
     ReleaseRecord,
 )
-from cdlib.release.lock import CorruptLock, LockHeld, ReleaseLock, read_owner
+from cdlib.release.lock import CorruptLock, LockHeld, ReleaseLock, app_lock
 from cdlib.release.routers import spec_from_json
-from cdlib.release.state import app_dir, app_name_ok, state_root
+from cdlib.release.state import Location, app_name_ok, store_for
 
 
 @dataclass
@@ -67,7 +68,7 @@ class AppStatus:
 def status(
     app: str,
     *,
-    state_dir: str | None = None,
+    state_dir: Location = None,
     read_router: bool = True,
     warn: Callable[[str], None] | None = None,
 ) -> AppStatus:
@@ -80,9 +81,9 @@ def status(
     latest = hist.latest()
     corrupt = None
     try:
-        owner = read_owner(app_dir(app, state_dir) / "release.lock")
+        holder = app_lock(app, state_dir)
     except CorruptLock as bad:
-        owner, corrupt = None, str(bad)
+        holder, corrupt = None, str(bad)
     live, weights, releases, err = None, {}, {}, None
     if read_router and latest and latest.router:
         try:
@@ -100,8 +101,8 @@ def status(
     return AppStatus(
         app,
         latest,
-        owner.describe() if owner else None,
-        bool(owner and owner.is_stale()),
+        holder.describe() if holder else None,
+        bool(holder and holder.is_stale()),
         live,
         weights,
         releases,
@@ -115,7 +116,7 @@ def rollback(
     app: str,
     *,
     to_group: str | None = None,
-    state_dir: str | None = None,
+    state_dir: Location = None,
     break_stale: bool = True,
     warn: Callable[[str], None] | None = None,
 ) -> ReleaseRecord:
@@ -233,7 +234,7 @@ def _warn_if_newer_skipped(
 ) -> None:
     # Record ids start with their start time, so a skipped file named after a later id
     # may be the release that should be undone.
-    newer = [b for b in skipped if b.path.stem > chosen.id]
+    newer = [b for b in skipped if PurePosixPath(str(b.path)).stem > chosen.id]
     if newer and warn is not None:
         warn(
             f"rollback acts on release {chosen.id}, but unreadable record(s) "
@@ -243,7 +244,7 @@ def _warn_if_newer_skipped(
 
 
 def signal(
-    app: str, what: str, *, state_dir: str | None = None, by: str | None = None
+    app: str, what: str, *, state_dir: Location = None, by: str | None = None
 ) -> ReleaseRecord:
     """Send ``promote`` or ``abort`` to the running release of ``app``; ``by`` (default
     user@machine) is recorded as who approved the gate."""
@@ -288,28 +289,26 @@ class AppSummary:
 
 
 def all_apps(
-    *, state_dir: str | None = None, warn: Callable[[str], None] | None = None
+    *, state_dir: Location = None, warn: Callable[[str], None] | None = None
 ) -> list[AppSummary]:
-    """Every app of the (local) state directory, one row per environment it released to.
+    """Every app of the state store, one row per environment it released to.
 
     Reads history and locks only; no router is asked (``cdlib status APP`` does that).
     """
-    root = state_root(state_dir)
-    if not root.is_dir():
-        return []
+    store = store_for(state_dir)
     out = []
-    for d in sorted(root.iterdir()):
-        if not d.is_dir() or not app_name_ok(d.name) or not (d / "history").is_dir():
+    for app in store.children(""):
+        if not app_name_ok(app) or not store.names(f"{app}/history"):
             continue
-        recs = History(d.name, state_dir=state_dir, warn=warn).all()
+        recs = History(app, state_dir=store, warn=warn).all()
         try:
-            owner = read_owner(d / "release.lock")
-            lock = owner.describe() if owner else None
+            holder = app_lock(app, store)
+            lock = holder.describe() if holder else None
         except CorruptLock as bad:
             lock = f"CORRUPT: {bad}"
         envs = sorted({r.environment for r in recs}, key=lambda e: e or "")
         for env in envs or [None]:
             mine = [r for r in recs if r.environment == env]
             live = next((r.version for r in reversed(mine) if r.outcome == SUCCEEDED), None)
-            out.append(AppSummary(d.name, env, live, mine[-1] if mine else None, lock))
+            out.append(AppSummary(app, env, live, mine[-1] if mine else None, lock))
     return out

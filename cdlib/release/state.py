@@ -1,7 +1,10 @@
-"""Where release state lives on the control side: one directory per app.
+"""Where release state lives: one store (:mod:`cdlib.state`), one prefix per app.
 
-``$CDLIB_STATE_DIR`` or ``~/.local/state/cdlib``; point it at shared storage when several
-machines release the same app. Every file is written atomically (temp file + rename).
+A location (``state_dir=`` of a strategy and of every function here, ``--state`` of the
+CLI) is a directory or ``s3://bucket/prefix``; ``None`` is ``$CDLIB_STATE``, else the
+local directory ``$CDLIB_STATE_DIR`` or ``~/.local/state/cdlib``. Keys of an app are
+``<app>/history/<id>.json``, ``<app>/release.lock``, ``<app>/control.json``,
+``<app>/interrupt/<id>.json`` and ``<app>/traffic.lock``.
 """
 
 from __future__ import annotations
@@ -13,19 +16,24 @@ from pathlib import Path
 from typing import Any
 
 from cdlib.atomicfile import write_atomic
+from cdlib.state import Store, default_root, open_store
 
 _APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
+#: A state location: a directory, ``s3://bucket/prefix``, a store, or ``None`` (default).
+Location = str | os.PathLike[str] | Store | None
+
 
 def state_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The state directory: ``root``, ``$CDLIB_STATE_DIR`` or ``~/.local/state/cdlib``."""
+    """The local state directory: ``root``, ``$CDLIB_STATE_DIR`` or ``~/.local/state/cdlib``."""
     if root is not None:
         return Path(root)
-    env = os.environ.get("CDLIB_STATE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(base) / "cdlib"
+    return default_root()
+
+
+def store_for(location: Location = None) -> Store:
+    """The store of a location (see the module docstring)."""
+    return open_store(location)
 
 
 def app_name_ok(app: str) -> bool:
@@ -33,12 +41,22 @@ def app_name_ok(app: str) -> bool:
     return bool(_APP_RE.match(app))
 
 
-def app_dir(app: str, root: str | os.PathLike[str] | None = None) -> Path:
-    """The directory of one app's state, created on demand."""
+def _check_app(app: str) -> None:
     if not _APP_RE.match(app):
         raise ValueError(
             f"app name {app!r} is invalid: use letters, digits, '.', '_' and '-' (max 64)"
         )
+
+
+def app_key(app: str, *parts: str) -> str:
+    """The store key of ``parts`` of one app's state (the app name is checked)."""
+    _check_app(app)
+    return "/".join((app, *parts))
+
+
+def app_dir(app: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """The local directory of one app's state, created on demand."""
+    _check_app(app)
     d = state_root(root) / app
     d.mkdir(parents=True, exist_ok=True)
     return d

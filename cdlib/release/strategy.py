@@ -36,8 +36,9 @@ from cdlib.release.interrupt import Interrupted
 from cdlib.release.journal import ReleaseFailed, StepNote
 from cdlib.release.options import option_vars, render_options, secrets_of
 from cdlib.release.routers import RouterSpec
-from cdlib.release.state import app_name_ok
+from cdlib.release.state import app_name_ok, store_for
 from cdlib.release.steps import Run
+from cdlib.state import StateError
 from cdlib.tasks._local import file_sha256
 from cdlib.traffic.base import Router, Target, TrafficError
 
@@ -86,7 +87,9 @@ class Strategy:
             ``release_version`` in its vars).
         hooks: callables at each stage.
         health_timeout: seconds to wait for the router to see the new group healthy.
-        state_dir: where lock and history live (default ``$CDLIB_STATE_DIR``).
+        state: where lock and history live: a directory or ``s3://bucket/prefix``
+            (default ``$CDLIB_STATE`` / ``cdlib run --state``, else the local directory).
+        state_dir: the same as ``state`` (its older name; give one of the two).
         vars: variables for the options' templates, as a play's vars (``-e`` wins).
         environment: the environment released to (``"{{ env }}"``), recorded and
             filtered on by ``cdlib history --env``.
@@ -115,6 +118,7 @@ class Strategy:
     hooks: Hooks = field(default_factory=Hooks)
     health_timeout: float = 60.0
     state_dir: str | None = None
+    state: str | None = None
     name: str | None = None
     vars: Mapping[str, Any] = field(default_factory=dict)
     environment: str | None = None
@@ -181,6 +185,16 @@ class Strategy:
         secrets = secrets_of(inventory, extra_vars, self.vars)
         variables = option_vars(inventory, self.vars, extra_vars)
         s, errors = render_options(self, variables, secrets, metadata or {})
+        if s.state:
+            if s.state_dir and s.state_dir != s.state:
+                errors.append(
+                    PlaybookError(
+                        f"release {self.app}: give state= or state_dir=, not both",
+                        origin=self.origin,
+                    )
+                )
+            # Everything below reads ``state_dir``: the one location of this run.
+            s.state_dir = s.state
         if not errors:
             errors += s._check_options()
         return s, errors
@@ -195,6 +209,10 @@ class Strategy:
             bad.append(
                 f"require_released_in names this release's own environment {self.environment!r}"
             )
+        try:
+            store_for(self.state_dir)
+        except StateError as exc:
+            bad.append(str(exc))
         return [PlaybookError(f"release {self.app}: {b}", origin=self.origin) for b in bad]
 
     def _validate(self, scope: Scope) -> list[PlaybookError]:

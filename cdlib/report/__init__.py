@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cdlib.errors import EXIT_BAD_INPUT, CdlibError
 from cdlib.release.history import History, ReleaseRecord
+from cdlib.release.state import Location
 from cdlib.report.html import render
 
 __all__ = ["ReportError", "release_report", "write_report"]
@@ -22,23 +23,22 @@ class ReportError(CdlibError):
     exit_code = EXIT_BAD_INPUT
 
 
-def release_report(app: str, release_id: str | None = None, *, state_dir: str | None = None) -> str:
+def release_report(app: str, release_id: str | None = None, *, state_dir: Location = None) -> str:
     """The HTML report of one release of ``app`` (the latest when ``release_id`` is None).
 
     Raises :class:`ReportError` for an unknown app or release id, and
     :class:`~cdlib.release.history.BadRecord` for a record that cannot be read.
+    The state is read from the store ``state_dir`` names (a directory or
+    ``s3://bucket/prefix``; default ``$CDLIB_STATE`` or the local one); nothing is written.
     """
-    from cdlib.release.state import state_root
-
     if not isinstance(app, str) or not app or "/" in app or app in (".", ".."):
         raise ReportError(f"app name {app!r} is invalid")
-    # Look before History: it creates the app's directory, and a report changes nothing.
-    if not (state_root(state_dir) / app / "history").is_dir():
-        raise ReportError(f"no release of app {app!r} recorded in {state_root(state_dir)}")
     try:
         history = History(app, state_dir=state_dir)
     except ValueError as exc:
         raise ReportError(str(exc)) from None
+    if not history.store.names(history.prefix):
+        raise ReportError(f"no release of app {app!r} recorded in {history.store.location}")
     rec: ReleaseRecord | None
     if release_id is None:
         rec = history.latest()
@@ -50,12 +50,13 @@ def release_report(app: str, release_id: str | None = None, *, state_dir: str | 
             known = [r.id for r in history.all()[-5:]]
             hint = f" (latest: {', '.join(known)})" if known else f" (no release of {app!r})"
             raise ReportError(f"app {app!r} has no release {release_id!r}{hint}")
-    raw = json.loads(history.path(rec.id).read_text(encoding="utf-8"))
+    blob = history.store.get(history.key(rec.id))
+    raw = json.loads(blob.data.decode("utf-8")) if blob is not None else None
     return render(rec, raw if isinstance(raw, dict) else None)
 
 
 def write_report(
-    app: str, path: str | Path, release_id: str | None = None, *, state_dir: str | None = None
+    app: str, path: str | Path, release_id: str | None = None, *, state_dir: Location = None
 ) -> Path:
     """Write the report of a release to ``path`` (atomically); return the path."""
     from cdlib.atomicfile import write_atomic

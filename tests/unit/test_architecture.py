@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
         "atomicfile",
         "lockowner",
     ),
-    ("inventory", "connections", "facts", "services"),
+    ("inventory", "connections", "facts", "services", "state"),
     ("engine",),
     ("tasks", "checks", "traffic", "flags", "release_install", "aws"),
     ("release",),
