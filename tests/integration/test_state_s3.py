@@ -246,9 +246,12 @@ def test_two_runners_racing_for_the_lock_never_both_get_it(bucket: Bucket, tmp_p
         loser = outs[codes.index(2)][1]
         winner = f"rel-{i}-{'ab'[codes.index(0)]}"
         assert "release lock of 'demo' is held by" in loser and winner in loser, loser
-        assert bucket.client.list_objects_v2(Bucket=bucket.name, Prefix="ci/demo/").get(  # type: ignore[attr-defined]
-            "KeyCount"
-        ) == 0
+        assert (
+            bucket.client.list_objects_v2(Bucket=bucket.name, Prefix="ci/demo/").get(  # type: ignore[attr-defined]
+                "KeyCount"
+            )
+            == 0
+        )
 
 
 def test_killed_holder_leaves_a_lease_that_goes_stale_and_is_broken(
