@@ -43,7 +43,8 @@ def test_vault_value_concatenated_into_a_config_file(fleet: Fleet, tmp_path: Pat
         "from cdlib import Play, tasks\n"
         "play = Play('cfg', hosts='web')\n"
         "play.task(tasks.file('/srv/db.conf', mode='0600', name='db.conf for {{ db_user }}',\n"
-        "    content='url = {{ \"postgres://\" ~ db_user ~ \":\" ~ db_password ~ \"@db/app\" }}\\n'\n"
+        '    content=\'url = {{ "postgres://" ~ db_user ~ ":" ~ db_password ~ "@db/app" }}\'\n'
+        "            '\\n'\n"
         "            'token = {{ db_password | b64encode }}\\n'\n"
         "            'user = {{ db_user }}\\n'))\n"
     )
