@@ -73,12 +73,13 @@ class _RevealingSandbox(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """``obj.attribute`` on the real value of a secret."""
-        return jinja_taint.reveal(super().getattr(jinja_taint.reveal(obj), attribute))
+        obj = jinja_taint.reveal_small(obj)
+        return jinja_taint.reveal_small(super().getattr(obj, attribute))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         """``obj[argument]``; an item of secret text is secret."""
-        obj = jinja_taint.reveal(obj)
-        out = jinja_taint.reveal(super().getitem(obj, argument))
+        obj = jinja_taint.reveal_small(obj)
+        out = jinja_taint.reveal_small(super().getitem(obj, argument))
         return (
             jinja_taint.taint(out, jinja_taint.sources_in(obj), direct=True)
             if (isinstance(obj, str))

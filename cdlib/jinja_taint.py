@@ -33,12 +33,14 @@ from cdlib.secret import MASK, Secret, SecretText
 
 __all__ = [
     "MIN_DERIVED",
+    "WALK_LIMIT",
     "Taint",
     "TaintCodeGenerator",
     "TaintContext",
     "call_tainted",
     "plain",
     "reveal",
+    "reveal_small",
     "revealing_test",
     "sources_in",
     "taint",
@@ -51,6 +53,26 @@ __all__ = [
 
 #: Derived text shorter than this is not masked in output (it would mask common words).
 MIN_DERIVED = 4
+
+#: Values looked into for secrets at most, per variable or per filter call: a larger
+#: structure (``hostvars``) is not walked on every render, and its secrets are revealed
+#: only as a template reaches them (``hostvars[h].pw``).
+WALK_LIMIT = 1000
+
+
+def _small(obj: Any) -> bool:
+    budget = WALK_LIMIT
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+    return True
 
 
 class Taint:
@@ -162,6 +184,14 @@ def reveal(obj: Any) -> Any:
     return obj
 
 
+def reveal_small(obj: Any) -> Any:
+    """:func:`reveal` for a value up to :data:`WALK_LIMIT` items; a larger one as it is
+    (its secrets are revealed as a template reaches them)."""
+    if isinstance(obj, Secret):
+        return SecretText(obj.reveal(), (obj,))
+    return reveal(obj) if _small(obj) else obj
+
+
 def taint(out: Any, sources: list[Secret], *, direct: bool) -> Any:
     """The result ``out`` of an operation whose inputs held ``sources``: text becomes a
     :class:`SecretText`; with ``direct`` (a secret itself was an operand, as in
@@ -211,6 +241,8 @@ def call_tainted(invoke: Callable[..., Any], args: Any, kwargs: Any, owner: Any 
     argument held one, or when ``owner`` (the text whose method this is) is secret."""
     # A lazy argument (``map(...)``) is read here, so the secrets it yields are seen.
     args = tuple(list(a) if isinstance(a, Iterator) else a for a in args)
+    if not _small((args, kwargs)):
+        return invoke(*args, **kwargs)
     sources = sources_in(owner) if _direct(owner) else []
     sources_in(args, sources)
     sources_in(kwargs, sources)
@@ -306,8 +338,9 @@ class TaintContext(Context):
     """A template context that hands secrets to templates as their real values."""
 
     def resolve_or_missing(self, key: str) -> Any:
-        """The variable ``key`` with secrets revealed (:func:`reveal`)."""
-        return reveal(super().resolve_or_missing(key))
+        """The variable ``key`` with secrets revealed (:func:`reveal`; a structure larger
+        than :data:`WALK_LIMIT` is revealed as a template reaches into it)."""
+        return reveal_small(super().resolve_or_missing(key))
 
 
 class TaintCodeGenerator(CodeGenerator):
