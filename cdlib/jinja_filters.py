@@ -17,7 +17,9 @@ as Ansible leaves a module argument out. Playbooks add their own filters and tes
 specification with :mod:`hashlib`, using Ansible's default of 656,000 rounds for sha512
 (535,000 for sha256), so the result equals Ansible's (with passlib) and glibc's ``crypt``.
 :class:`~cdlib.secret.Secret` values inside ``to_json``/``to_yaml``/``hash`` input are
-revealed, as rendered content is (the run's redactor masks them wherever it is shown).
+revealed, as rendered content is; in the environment that renders for hosts every filter's
+result computed from a secret is secret too (:mod:`cdlib.jinja_taint`), so the run's
+redactor masks it wherever it is shown.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import yaml
 from jinja2 import Undefined
 from jinja2.exceptions import FilterArgumentError
 
-from cdlib.secret import Secret
+from cdlib.secret import Secret, SecretText
 
 #: The value of the ``omit`` global: an option rendered to exactly this is left out.
 OMIT = "__cdlib_omit_place_holder__"
@@ -50,6 +52,8 @@ class FilterError(FilterArgumentError):
 def _reveal(value: Any) -> Any:
     if isinstance(value, Secret):
         return value.reveal()
+    if isinstance(value, SecretText):
+        return str(value)  # YAML's safe dumper takes exact str only
     if isinstance(value, Mapping):
         return {k: _reveal(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

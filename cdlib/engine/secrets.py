@@ -5,6 +5,12 @@ to its real value only inside templates and commands sent to hosts; its ``str`` 
 ``repr`` are masked. Every message, diff, event and
 exception text passes through a :class:`Redactor` that knows every secret value of
 the run, so a secret that reached a file's content is masked in the diff too.
+
+Anything computed from a secret is a secret: a template's output that a secret
+contributed to (``{{ "u:" ~ pw }}``, ``{{ pw | b64encode }}``) is a
+:class:`~cdlib.secret.SecretText`, and the secrets it came from
+:meth:`~cdlib.secret.Secret.learn` it, so a Redactor that knows a secret masks what was
+derived from it as well.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cdlib.secret import MASK, Secret
+from cdlib.secret import MASK, Secret, SecretText, derived_generation
 
-__all__ = ["MASK", "Redactor", "Secret", "reveal_all"]
+__all__ = ["MASK", "Redactor", "Secret", "SecretText", "reveal_all"]
 
 
 class Redactor:
@@ -24,8 +30,10 @@ class Redactor:
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self._values: set[str] = {v for v in values if v}
+        self._secrets: dict[int, Secret] = {}
         self._lock = threading.Lock()
         self._ordered: list[str] = []
+        self._generation = -1
         self._rebuild()
 
     def add(self, value: str) -> None:
@@ -35,10 +43,23 @@ class Redactor:
                 self._values.add(value)
                 self._rebuild()
 
+    def add_secret(self, secret: Secret) -> None:
+        """Remember ``secret``: its value and every text later derived from it."""
+        if id(secret) not in self._secrets:
+            with self._lock:
+                self._secrets[id(secret)] = secret
+                self._values.add(secret.reveal())
+                self._rebuild()
+
     def collect(self, obj: Any) -> None:
-        """Find :class:`Secret` objects in nested vars and remember their values."""
+        """Find :class:`Secret` objects (and :class:`~cdlib.secret.SecretText`) in nested
+        vars and remember their values."""
         if isinstance(obj, Secret):
-            self.add(obj.reveal())
+            self.add_secret(obj)
+        elif isinstance(obj, SecretText):
+            self.add(str(obj))
+            for src in obj.sources:
+                self.add_secret(src)
         elif isinstance(obj, Mapping):
             for v in obj.values():
                 self.collect(v)
@@ -48,9 +69,16 @@ class Redactor:
 
     def _rebuild(self) -> None:
         # Longest first, so a secret that contains another is masked whole.
-        self._ordered = sorted(self._values, key=len, reverse=True)
+        self._generation = derived_generation()
+        values = set(self._values)
+        for secret in self._secrets.values():
+            values |= secret.derived()
+        self._ordered = sorted(values, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
+        if self._generation != derived_generation():
+            with self._lock:
+                self._rebuild()
         for v in self._ordered:
             if v in text:
                 text = text.replace(v, MASK)
@@ -58,6 +86,8 @@ class Redactor:
 
     def deep(self, obj: Any) -> Any:
         """Redact every string inside a JSON-like structure."""
+        if isinstance(obj, SecretText):
+            return MASK
         if isinstance(obj, str):
             return self(obj)
         if isinstance(obj, Secret):
@@ -110,6 +140,8 @@ def reveal_all(obj: Any) -> Any:
     """Replace :class:`Secret` objects with their values (for sending to hosts only)."""
     if isinstance(obj, Secret):
         return obj.reveal()
+    if isinstance(obj, SecretText):
+        return str(obj)
     if isinstance(obj, Mapping):
         return {k: reveal_all(v) for k, v in obj.items()}
     if isinstance(obj, list):

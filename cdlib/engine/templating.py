@@ -2,6 +2,12 @@
 
 The environment is the sandboxed one of :mod:`cdlib.jinja_sandbox`: a template that
 reaches for Python internals fails with a clear error instead of running code here.
+
+Templates here render what is sent to hosts, so they compute with secrets' real values
+(``{{ "postgres://u:" ~ db_password }}``, ``{{ pw | b64encode }}``). A result any secret
+contributed to is a :class:`~cdlib.secret.SecretText`, and the secrets it came from learn
+it (and the parts they put in), so the run's Redactor masks it in labels, messages,
+diffs, events and errors: anything computed from a secret is a secret.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from typing import Any
 import jinja2
 import jinja2.meta
 
-from cdlib.engine.secrets import Secret
 from cdlib.errors import EXIT_BAD_INPUT, CdlibError
 from cdlib.jinja_sandbox import SecurityError, refusal, sandboxed_environment
+from cdlib.jinja_taint import Taint, taint_scope
 
 _UNDEF = re.compile(r"'([^']+)' is undefined")
 
@@ -36,14 +42,6 @@ class TemplateError(CdlibError):
         super().__init__(f"template {where}: {message}")
 
 
-def _finalize(value: Any) -> Any:
-    # Secrets render to their real value in content sent to hosts; the Redactor
-    # masks that value again wherever content is shown.
-    if isinstance(value, Secret):
-        return value.reveal()
-    return value
-
-
 def is_template(text: str) -> bool:
     """Whether ``text`` holds jinja2 syntax (``{{ }}`` or ``{% %}``): the one definition
     used to decide what is rendered per host and what static validation leaves for later."""
@@ -58,7 +56,7 @@ class Templar:
         self._env = sandboxed_environment(
             loader=jinja2.FileSystemLoader([str(p) for p in self.search_path]),
             keep_trailing_newline=True,
-            finalize=_finalize,
+            reveal_secrets=True,
         )
         self._lock = threading.Lock()
         self._cache: dict[str, jinja2.Template] = {}
@@ -71,20 +69,21 @@ class Templar:
         """Render an option value; ``what`` names it in errors (``option 'dest'``)."""
         if not self.is_template(text):
             return text
-        try:
-            with self._lock:
-                tpl = self._cache.get(text)
-                if tpl is None:
-                    tpl = self._cache[text] = self._env.from_string(text)
-            return tpl.render(**variables)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(what, None, f"syntax error: {exc.message}") from None
-        except SecurityError as exc:
-            raise TemplateError(what, None, refusal(exc)) from None
-        except jinja2.UndefinedError as exc:
-            raise TemplateError(what, None, _undefined_message(exc)) from None
-        except Exception as exc:
-            raise TemplateError(what, None, f"{type(exc).__name__}: {exc}") from None
+        with taint_scope() as taint:
+            try:
+                with self._lock:
+                    tpl = self._cache.get(text)
+                    if tpl is None:
+                        tpl = self._cache[text] = self._env.from_string(text)
+                return taint.finish(tpl.render(**variables))
+            except jinja2.TemplateSyntaxError as exc:
+                raise TemplateError(what, None, f"syntax error: {exc.message}") from None
+            except SecurityError as exc:
+                raise _error(taint, what, None, refusal(exc)) from None
+            except jinja2.UndefinedError as exc:
+                raise _error(taint, what, None, _undefined_message(exc)) from None
+            except Exception as exc:
+                raise _error(taint, what, None, f"{type(exc).__name__}: {exc}") from None
 
     def names(self, text: str) -> frozenset[str]:
         """The variables a template string reads (none for plain text; syntax errors: none,
@@ -100,10 +99,14 @@ class Templar:
 
     def render_file(self, name: str, variables: Mapping[str, Any]) -> str:
         """Render template file ``name`` (looked up on the search path)."""
+        with taint_scope() as taint:
+            return self._render_file(name, variables, taint)
+
+    def _render_file(self, name: str, variables: Mapping[str, Any], taint: Taint) -> str:
         try:
             with self._lock:
                 tpl = self._env.get_template(name)
-            return tpl.render(**variables)
+            return taint.finish(tpl.render(**variables))
         except jinja2.TemplateNotFound:
             where = ", ".join(str(p) for p in self.search_path)
             raise TemplateError(name, None, f"template not found (searched {where})") from None
@@ -113,15 +116,21 @@ class Templar:
             ) from None
         except SecurityError as exc:
             line = _template_line(exc.__traceback__, name)
-            raise TemplateError(_path_of(self, name), line, refusal(exc)) from None
+            raise _error(taint, _path_of(self, name), line, refusal(exc)) from None
         except jinja2.UndefinedError as exc:
             line = _template_line(exc.__traceback__, name)
-            raise TemplateError(_path_of(self, name), line, _undefined_message(exc)) from None
+            raise _error(taint, _path_of(self, name), line, _undefined_message(exc)) from None
         except Exception as exc:
             line = _template_line(exc.__traceback__, name)
-            raise TemplateError(
-                _path_of(self, name), line, f"{type(exc).__name__}: {exc}"
+            raise _error(
+                taint, _path_of(self, name), line, f"{type(exc).__name__}: {exc}"
             ) from None
+
+
+def _error(taint: Taint, template: str, line: int | None, message: str) -> TemplateError:
+    # The message may quote a value computed from a secret (int('S3CRET')): mask it here,
+    # as no Redactor knows intermediate values.
+    return TemplateError(template, line, taint.scrub(message))
 
 
 def _undefined_message(exc: jinja2.UndefinedError) -> str:
