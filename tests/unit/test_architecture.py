@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "_yaml",
         "jinja_sandbox",
         "jinja_filters",
+        "jinja_taint",
         "secret",
         "secret_stores",
         "vault",
