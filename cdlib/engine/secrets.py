@@ -25,6 +25,10 @@ from cdlib.secret import MASK, Secret, SecretText, derived_generation
 __all__ = ["MASK", "Redactor", "Secret", "SecretText", "reveal_all"]
 
 
+#: The shortest line of a multi-line secret that is masked on its own.
+_MIN_LINE = 8
+
+
 class Redactor:
     """Masks every known secret value in text; shared by a whole run."""
 
@@ -73,6 +77,11 @@ class Redactor:
         values = set(self._values)
         for secret in self._secrets.values():
             values |= secret.derived()
+        # A line diff shows a multi-line secret (a PEM key) one line at a time: each of its
+        # lines is secret too (short ones, a lone brace, would mask unrelated text).
+        for v in list(values):
+            if "\n" in v:
+                values |= {ln.strip() for ln in v.splitlines() if len(ln.strip()) >= _MIN_LINE}
         self._ordered = sorted(values, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:

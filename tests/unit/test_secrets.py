@@ -95,3 +95,31 @@ def test_redactor_scrubs_every_text_of_a_result_and_its_exception() -> None:
     r.result(res)
     assert "s3" not in repr(res) + str(exc) + str(exc.errors[0]) + str(cause)
     assert exc.errors[0].task == f"t {MASK}"
+
+
+_PEM_BODY = ["MIIEowIBAAKCAQEAx3q9Yk2c", "Lm0pQ8rT5uVw1zA4bC7dE9fG", "hJ2kL6nO3pR8sT0uV"]
+
+
+def test_each_line_of_a_multi_line_secret_is_masked_in_a_file_diff(tmp_path: Path) -> None:
+    import cdlib
+    from cdlib import Play, tasks
+
+    key = (
+        "-----BEGIN RSA PRIVATE KEY-----\n"
+        + "\n".join(_PEM_BODY)
+        + "\n-----END RSA PRIVATE KEY-----\n"
+    )
+    play = Play("p", vars={"key": Secret(key)})
+    play.task(tasks.file(str(tmp_path / "key.pem"), content="{{ key }}", mode="0600"))
+    res = cdlib.run(play, diff=True)
+    assert res.ok
+    assert (tmp_path / "key.pem").read_text() == key  # the host gets the real key
+    diff = "".join(r.diff or "" for r in res.results)
+    assert diff, "the file task showed no diff"
+    for line in _PEM_BODY:
+        assert line not in diff
+    assert MASK in diff
+    # Short lines of a secret are not masked everywhere on their own.
+    r = Redactor()
+    r.collect(Secret("ab\nlonger-line-here\n"))
+    assert r("ab longer-line-here") == f"ab {MASK}"
