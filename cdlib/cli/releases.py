@@ -66,7 +66,8 @@ def add_parser(sub: Any) -> None:
         parents=[common],
         help="stop a running release; it moves traffic back",
         description="Stop a running release of APP at its next wait; it moves traffic back "
-        "to the stable group and is recorded as aborted.",
+        "to the stable group and is recorded as 'aborted' (its reason says traffic was "
+        "rolled back).",
     )
     p.set_defaults(func=lambda a: _signal(a, "abort"))
     p = sub.add_parser(

@@ -39,11 +39,14 @@ from cdlib.traffic.base import Router, Target, TrafficError
 
 
 class ReleaseFailed(CdlibError):
-    """A release stopped; ``rolled_back`` says whether traffic was moved back."""
+    """A release stopped; ``rolled_back`` says whether traffic was moved back, ``aborted``
+    whether it stopped because it was aborted (``cdlib abort``, a rejected or timed-out
+    gate) rather than because something failed."""
 
-    def __init__(self, message: str, *, rolled_back: bool = False) -> None:
+    def __init__(self, message: str, *, rolled_back: bool = False, aborted: bool = False) -> None:
         super().__init__(message)
         self.rolled_back = rolled_back
+        self.aborted = aborted
 
 
 class _NotPredictable(Exception):
@@ -221,11 +224,14 @@ class Strategy:
                     self._execute(run)
                 except BaseException as exc:
                     if run.recorder is not None and run.rec.unfinished:
-                        outcome = (
-                            ROLLED_BACK
-                            if getattr(exc, "rolled_back", False)
-                            else (ABORTED if isinstance(exc, Aborted) else FAILED)
-                        )
+                        # An abort is recorded as such even when traffic was moved back
+                        # (the reason says so): 'cdlib abort --help' promises it.
+                        if isinstance(exc, Aborted) or getattr(exc, "aborted", False):
+                            outcome = ABORTED
+                        elif getattr(exc, "rolled_back", False):
+                            outcome = ROLLED_BACK
+                        else:
+                            outcome = FAILED
                         if isinstance(exc, Interrupted):
                             outcome = INTERRUPTED
                         run.finish(outcome, str(exc))
