@@ -125,7 +125,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif st.lock_owner:
         print(
             f"lock: held by {st.lock_owner}"
-            + (" (STALE: 'cdlib unlock' or 'cdlib rollback')" if st.lock_stale else "")
+            + (
+                f" (STALE: 'cdlib unlock {st.app}' or 'cdlib rollback {st.app}')"
+                if st.lock_stale
+                else ""
+            )
         )
     return EXIT_OK
 
