@@ -270,6 +270,7 @@ class Service(Task):
             main_changed,
             prog_changed,
             prog_text is not None,
+            start_secs=self.start_secs,
         )
         steps = supervisord.decide(want, status)
         p = status.programs.get(self.name)
