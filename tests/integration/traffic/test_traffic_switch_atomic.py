@@ -129,3 +129,34 @@ def test_switch_never_serves_old_after_new_under_load(
     assert flaps == [], f"{len(flaps)} new->old within a switch, e.g. {flaps[:5]}"
     # Both versions were really served.
     assert {v for c in clients for _, _, v in c.seen} == {"1.0.0", "2.0.0"}
+
+
+def test_route_survives_restart_and_a_fresh_router_finds_it(
+    haproxy: HAProxyEnv, apps: dict[str, list[SampleApp]]
+) -> None:
+    from cdlib.traffic.haproxy import HAProxyRouter
+    from cdlib.traffic.haproxy_runtime import RuntimeClient
+
+    router = haproxy.router
+    for group, members in apps.items():
+        router.register(group, [a.target for a in members])
+        assert router.wait_healthy(group, timeout=10).healthy
+    assert router.switch("green").live == "green"
+    haproxy.process.stop()
+    haproxy.process.start()
+    fresh = HAProxyRouter(RuntimeClient(haproxy.site.admin_socket))
+    assert fresh.route_map() == haproxy.site.route_map
+    assert fresh.state().live == "green"
+    assert fresh.wait_healthy("green", timeout=10).healthy
+    conn = http.client.HTTPConnection("127.0.0.1", haproxy.port, timeout=10)
+    try:
+        seen = set()
+        for _ in range(6):
+            conn.request("GET", "/version")
+            seen.add(conn.getresponse().read().decode().strip())
+    finally:
+        conn.close()
+    assert seen == {"2.0.0"}
+    # A canary split from there, then back in one step.
+    assert dict(fresh.set_weights({"blue": 90, "green": 10}).weights) == {"blue": 90, "green": 10}
+    assert fresh.switch("blue").live == "blue"
