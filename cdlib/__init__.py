@@ -11,6 +11,7 @@ Write plays in Python, run them with ``cdlib run`` or :func:`cdlib.run`::
 from typing import TYPE_CHECKING, Any
 
 from cdlib import tasks
+from cdlib._version import __version__ as __version__
 from cdlib.connections import (
     Become,
     CommandResult,
@@ -35,9 +36,10 @@ from cdlib.engine.results import (
     TaskResult,
 )
 from cdlib.engine.runner import run
-from cdlib.engine.secrets import Secret
 from cdlib.engine.task import HostContext, Plan, Status, Task
 from cdlib.inventory import Group, Host, Inventory, InventoryError, PatternError, load_inventory
+from cdlib.jinja_sandbox import register_filter, register_test
+from cdlib.secret import Secret
 
 if TYPE_CHECKING:
     from cdlib import checks, flags, release
@@ -54,7 +56,6 @@ if TYPE_CHECKING:
         TrafficError,
     )
 
-__version__ = "0.1.0"
 
 #: Loaded on first use, so ``cdlib run`` of a plain playbook starts fast.
 _LAZY_MODULES = ("checks", "flags", "release", "traffic")
@@ -134,6 +135,8 @@ __all__ = [
     "flags",
     "load_inventory",
     "load_playbook",
+    "register_filter",
+    "register_test",
     "release",
     "run",
     "tasks",

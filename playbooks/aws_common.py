@@ -10,7 +10,13 @@ from cdlib import Play, tasks
 from cdlib.release import DeployTarget, ElbV2Spec
 
 BUILD = os.environ.get("CDLIB_BUILD")
-VERSION = os.environ.get("CDLIB_VERSION", "2.0.0")
+#: Rendered per run: ``-e version=2.0.0``, else ``$CDLIB_VERSION``; with neither the run
+#: stops (exit 4) before anything is touched.
+VERSION = "{{ version if version is defined else lookup('env', 'CDLIB_VERSION') }}"
+#: ``-e env=production`` (or ``env`` in the inventory's vars) names the environment.
+ENVIRONMENT = "{{ env | default('') }}"
+#: ``-e promote_from=staging``: only a build released to staging first (same sha256).
+PROMOTE_FROM = "{{ promote_from | default('') }}"
 APP = os.environ.get("CDLIB_APP", "sampleapp")
 
 

@@ -4,7 +4,8 @@
     export CDLIB_AWS_TARGET_GROUPS='{"blue": "arn:...:targetgroup/web-blue/...",
                                      "green": "arn:...:targetgroup/web-green/..."}'
     export CDLIB_BUILD=dist/sampleapp-2.0.0.tar.gz        # optional: install it first
-    CDLIB_VERSION=2.0.0 cdlib run playbooks/bluegreen_aws.py -i my.aws_ec2.yml
+    cdlib run playbooks/bluegreen_aws.py -i my.aws_ec2.yml -e version=2.0.0 -e env=production \
+        --meta commit=$GIT_SHA
 
 An example for an AWS account (``my.aws_ec2.yml`` is your EC2 inventory); the tests run it
 against moto in tests/integration/traffic/test_aws_playbooks.py.
@@ -13,7 +14,10 @@ Hosts come from an EC2 inventory with groups ``blue`` and ``green`` (for example
 ``keyed_groups`` on a ``Color`` tag) and the ``instance_id`` host var; targets are
 registered by instance id on port 8080. With ``CDLIB_BUILD`` each new group gets the
 release installed over SSH (``tasks.release`` and a supervisord program) before traffic
-moves; without it the hosts are taken as already deployed.
+moves (its sha256 is recorded with the release); without it the hosts are taken as
+already deployed. The version comes from ``-e version=...`` (``$CDLIB_VERSION`` is the
+fallback), the environment from ``-e env=...``; ``-e promote_from=staging`` makes the
+release stop unless the same build was released to staging first.
 """
 
 import os
@@ -21,13 +25,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from aws_common import APP, BUILD, VERSION, deploy, router
+from aws_common import APP, BUILD, ENVIRONMENT, PROMOTE_FROM, VERSION, deploy, router
 
 from cdlib.release import BlueGreen
 
 BlueGreen(
     app=APP,
     version=VERSION,
+    environment=ENVIRONMENT,
+    require_released_in=PROMOTE_FROM,
     router=router(),
     deploy=deploy if BUILD else None,
     port=8080,

@@ -1,10 +1,11 @@
 """Canary release behind an AWS application load balancer, judged by CloudWatch.
 
-Same settings as ``bluegreen_aws.py``. Traffic moves 5 % -> 25 % -> 50 % -> 100 % with a
-pause at each step; the analysis reads the canary target group's ``RequestCount``,
-``HTTPCode_Target_5XX_Count`` and ``TargetResponseTime`` from CloudWatch. No data (too
-little traffic) is inconclusive: the release waits for ``cdlib promote sampleapp`` (or
-``cdlib abort sampleapp``), unless ``CDLIB_ON_INCONCLUSIVE`` says ``continue`` or ``fail``.
+Same settings as ``bluegreen_aws.py`` (``-e version=...``, else ``$CDLIB_VERSION``).
+Traffic moves 5 % -> 25 % -> 50 % -> 100 % with a pause at each step; the analysis reads
+the canary target group's ``RequestCount``, ``HTTPCode_Target_5XX_Count`` and
+``TargetResponseTime`` from CloudWatch. No data (too little traffic) is inconclusive: the
+release waits for ``cdlib promote sampleapp`` (or ``cdlib abort sampleapp``), unless
+``CDLIB_ON_INCONCLUSIVE`` says ``continue`` or ``fail``.
 """
 
 import os
@@ -12,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from aws_common import APP, BUILD, VERSION, deploy, router
+from aws_common import APP, BUILD, ENVIRONMENT, PROMOTE_FROM, VERSION, deploy, router
 
 from cdlib.release import Canary, CanaryStep, Thresholds
 
@@ -21,6 +22,8 @@ PAUSE = float(os.environ.get("CDLIB_PAUSE", "120"))
 Canary(
     app=APP,
     version=VERSION,
+    environment=ENVIRONMENT,
+    require_released_in=PROMOTE_FROM,
     router=router(),
     deploy=deploy if BUILD else None,
     port=8080,

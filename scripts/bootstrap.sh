@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sourced by scripts/test and scripts/demo: installs missing Debian packages (as root) and
 # creates/updates .venv with cdlib and its test extras. Idempotent and quick when done.
-APT_PACKAGES=(openssh-server openssh-client haproxy supervisor systemd python3-venv sudo)
+APT_PACKAGES=(openssh-server openssh-client haproxy supervisor systemd python3-venv sudo chromium chromium-driver)
 
 log() { printf '==> %s\n' "$*"; }
 

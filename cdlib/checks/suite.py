@@ -21,6 +21,7 @@ from cdlib.checks.report import CheckReport
 from cdlib.checks.runner import run_check, target_for
 from cdlib.connections.base import Connection
 from cdlib.engine.secrets import Secret
+from cdlib.errors import EXIT_BAD_INPUT, CdlibError
 from cdlib.jinja_sandbox import SecurityError, refusal, sandboxed_environment
 
 #: Default bound on hosts checked at once.
@@ -38,8 +39,10 @@ _ENV = sandboxed_environment(finalize=_reveal)
 C = TypeVar("C", bound=Check)
 
 
-class SuiteError(ValueError):
+class SuiteError(CdlibError, ValueError):
     """A suite that cannot run: bad definition or a template that does not render."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from cdlib.cli.parser import Parser
+from cdlib.errors import EXIT_INTERRUPTED, CdlibError
 
 #: Subcommand -> the module that registers it; only the module a command needs is
 #: imported, so ``cdlib run`` does not pay for flags or AWS code.
 COMMANDS = {
     "run": "cdlib.cli.run",
+    "exec": "cdlib.cli.exec",
     "inventory": "cdlib.inventory.cli",
     "flags": "cdlib.flags.cli",
     "status": "cdlib.cli.releases",
@@ -20,6 +22,8 @@ COMMANDS = {
     "abort": "cdlib.cli.releases",
     "rollback": "cdlib.cli.releases",
     "unlock": "cdlib.cli.releases",
+    "vault": "cdlib.cli.vault",
+    "report": "cdlib.cli.report",
 }
 
 
@@ -27,7 +31,7 @@ def build_parser(only: str | None = None) -> Parser:
     """The argument parser: every subcommand, or just ``only`` and its module's siblings."""
     import importlib
 
-    from cdlib import __version__
+    from cdlib._version import __version__
 
     parser = Parser(
         prog="cdlib",
@@ -45,12 +49,20 @@ def build_parser(only: str | None = None) -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cdlib`` with ``argv``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Words after "--" are a command for the hosts (``cdlib exec``), never options here.
+    rest: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, rest = argv[:cut], argv[cut + 1 :]
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first)
     args, extras = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    if rest and not getattr(args, "takes_rest", False):
+        extras += ["--", *rest]
+    args.rest = rest
     if extras:
         sub = _subparser(parser, args.command)
         sub.error(f"unrecognized arguments: {' '.join(extras)}")
@@ -66,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 99
+        return EXIT_INTERRUPTED
+    except CdlibError as exc:
+        # Every user-facing error maps to its exit code; only bugs are "internal".
+        print(f"cdlib {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except Exception as exc:
         import os
 

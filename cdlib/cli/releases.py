@@ -36,10 +36,15 @@ def add_parser(sub: Any) -> None:
     )
     p = sub.add_parser(
         "status",
-        parents=[common],
         help="where traffic goes now, and the latest release (finished or not)",
         description="Show where traffic of APP goes now (groups, weights, versions) and its "
-        "latest release, finished or still running.",
+        "latest release, finished or still running. Without APP: every app in the state "
+        "directory, with its live version and the state of its latest release.",
+    )
+    p.add_argument("app", nargs="?", help="application name (default: every app)")
+    p.add_argument(
+        "--state-dir",
+        help="release state directory (default $CDLIB_STATE_DIR or ~/.local/state/cdlib)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=cmd_status)
@@ -52,6 +57,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.add_argument("-n", "--last", type=int, default=20, help="how many (default 20)")
+    p.add_argument("--env", help="only releases to this environment (production, staging ...)")
     p.set_defaults(func=cmd_history)
     p = sub.add_parser(
         "promote",
@@ -60,6 +66,7 @@ def add_parser(sub: Any) -> None:
         description="Approve the gate a running release of APP waits at (a canary step's "
         "gate, or an inconclusive analysis), so it goes on.",
     )
+    p.add_argument("--by", help="who approves, recorded with the release (default: user@machine)")
     p.set_defaults(func=lambda a: _signal(a, "promote"))
     p = sub.add_parser(
         "abort",
@@ -93,9 +100,11 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Print the app's status."""
+    """Print the app's status (every app's, without one)."""
     from cdlib.release.ops import status
 
+    if args.app is None:
+        return _status_all(args)
     st = status(args.app, state_dir=args.state_dir, warn=_warner("status"))
     if args.format == "json":
         print(json.dumps(st.to_json(), indent=2, default=str))
@@ -134,11 +143,33 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _status_all(args: argparse.Namespace) -> int:
+    from cdlib.release.ops import all_apps
+
+    rows = all_apps(state_dir=args.state_dir, warn=_warner("status"))
+    if args.format == "json":
+        print(json.dumps([r.to_json() for r in rows], indent=2, default=str))
+        return EXIT_OK
+    if not rows:
+        print("no app has a release recorded")
+    for r in rows:
+        latest = r.latest
+        state = "-" if latest is None else ("UNFINISHED" if latest.unfinished else latest.outcome)
+        what = f"{latest.version} {latest.id} at {_when(latest.started)}" if latest else ""
+        env = f" [{r.environment}]" if r.environment else ""
+        print(f"{r.app}{env}: live {r.live_version or '-'}; latest release: {state} {what}")
+        if r.lock_owner:
+            print(f"  lock: held by {r.lock_owner}")
+    return EXIT_OK
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     """Print past releases."""
     from cdlib.release.history import History
 
     recs = History(args.app, state_dir=args.state_dir, warn=_warner("history")).all()
+    if args.env is not None:
+        recs = [r for r in recs if r.environment == args.env]
     recs = recs[-args.last :]
     if args.format == "json":
         print(json.dumps([r.to_json() for r in recs], indent=2, default=str))
@@ -154,7 +185,15 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(
             f"{_when(r.started)}  {r.id}  {r.strategy:<10} {r.version:<12} "
             f"{r.user}@{r.machine}  {r.outcome:<11} {took}"
+            + (f"  env={r.environment}" if r.environment else "")
         )
+        if r.build_sha256:
+            print(f"    build: {r.build} sha256:{r.build_sha256}")
+        if r.metadata:
+            print("    meta: " + ", ".join(f"{k}={v}" for k, v in sorted(r.metadata.items())))
+        for a in r.approvals:
+            by = f" by {a.get('by')}" if a.get("by") else ""
+            print(f"    gate {a.get('gate')!r}: {a.get('how')}{by} at {_when(a.get('at'))}")
         if steps:
             print(f"    steps: {steps}")
     return EXIT_OK
@@ -164,7 +203,7 @@ def _signal(args: argparse.Namespace, what: str) -> int:
     from cdlib.release.ops import signal
 
     try:
-        rec = signal(args.app, what, state_dir=args.state_dir)
+        rec = signal(args.app, what, state_dir=args.state_dir, by=getattr(args, "by", None))
     except CdlibError as exc:
         print(f"cdlib {what}: {exc}", file=sys.stderr)
         return EXIT_FAILED

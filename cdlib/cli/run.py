@@ -7,10 +7,16 @@ import getpass
 import json
 import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cdlib.engine.errors import CdlibError
 from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_USAGE
+from cdlib.vault.envelope import VaultError
+from cdlib.vault.options import add_vault_arguments, keyring_from_args
+
+if TYPE_CHECKING:
+    from cdlib.vault.keyring import Keyring
 
 HELP = "run a playbook (a Python file of plays) against an inventory"
 
@@ -43,6 +49,13 @@ def add_parser(sub: Any) -> None:
         default=[],
         metavar="VARS",
         help="key=value pairs, a JSON/YAML mapping, or @file (repeatable)",
+    )
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label recorded with every release of the run, e.g. commit=abc123 (repeatable)",
     )
     p.add_argument("-f", "--forks", type=int, default=10, help="hosts run at once (default 10)")
     p.add_argument(
@@ -87,37 +100,133 @@ def add_parser(sub: Any) -> None:
         help="prompt for the sudo password (or set CDLIB_BECOME_PASSWORD)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="show messages of ok tasks")
+    add_selection_options(p)
+    p.add_argument(
+        "--list-tasks", action="store_true", help="list the tasks that would run; run nothing"
+    )
+    p.add_argument(
+        "--list-hosts", action="store_true", help="list the hosts each play would run on"
+    )
+    p.add_argument(
+        "--syntax-check",
+        action="store_true",
+        help="load and validate the playbook for every host; run nothing",
+    )
+    p.add_argument(
+        "--step", action="store_true", help="ask before each task: (N)o/(y)es/(c)ontinue"
+    )
+    p.add_argument(
+        "--retry-file",
+        type=Path,
+        metavar="PATH",
+        help="after the run, write the failed and unreachable hosts to PATH "
+        "(retry them with --limit @PATH); removed when every host succeeded",
+    )
+    add_vault_arguments(p)
     p.set_defaults(func=main)
 
 
-def parse_extra_vars(items: list[str]) -> dict[str, Any]:
+def add_selection_options(p: argparse.ArgumentParser) -> None:
+    """``--tags``, ``--skip-tags`` and ``--start-at-task``."""
+    p.add_argument(
+        "-t",
+        "--tags",
+        action="append",
+        default=[],
+        metavar="TAGS",
+        help="run only tasks with these tags (comma-separated, repeatable; "
+        "special: all, tagged, untagged, always, never)",
+    )
+    p.add_argument(
+        "--skip-tags",
+        action="append",
+        default=[],
+        metavar="TAGS",
+        help="skip tasks with these tags (comma-separated, repeatable)",
+    )
+    p.add_argument(
+        "--start-at-task",
+        metavar="NAME",
+        help="start at the first task with this name (or shell pattern)",
+    )
+
+
+def parse_extra_vars(items: list[str], vault: Keyring | None = None) -> dict[str, Any]:
     """``-e`` values as Ansible reads them: ``k=v k2=v2``, JSON/YAML, or ``@file``."""
     from cdlib.inventory import InventoryError
     from cdlib.inventory.extra_vars import parse_extra_vars as parse
 
     try:
-        return parse(items)
+        return parse(items, vault)
     except InventoryError as exc:
         raise CdlibError(str(exc)) from None
 
 
+def parse_meta(items: list[str]) -> dict[str, str]:
+    """``--meta KEY=VALUE`` items as a mapping; a word without ``=`` is an error."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CdlibError(f"--meta {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the playbook; print events; return the exit code."""
+    from cdlib.cli.controls import print_outline, split_tags, step_prompt, write_retry_file
     from cdlib.connections.factory import ConnectionOptions
     from cdlib.engine.console import ConsoleSink
     from cdlib.engine.errors import PlaybookErrors
     from cdlib.engine.events import EventSink, JsonLinesSink
-    from cdlib.engine.runner import run
-    from cdlib.inventory.model import InventoryError
+    from cdlib.engine.runner import outline, run
 
     if args.forks < 1:
         print("cdlib run: --forks must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        extra = parse_extra_vars(args.extra_vars)
+        keyring = keyring_from_args(args)
+    except VaultError as exc:
+        _bad_input([str(exc)], args.format)
+        return EXIT_BAD_INPUT
+    try:
+        extra = parse_extra_vars(args.extra_vars, keyring)
+        meta = parse_meta(args.meta)
     except CdlibError as exc:
         print(f"cdlib run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    tags = split_tags(args.tags) or ["all"]
+    skip_tags = split_tags(args.skip_tags)
+    if args.list_tasks or args.list_hosts or args.syntax_check:
+        try:
+            items = outline(
+                args.playbook,
+                args.inventory or None,
+                limit=args.limit,
+                extra_vars=extra,
+                tags=tags,
+                skip_tags=skip_tags,
+                start_at_task=args.start_at_task,
+                vault=keyring,
+            )
+        except PlaybookErrors as exc:
+            _bad_input([str(e) for e in exc.errors], args.format)
+            return EXIT_BAD_INPUT
+        except CdlibError as exc:
+            _bad_input([str(exc)], args.format)
+            return EXIT_BAD_INPUT
+        if args.list_tasks or args.list_hosts:
+            print_outline(
+                items,
+                args.playbook,
+                tasks=args.list_tasks,
+                hosts=args.list_hosts,
+                out=sys.stdout,
+            )
+        else:
+            print(f"\nplaybook: {args.playbook}")
+        return 0
     become_pw = os.environ.get("CDLIB_BECOME_PASSWORD")
     if args.ask_become_pass and become_pw is None:
         become_pw = getpass.getpass("BECOME password: ")
@@ -134,6 +243,7 @@ def main(args: argparse.Namespace) -> int:
             diff=args.diff,
             limit=args.limit,
             extra_vars=extra,
+            metadata=meta,
             forks=args.forks,
             sinks=[sink],
             connection_options=ConnectionOptions(
@@ -144,15 +254,22 @@ def main(args: argparse.Namespace) -> int:
                 become_password=become_pw,
                 user=args.user,
             ),
+            vault=keyring,
+            tags=tags,
+            skip_tags=skip_tags,
+            start_at_task=args.start_at_task,
+            step=step_prompt() if args.step else None,
         )
     except PlaybookErrors as exc:
         _bad_input([str(e) for e in exc.errors], args.format)
         return EXIT_BAD_INPUT
-    except (CdlibError, InventoryError) as exc:
+    except CdlibError as exc:
         _bad_input([str(exc)], args.format)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    if args.retry_file is not None:
+        write_retry_file(args.retry_file, result)
     return result.exit_code
 
 

@@ -13,13 +13,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cdlib.connections.shell import env_from_stdin
+from cdlib.errors import EXIT_UNREACHABLE, CdlibError
 
-class TransportError(Exception):
+
+class TransportError(CdlibError):
     """Base class of transport errors."""
 
 
 class UnreachableError(TransportError):
     """The host cannot be reached: DNS, refused, timeout, authentication or host key."""
+
+    exit_code = EXIT_UNREACHABLE
 
     def __init__(self, host: str, reason: str) -> None:
         super().__init__(f"{host}: unreachable: {reason}")
@@ -111,14 +116,19 @@ class Connection(ABC):
         """Run ``command`` with ``sh -c`` on the host and return its result.
 
         ``sudo`` defaults to whether the connection was made with ``become``.
+        ``env`` values travel on stdin ahead of ``stdin`` (see
+        :func:`~cdlib.connections.shell.env_from_stdin`), never in the host's argv, so a
+        secret in them is not visible to other users of the host; the command reads its
+        own ``stdin`` as given.
         A non-zero exit is a result, not an exception; transport failures raise
         :class:`UnreachableError`.
         """
         self.connect()
         full = command
         if env:
-            exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-            full = f"export {exports}; {command}"
+            prefix, env_data = env_from_stdin(env)
+            full = prefix + command
+            stdin = env_data + (stdin or b"")
         use_sudo = self.become is not None if sudo is None else sudo
         pw: bytes | None = None
         if use_sudo and self.become is not None and self._needs_sudo():

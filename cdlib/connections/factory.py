@@ -28,7 +28,7 @@ class ConnectionOptions:
 
 def _number(host: Host, name: str, default: float, *, integer: bool = False) -> float:
     """Host var ``name`` as a number of at least 0, or a clear error naming host and var."""
-    raw = host.var(name, default=default)
+    raw = host.setting(name, default=default)
     try:
         value = int(raw) if integer else float(raw)
     except (TypeError, ValueError):
@@ -52,7 +52,7 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
     opts = opts or ConnectionOptions()
     become = None
     if host.become:
-        pw = host.var("ansible_become_password", "ansible_become_pass")
+        pw = host.setting("ansible_become_password", "ansible_become_pass")
         become = Become(
             user=host.become_user,
             password=str(pw) if pw is not None else opts.become_password,
@@ -67,21 +67,21 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
         )
     from cdlib.connections.ssh import HostKeyPolicy, SSHConnection
 
-    policy = str(host.var("cdlib_host_key_policy", default=opts.host_key_policy))
+    policy = str(host.setting("cdlib_host_key_policy", default=opts.host_key_policy))
     if policy not in ("strict", "accept-new", "off"):
         raise ValueError(
             f"host {host.name}: cdlib_host_key_policy must be strict, accept-new or off, "
             f"got {policy!r}"
         )
-    resident = host.var("cdlib_resident_shell", default=True)
+    resident = host.setting("cdlib_resident_shell", default=True)
     if isinstance(resident, str) and resident.lower() in ("true", "yes", "1", "false", "no", "0"):
         resident = resident.lower() in ("true", "yes", "1")
     if not isinstance(resident, bool):
         raise ValueError(
             f"host {host.name}: cdlib_resident_shell must be true or false, got {resident!r}"
         )
-    known = host.var("cdlib_known_hosts_file")
-    pw = host.var("ansible_password", "ansible_ssh_pass")
+    known = host.setting("cdlib_known_hosts_file")
+    pw = host.setting("ansible_password", "ansible_ssh_pass")
     return SSHConnection(
         host.name,
         address=host.address,

@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
+from collections.abc import Mapping
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def q(text: str) -> str:
     """Quote for POSIX sh."""
     return shlex.quote(text)
+
+
+def env_from_stdin(env: Mapping[str, str]) -> tuple[str, bytes]:
+    """A shell prefix exporting ``env`` read from stdin, and the bytes to send first.
+
+    Values travel as data, never in the command line (other users of the host can read
+    every process's argv in ``/proc/*/cmdline``): one line per variable, in order, with
+    backslash and newline escaped for ``printf %b``. The prefix reads them with the
+    ``read`` builtin, which takes no byte past each newline from a pipe, so the command
+    reads its own stdin after them unchanged. Names must be shell identifiers; a value
+    cannot hold a NUL byte (no environment can).
+    """
+    reads: list[str] = []
+    data = bytearray()
+    for name, value in env.items():
+        if not _ENV_NAME_RE.match(name):
+            raise ValueError(f"environment variable name {name!r} is not a shell identifier")
+        if "\0" in value:
+            raise ValueError(f"environment variable {name}: the value holds a NUL byte")
+        raw = value.encode("utf-8", "surrogateescape")
+        data += raw.replace(b"\\", b"\\0134").replace(b"\n", b"\\012") + b"\n"
+        # printf is a builtin: the value never reaches an argv. The trailing x keeps the
+        # value's own trailing newlines from the command substitution.
+        reads.append(
+            f"IFS= read -r _cdlib_v && _cdlib_v=$(printf '%bx' \"$_cdlib_v\") && "
+            f"{name}=${{_cdlib_v%x}} && export {name}"
+        )
+    prefix = "{ " + " && ".join(reads) + "; } || exit 125; unset _cdlib_v; " if reads else ""
+    return prefix, bytes(data)
 
 
 def attrs_command(path: str, mode: str | None, owner: str | None, group: str | None) -> str:

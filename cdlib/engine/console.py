@@ -1,10 +1,13 @@
-"""Human output: a line per task and host, diffs on request, an Ansible-style recap."""
+"""Human output: results grouped per task, diffs on request, live progress, a recap."""
 
 from __future__ import annotations
 
 import os
 import re
 import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from cdlib.engine.results import RunResult, TaskResult
@@ -35,8 +38,41 @@ class _Plain:
         self.stream.write(_strip(markup) + "\n")
 
 
+@dataclass
+class _Task:
+    """The results of one task of a play so far, printed together once complete."""
+
+    name: str
+    handler: bool
+    results: list[TaskResult] = field(default_factory=list)
+
+    @property
+    def hosts(self) -> set[str]:
+        return {r.host for r in self.results}
+
+
+@dataclass
+class _Play:
+    """A play being printed: its hosts, those out of it, its tasks not printed yet."""
+
+    name: str
+    hosts: list[str]
+    dead: set[str] = field(default_factory=set)
+    pending: dict[tuple[int | str, bool], _Task] = field(default_factory=dict)
+
+    def complete(self, t: _Task) -> bool:
+        # Every host still in the play reported: hosts that failed earlier never will.
+        return set(self.hosts) - self.dead <= t.hosts
+
+
 class ConsoleSink:
-    """Prints results as they come; colours and a progress bar on a terminal."""
+    """Prints results grouped per task, sorted by host; a live progress view on a terminal.
+
+    A task's lines come together once every host still in the play reported it (or the
+    play or run ends), so parallel hosts do not interleave. On a terminal a live view
+    under the output shows each running task's hosts done/total and a canary pause's
+    countdown with the latest metrics; off a terminal the text is plain, without rich.
+    """
 
     def __init__(
         self, stream: IO[str] | None = None, *, diff: bool = False, verbose: bool = False
@@ -55,36 +91,109 @@ class ConsoleSink:
             self.console = _Plain(self.stream)
             self.tty = False
             self._esc = _esc_plain
-        self._status: Any = None
-        self._done = 0
-        self._hosts = 0
+        self._live: Any = None
+        self._plays: dict[str, _Play] = {}
+        #: The canary pause in progress: its last progress event and when it came.
+        self._pause: tuple[dict[str, Any], float] | None = None
 
+    # -- EventSink ---------------------------------------------------------------
     def play_start(self, play: str, hosts: list[str], check: bool) -> None:
         """``PLAY [name] (check mode) on N hosts``."""
+        # What earlier plays still hold (handlers ran on some hosts only, a host that
+        # never reported) prints now, before the next play's header.
+        for p in self._plays.values():
+            self._flush(p, everything=True)
+        self._plays.pop(play, None)
         mode = " (check mode)" if check else ""
-        self._hosts = len(hosts)
-        if self.tty and self._status is None:
-            # A live status line under the results, only on a terminal.
-            self._status = self.console.status("starting ...")
-            self._status.start()
+        self._plays[play] = _Play(play, list(hosts))
+        if self.tty and self._live is None:
+            from rich.live import Live
+
+            self._live = Live(
+                _LiveView(self), console=self.console, refresh_per_second=4, transient=True
+            )
+            self._live.start()
         self.console.print(
             f"\n[bold]PLAY \\[{self._esc(play)}]{mode}[/bold] on {len(hosts)} host(s)"
         )
 
     def task_result(self, r: TaskResult) -> None:
-        """``changed  [host]  task  (origin)`` and the message or diff under it."""
+        """Keep the result with its task's; print the task's block once it is complete."""
+        p = self._plays.get(r.play)
+        if p is None:
+            self._line(r)
+            return
+        key = (r.index if r.index is not None else r.task, r.handler)
+        t = p.pending.get(key)
+        if t is None:
+            t = p.pending[key] = _Task(r.task, r.handler)
+        t.results.append(r)
+        if r.status is Status.UNREACHABLE or (r.status is Status.FAILED and not r.ignored):
+            p.dead.add(r.host)
+        self._flush(p)
+
+    def progress(self, event: Mapping[str, Any]) -> None:
+        """A canary pause: keep the latest state for the live view (terminal only)."""
+        if event.get("kind") == "pause_end":
+            self._pause = None
+        elif event.get("kind") == "pause":
+            ev = dict(event)
+            if self._pause is not None and ev.get("pause") is None:
+                ev["pause"] = self._pause[0].get("pause")
+            if not ev.get("metrics") and self._pause is not None:
+                ev["metrics"] = self._pause[0].get("metrics", {})
+            self._pause = (ev, time.monotonic())
+
+    def run_end(self, result: RunResult) -> None:
+        """Print what is left, stop the live view, then the recap sorted by host."""
+        for p in list(self._plays.values()):
+            self._flush(p, everything=True)
+        self._plays.clear()
+        self._pause = None
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self.console.print("\n[bold]PLAY RECAP[/bold]")
+        width = max((len(h) for h in result.stats), default=0)
+        for host in sorted(result.stats, key=host_sort_key):
+            s = result.stats[host]
+            color = "red" if s.failed or s.unreachable else "yellow" if s.changed else "green"
+            self.console.print(
+                f"[{color}]{self._esc(f'{host:<{width}}')}[/{color}] : ok={s.ok:<4} "
+                f"changed={s.changed:<4} unreachable={s.unreachable:<4} failed={s.failed:<4} "
+                f"skipped={s.skipped:<4} ignored={s.ignored}"
+            )
+        if result.aborted:
+            self.console.print(f"[red]aborted: {self._esc(result.aborted)}[/red]")
+
+    # -- printing ------------------------------------------------------------------
+    def _flush(self, p: _Play, *, everything: bool = False) -> None:
+        for key, t in list(p.pending.items()):
+            if everything or p.complete(t):
+                del p.pending[key]
+                self._block(p, t)
+
+    def _block(self, p: _Play, t: _Task) -> None:
+        if len(p.hosts) > 1:
+            took = max((r.duration for r in t.results), default=0.0)
+            kind = "HANDLER" if t.handler else "TASK"
+            self.console.print(
+                f"[bold]{kind} \\[{self._esc(t.name)}][/bold] [dim]{len(t.results)}/"
+                f"{len(p.hosts)} host(s), slowest {_secs(took)}[/dim]"
+            )
+        for r in sorted(t.results, key=lambda r: host_sort_key(r.host)):
+            self._line(r)
+
+    def _line(self, r: TaskResult) -> None:
+        """``changed  [host]  task  (changes)  1.2s`` and the message or diff under it."""
         color = _COLORS[r.status]
         label = r.status.value + (" (handler)" if r.handler else "")
         line = f"[{color}]{label:<12}[/{color}] \\[{self._esc(r.host)}] {self._esc(r.task)}"
         if r.changes and r.status is Status.CHANGED:
             line += f" [dim]({self._esc('; '.join(r.changes)[:120])})[/dim]"
+        if r.duration:
+            line += f" [dim]{_secs(r.duration)}[/dim]"
         self.console.print(line)
-        self._done += 1
-        if self._status is not None:
-            self._status.update(
-                f"{self._done} results from {self._hosts} host(s); last: "
-                f"{self._esc(r.host)} {self._esc(r.task)[:60]}"
-            )
         if r.status in (Status.FAILED, Status.UNREACHABLE) and r.msg:
             where = f" at {r.origin}" if r.origin else ""
             self.console.print(f"    [{color}]{self._esc(r.msg)}[/{color}][dim]{where}[/dim]")
@@ -95,22 +204,67 @@ class ConsoleSink:
                 style = "green" if dl.startswith("+") else "red" if dl.startswith("-") else "dim"
                 self.console.print(f"    [{style}]{self._esc(dl)}[/{style}]")
 
-    def run_end(self, result: RunResult) -> None:
-        """The recap."""
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-        self.console.print("\n[bold]PLAY RECAP[/bold]")
-        width = max((len(h) for h in result.stats), default=0)
-        for host, s in result.stats.items():
-            color = "red" if s.failed or s.unreachable else "yellow" if s.changed else "green"
-            self.console.print(
-                f"[{color}]{host:<{width}}[/{color}] : ok={s.ok:<4} changed={s.changed:<4} "
-                f"unreachable={s.unreachable:<4} failed={s.failed:<4} skipped={s.skipped:<4} "
-                f"ignored={s.ignored}"
-            )
-        if result.aborted:
-            self.console.print(f"[red]aborted: {self._esc(result.aborted)}[/red]")
+    # -- live view -------------------------------------------------------------------
+    def live_lines(self) -> list[str]:
+        """The live view's lines (markup): running tasks, then a canary pause."""
+        out = []
+        for p in list(self._plays.values()):
+            alive = len(set(p.hosts) - p.dead)
+            for t in list(p.pending.values()):
+                out.append(
+                    f"[cyan]running[/cyan] {self._esc(t.name)} "
+                    f"[bold]{len(t.hosts)}/{alive}[/bold] host(s) [dim]({self._esc(p.name)})[/dim]"
+                )
+        if self._pause is not None:
+            out.append(self._pause_line(*self._pause))
+        return out
+
+    def _pause_line(self, ev: Mapping[str, Any], at: float) -> str:
+        left = max(0.0, float(ev.get("left") or 0) - (time.monotonic() - at))
+        pause = ev.get("pause")
+        total = f" of {float(pause):.0f}s" if pause else ""
+        parts = [f"[magenta]{self._esc(str(ev.get('step', 'pause')))}[/magenta]"]
+        parts.append(f"[bold]{left:.0f}s left[/bold]{total}")
+        metrics = ev.get("metrics") or {}
+        for name, (value, threshold, verdict) in dict(metrics).items():
+            parts.append(_metric(str(name), value, threshold, str(verdict)))
+        if ev.get("requests") is not None:
+            parts.append(f"{ev['requests']} requests")
+        return "; ".join(parts)
+
+
+class _LiveView:
+    """What rich's Live redraws (a few times a second): the sink's live lines."""
+
+    def __init__(self, sink: ConsoleSink) -> None:
+        self.sink = sink
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        return Text.from_markup("\n".join(self.sink.live_lines()) or " ")
+
+
+def _metric(name: str, value: Any, threshold: Any, verdict: str) -> str:
+    color = {"fail": "red", "pass": "green"}.get(verdict, "yellow")
+    rate = name == "error_rate"
+
+    def fmt(x: Any) -> str:
+        if x is None:
+            return "-"
+        return f"{float(x):.2%}" if rate else f"{float(x):.0f}"
+
+    limit = f" (max {fmt(threshold)})" if threshold is not None else ""
+    return f"{name} [{color}]{fmt(value)}[/{color}]{limit} {verdict}"
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.2f}s" if seconds < 60 else f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
+def host_sort_key(host: str) -> tuple[Any, ...]:
+    """Sort key for host names in natural order (``web2`` before ``web10``)."""
+    return tuple((0, int(c), "") if c.isdigit() else (1, 0, c) for c in re.split(r"(\d+)", host))
 
 
 def _esc(text: str) -> str:

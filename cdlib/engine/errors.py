@@ -6,6 +6,10 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cdlib.errors import EXIT_BAD_INPUT, CdlibError
+
+__all__ = ["CdlibError", "Origin", "PlaybookError", "PlaybookErrors", "TaskFailed", "suggest"]
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -18,12 +22,10 @@ class Origin:
         return f"{self.file}:{self.line}"
 
 
-class CdlibError(Exception):
-    """Base class of cdlib's own errors."""
-
-
 class PlaybookError(CdlibError):
     """Bad input found before any host is touched; the message says where."""
+
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(
         self,
@@ -50,6 +52,8 @@ class PlaybookError(CdlibError):
 
 class PlaybookErrors(CdlibError):
     """Several :class:`PlaybookError` found while validating a play; all are reported."""
+
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, errors: list[PlaybookError]) -> None:
         self.errors = errors

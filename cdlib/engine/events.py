@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any, Protocol
 
 from cdlib.engine.results import RunResult, TaskResult
@@ -23,6 +23,19 @@ class EventSink(Protocol):
 
     def run_end(self, result: RunResult) -> None:
         """The run finished."""
+
+
+class ProgressSink(Protocol):
+    """A sink that also shows progress (optional: :class:`Events` sends ``progress`` only
+    to sinks that define it, so sinks written for the three calls above keep working).
+
+    A progress event is a dict with a ``kind``: ``pause`` (a canary pause: ``step``,
+    ``left`` seconds, ``pause`` seconds, ``metrics`` as ``{name: (value, threshold,
+    verdict)}``, ``requests``) or ``pause_end`` (``step``).
+    """
+
+    def progress(self, event: Mapping[str, object]) -> None:
+        """How a long step goes; shown, not recorded."""
 
 
 class Events:
@@ -51,6 +64,15 @@ class Events:
         with self._lock:
             for s in self.sinks:
                 s.task_result(result)
+
+    def progress(self, event: Mapping[str, object]) -> None:
+        """Redact then forward a progress event to the sinks that take them."""
+        clean = {k: self.redact(v) if isinstance(v, str) else v for k, v in event.items()}
+        with self._lock:
+            for s in self.sinks:
+                fn = getattr(s, "progress", None)
+                if fn is not None:
+                    fn(clean)
 
     def run_end(self, result: RunResult) -> None:
         """Forward the end of the run."""

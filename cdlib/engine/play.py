@@ -5,16 +5,30 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cdlib.engine.errors import Origin, PlaybookError
 from cdlib.engine.origin import caller_origin
-from cdlib.engine.task import Task
+from cdlib.engine.task import Plan, Task
 
-#: Plays created while a playbook file is being loaded are collected here.
-_collector: contextvars.ContextVar[list[Play] | None] = contextvars.ContextVar(
+if TYPE_CHECKING:
+    from cdlib.engine.contract import RunContext, Runnable, Scope
+
+#: Items (plays, strategies) created while a playbook file is being loaded go here.
+_collector: contextvars.ContextVar[list[Runnable] | None] = contextvars.ContextVar(
     "cdlib_play_collector", default=None
 )
+
+
+def register(item: Runnable) -> None:
+    """Add ``item`` to the playbook being loaded (a no-op outside of loading).
+
+    :class:`Play` calls it when created; anything else a playbook can run (a release
+    strategy) calls it too, so creating the object in a playbook file is enough.
+    """
+    bucket = _collector.get()
+    if bucket is not None:
+        bucket.append(item)
 
 
 @dataclass
@@ -22,7 +36,7 @@ class Handler:
     """A task that runs once at the end of a play on hosts where it was notified."""
 
     name: str
-    task: Task
+    task: Task[Plan]
 
 
 @dataclass
@@ -39,6 +53,9 @@ class Play:
         max_fail_percentage: stop the play when more than this share of a batch failed.
         any_errors_fatal: a failure on any host stops the whole play.
         become: run commands through sudo (overrides ``ansible_become``).
+        tags: tags every task of the play inherits (for ``--tags`` / ``--skip-tags``).
+        gather_facts: read the host facts (``facts``, ``ansible_*``) at the start of the
+            play even when no task refers to them (they are read anyway when one does).
     """
 
     name: str
@@ -49,7 +66,9 @@ class Play:
     max_fail_percentage: float | None = None
     any_errors_fatal: bool = False
     become: bool | None = None
-    tasks: list[Task] = field(default_factory=list)
+    tags: str | Sequence[str] = ()
+    gather_facts: bool = False
+    tasks: list[Task[Plan]] = field(default_factory=list)
     handlers: list[Handler] = field(default_factory=list)
     origin: Origin = field(default_factory=caller_origin, repr=False)
 
@@ -61,13 +80,22 @@ class Play:
                 f"play {self.name!r}: 'hosts' must be a pattern string", origin=self.origin
             )
         _serial_spec(self.serial, self.origin)
+        self.tags = (self.tags,) if isinstance(self.tags, str) else tuple(self.tags)
+        if not all(isinstance(t, str) and t for t in self.tags):
+            raise PlaybookError(
+                f"play {self.name!r}: 'tags' must be a string or a list of strings",
+                origin=self.origin,
+            )
         if self.max_fail_percentage is not None and not 0 <= self.max_fail_percentage <= 100:
             raise PlaybookError("max_fail_percentage must be between 0 and 100", origin=self.origin)
-        bucket = _collector.get()
-        if bucket is not None:
-            bucket.append(self)
+        register(self)
 
-    def task(self, task: Task) -> Task:
+    @property
+    def label(self) -> str:
+        """Name shown in output: the play's name."""
+        return self.name
+
+    def task(self, task: Task[Plan]) -> Task[Plan]:
         """Add a task; returns it."""
         if not isinstance(task, Task):
             raise PlaybookError(
@@ -78,12 +106,12 @@ class Play:
         self.tasks.append(task)
         return task
 
-    def add(self, *tasks: Task) -> None:
+    def add(self, *tasks: Task[Plan]) -> None:
         """Add several tasks in order."""
         for t in tasks:
             self.task(t)
 
-    def handler(self, name: str, task: Task) -> Handler:
+    def handler(self, name: str, task: Task[Plan]) -> Handler:
         """Define handler ``name``; tasks notify it with ``notify="name"``."""
         if any(h.name == name for h in self.handlers):
             raise PlaybookError(f"handler {name!r} is defined twice", origin=caller_origin())
@@ -91,8 +119,14 @@ class Play:
         self.handlers.append(h)
         return h
 
-    def validate(self) -> list[PlaybookError]:
-        """Errors in the play's structure (notify names a missing handler ...)."""
+    def validate(self, scope: Scope | None = None) -> list[PlaybookError]:
+        """Errors in the play's structure (notify names a missing handler ...).
+
+        With a ``scope`` (the engine validating a playbook), also render every task
+        for every selected host, and keep that rendering for :meth:`execute`.
+        """
+        if scope is not None:
+            return scope.prepare(self)
         errors = []
         known = {h.name for h in self.handlers}
         for t in [*self.tasks, *(h.task for h in self.handlers)]:
@@ -104,6 +138,10 @@ class Play:
         if not self.tasks:
             errors.append(PlaybookError(f"play {self.name!r} has no tasks", origin=self.origin))
         return errors
+
+    def execute(self, ctx: RunContext) -> None:
+        """Run the play as prepared by :meth:`validate` (called by the engine)."""
+        ctx.run_play(self)
 
 
 def _serial_spec(serial: Any, origin: Origin) -> None:
@@ -143,10 +181,10 @@ def batches(hosts: list[str], serial: Any) -> list[list[str]]:
 
 
 class collect_plays:
-    """Collect every :class:`Play` created inside the ``with`` block."""
+    """Collect every :class:`Play` (and other registered item) created in the block."""
 
-    def __enter__(self) -> list[Play]:
-        self.plays: list[Play] = []
+    def __enter__(self) -> list[Runnable]:
+        self.plays: list[Runnable] = []
         self._token = _collector.set(self.plays)
         return self.plays
 

@@ -1,4 +1,5 @@
-"""Load a playbook: a plain Python file whose top level creates :class:`Play` objects."""
+"""Load a playbook: a plain Python file whose top level creates :class:`Play` objects
+(and other :class:`~cdlib.engine.contract.Runnable` items, such as release strategies)."""
 
 from __future__ import annotations
 
@@ -10,22 +11,24 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from cdlib.engine.contract import Runnable
 from cdlib.engine.errors import Origin, PlaybookError, PlaybookErrors
-from cdlib.engine.play import Play, collect_plays
+from cdlib.engine.play import collect_plays
+from cdlib.engine.prepare import search_path
 
 
 @dataclass
 class Playbook:
-    """The plays of one playbook file (``path`` absolute), and where to find its templates."""
+    """The items of one playbook file (plays, strategies; ``path`` absolute), and where its
+    templates are."""
 
     path: Path
-    plays: list[Play]
+    plays: list[Runnable]
 
     @property
     def search_path(self) -> list[Path]:
         """Template search path: the playbook's directory and its ``templates/``."""
-        d = self.path.parent
-        return [d, d / "templates"]
+        return search_path(self.path)
 
 
 def load_playbook(path: str | os.PathLike[str]) -> Playbook:

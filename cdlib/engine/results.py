@@ -7,14 +7,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdlib.engine.task import Status
+from cdlib.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 
-#: Exit codes, as Ansible's where they overlap.
-EXIT_OK = 0
-EXIT_FAILED = 2
-EXIT_UNREACHABLE = 3
-EXIT_BAD_INPUT = 4
-EXIT_USAGE = 5
-EXIT_INTERRUPTED = 99
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "HostStats",
+    "RunResult",
+    "TaskResult",
+]
 
 
 @dataclass
@@ -35,6 +47,9 @@ class TaskResult:
     ignored: bool = False
     #: The exception behind a failed or unreachable result, kept whole.
     exception: BaseException | None = field(default=None, repr=False)
+    #: Position of the task in its play (of the handler among handlers), so output can
+    #: group one task's results whose names differ per host; ``None`` outside plays.
+    index: int | None = field(default=None, repr=False)
 
     @property
     def changed(self) -> bool:

@@ -1,7 +1,8 @@
 """Secret values and their redaction from everything cdlib prints or records.
 
-A :class:`Secret` renders to its real value only inside templates and commands sent
-to hosts; its ``str`` and ``repr`` are masked. Every message, diff, event and
+A :class:`~cdlib.secret.Secret` (defined in :mod:`cdlib.secret`, re-exported here) renders
+to its real value only inside templates and commands sent to hosts; its ``str`` and
+``repr`` are masked. Every message, diff, event and
 exception text passes through a :class:`Redactor` that knows every secret value of
 the run, so a secret that reached a file's content is masked in the diff too.
 """
@@ -9,47 +10,13 @@ the run, so a secret that reached a file's content is masked in the diff too.
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-MASK = "********"
+from cdlib.secret import MASK, Secret
 
-
-class Secret:
-    """A value that must never be shown. ``Secret("s3cret")`` or ``Secret.from_env("DB_PW")``."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        if not isinstance(value, str):
-            raise TypeError("Secret value must be a string")
-        self._value = value
-
-    @classmethod
-    def from_env(cls, name: str) -> Secret:
-        """A secret read from environment variable ``name``; ``KeyError`` names it if unset."""
-        try:
-            return cls(os.environ[name])
-        except KeyError:
-            raise KeyError(f"secret environment variable {name} is not set") from None
-
-    def reveal(self) -> str:
-        """The real value, for the few places that must send it to a host."""
-        return self._value
-
-    def __str__(self) -> str:
-        return MASK
-
-    def __repr__(self) -> str:
-        return f"Secret({MASK})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
+__all__ = ["MASK", "Redactor", "Secret", "reveal_all"]
 
 
 class Redactor:

@@ -1,28 +1,34 @@
 """Tasks: desired state, read current state, decide, apply.
 
-A task is a dataclass of options. For each host the engine renders its templated
-options (before any host is touched), then calls :meth:`Task.plan` which reads facts
-and returns a :class:`Plan`; in check mode the plan is the result, otherwise
-:meth:`Task.apply` carries it out. Both modes share ``plan``, so ``--check`` cannot lie.
+A task is a dataclass of options. Its options are validated in two phases: when the
+task is built (values that are still templates are left alone), and for each host after
+the engine renders the templated options on a per-host copy (before any host is touched).
+Options are marked templated, and given a check, by field metadata (:func:`option`).
+The engine then calls :meth:`Task.plan`, which reads typed facts (``ctx.fact(f)``) and
+returns the task's own :class:`Plan` subclass; in check mode the plan is the result,
+otherwise :meth:`Task.apply` carries it out. Both modes share ``plan``, so ``--check``
+cannot lie.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, ClassVar, TypeVar
+from enum import Enum, StrEnum
+from typing import ClassVar, Generic, Self, TypeVar
 
 from cdlib.connections.base import CommandResult, Connection
 from cdlib.engine.errors import Origin, PlaybookError, TaskFailed, suggest
 from cdlib.engine.factcache import FactCache
 from cdlib.engine.origin import caller_origin
 from cdlib.engine.secrets import Redactor, Secret
-from cdlib.engine.templating import Templar, TemplateError
+from cdlib.engine.templating import Templar, TemplateError, is_template
 from cdlib.facts.base import Fact
+from cdlib.jinja_filters import OMIT
 
 T = TypeVar("T")
 
@@ -37,35 +43,65 @@ class Status(StrEnum):
     UNREACHABLE = "unreachable"
 
 
-@dataclass
+class Then(StrEnum):
+    """What the engine does with a plan once it is made."""
+
+    #: A real run applies the plan when it has changes (the usual case).
+    APPLY = "apply"
+    #: A real run applies the plan even though it reports no change.
+    ALWAYS = "always"
+    #: The task did its work while planning (read-only commands); nothing to apply.
+    DONE = "done"
+    #: Report the task as skipped on this host, ``ok_msg`` being the reason; nothing to apply.
+    SKIP = "skip"
+
+
+class Affects(Enum):
+    """Marker for :attr:`Plan.affects`: the change may touch anything on the host."""
+
+    EVERYTHING = "everything"
+
+
+#: A fact and the value a planned change would leave it with (check mode).
+Prediction = tuple[Fact[object], object]
+
+
+@dataclass(kw_only=True)
 class Plan:
-    """What a task would do on a host. No ``changes`` means the host is already right."""
+    """What a task would do on a host. No ``changes`` means the host is already right.
+
+    A task that carries state from planning to applying (what it read, what it built)
+    subclasses ``Plan`` with typed fields and declares it as ``Task[ThatPlan]``.
+    """
 
     changes: list[str] = field(default_factory=list)
     diff: str | None = None
-    #: Paths this plan changes; their cached facts are dropped after ``apply``.
-    affects: list[str] = field(default_factory=list)
-    #: Drop every cached fact after apply (commands may change anything).
-    affects_everything: bool = False
-    #: Task-specific data carried from plan to apply.
-    data: Any = None
-    #: The state read while planning (for :meth:`Task.predict`).
-    before: Any = None
-    #: Message for an unchanged result.
+    #: Paths this plan changes, whose cached facts are dropped after ``apply``; or
+    #: :attr:`Affects.EVERYTHING` (commands may change anything).
+    affects: list[str] | Affects = field(default_factory=list)
+    #: Message for an unchanged result (the reason with :attr:`Then.SKIP`).
     ok_msg: str = ""
-    #: The task already did its work while planning (read-only commands).
-    done: bool = False
-    #: Nothing to do on this host by the task's own rule (creates/removes).
-    skipped: bool = False
-    #: Run ``apply`` in a real run even though nothing is reported as changed.
-    always_apply: bool = False
-    #: Report the task as skipped on this host, with this reason.
-    skip_reason: str | None = None
+    #: What the engine does next.
+    then: Then = Then.APPLY
 
     @property
     def changed(self) -> bool:
         """Whether applying this plan changes the host."""
         return bool(self.changes)
+
+    @property
+    def applies(self) -> bool:
+        """Whether a real run calls :meth:`Task.apply` with this plan."""
+        return self.then is Then.ALWAYS or (self.then is Then.APPLY and self.changed)
+
+    @property
+    def stale_paths(self) -> list[str] | None:
+        """The paths whose facts this plan makes stale; ``None`` for every fact."""
+        return None if self.affects is Affects.EVERYTHING else list(self.affects)
+
+
+#: The plan type of a task (covariant: the engine handles every task as ``Task[Plan]``).
+P = TypeVar("P", bound=Plan, covariant=True)
 
 
 @dataclass
@@ -75,7 +111,7 @@ class HostContext:
     host: str
     conn: Connection
     facts: FactCache
-    vars: Mapping[str, Any]
+    vars: Mapping[str, object]
     check: bool
     diff: bool
     redact: Redactor
@@ -106,10 +142,43 @@ class HostContext:
         return res
 
 
+#: Checks one string value of an option: ``(option name, value)`` to an error message,
+#: or ``None`` when the value is fine.
+OptionCheck = Callable[[str, str], str | None]
+
+_SPEC_KEY = "cdlib.option"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """How the engine treats one option (see :func:`option`)."""
+
+    templated: bool = False
+    check: OptionCheck | None = None
+
+
+def option(*, templated: bool = False, check: OptionCheck | None = None) -> dict[str, OptionSpec]:
+    """Field metadata for a task option: ``field(metadata=option(templated=True, check=...))``.
+
+    ``templated`` options are rendered with jinja2 for each host. ``check`` runs on every
+    string value of the option (each item of a list, each value of a mapping): when the task
+    is built, except on values that are still templates, and again on each host's rendered
+    values, so a template can never slip a value past it.
+    """
+    return {_SPEC_KEY: OptionSpec(templated, check)}
+
+
+def absolute_path(name: str, value: str) -> str | None:
+    """:data:`OptionCheck`: the value must be an absolute path."""
+    if value.startswith("/"):
+        return None
+    return f"option {name!r} must be an absolute path, got {value!r}"
+
+
 class _TaskMeta(type):
     """Turns a bad keyword into a located :class:`PlaybookError` at construction."""
 
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+    def __call__(cls, *args: object, **kwargs: object) -> object:
         try:
             return super().__call__(*args, **kwargs)
         except TypeError as exc:
@@ -117,7 +186,7 @@ class _TaskMeta(type):
 
 
 @dataclass(kw_only=True)
-class Task(metaclass=_TaskMeta):
+class Task(Generic[P], metaclass=_TaskMeta):
     """Options every task accepts.
 
     Attributes:
@@ -128,18 +197,21 @@ class Task(metaclass=_TaskMeta):
         run_once: run on the first host of the batch only; the others wait for it.
         ignore_errors: a failure is reported but does not stop the host.
         no_log: hide this task's diff and messages (for content that is secret as a whole).
+        tags: names to select or skip the task with ``--tags`` / ``--skip-tags``
+            (``always`` and ``never`` are special, as in Ansible).
     """
 
     name: str | None = None
     notify: str | tuple[str, ...] | list[str] = ()
-    when: str | Callable[[Mapping[str, Any]], bool] | None = None
+    when: str | Callable[[Mapping[str, object]], bool] | None = None
     run_once: bool = False
     ignore_errors: bool = False
     no_log: bool = False
+    tags: str | tuple[str, ...] | list[str] = ()
     origin: Origin = field(default_factory=caller_origin, repr=False, compare=False)
+    #: Set on the per-host copy made by :meth:`prepare`: options are rendered.
+    _per_host: bool = field(default=False, init=False, repr=False, compare=False)
 
-    #: Option names rendered with jinja2 per host.
-    templated: ClassVar[tuple[str, ...]] = ()
     #: Short task type name used in default names and errors.
     kind: ClassVar[str] = "task"
 
@@ -148,26 +220,32 @@ class Task(metaclass=_TaskMeta):
             self.notify = (self.notify,)
         else:
             self.notify = tuple(self.notify)
-        _check_types(self)
-        self.validate()
+        self.tags = (self.tags,) if isinstance(self.tags, str) else tuple(self.tags)
+        self._validate_all()
 
     # -- overridable -------------------------------------------------------
     def validate(self) -> None:
-        """Check option combinations; raise :meth:`error` on bad input."""
+        """Check option combinations; raise :meth:`error` on bad input.
+
+        Runs when the task is built and again on each host's rendered copy; use
+        :meth:`pending` to leave alone an option that is still a template.
+        """
 
     def facts(self) -> list[Fact[object]]:
         """Facts :meth:`plan` will read, so they are fetched in one batch."""
         return []
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> P:
         """Read the current state and decide what to change. Must not change the host."""
         raise NotImplementedError
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    # The engine only hands a task back the plan that task made, so taking the covariant
+    # plan type as a parameter is sound here.
+    def apply(self, ctx: HostContext, plan: P) -> str | None:  # type: ignore[misc]
         """Carry out ``plan``; may return a message for the result."""
         raise NotImplementedError
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: P) -> list[Prediction] | None:  # type: ignore[misc]
         """Check mode: the facts ``plan`` would leave behind, or ``None`` when unknown.
 
         Lets a later task in the same check run see the predicted state (a file that
@@ -180,19 +258,58 @@ class Task(metaclass=_TaskMeta):
         """Default task name from its options."""
         return self.kind
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
-        """A copy for one host with templated options rendered (local work only)."""
-        changes: dict[str, Any] = {}
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
+        """This task for one host: a copy with templated options rendered (local work only).
+
+        Always a new object, so nothing per host (rendered values, or what an override
+        derives from them) is ever written onto the task the playbook built. When an
+        option was rendered, the copy is validated again with its rendered values.
+        """
+        t = copy.copy(self)
+        t._per_host = True
+        rendered = False
         if self.name is not None and templar.is_template(self.name):
-            changes["name"] = templar.render_string(self.name, variables, what="option 'name'")
-        for fname in self.templated:
+            t.name = templar.render_string(self.name, variables, what="option 'name'")
+            rendered = True
+        for fname, spec in _option_specs(type(self)):
+            if not spec.templated:
+                continue
             value = getattr(self, fname)
-            rendered = _render_value(value, variables, templar, f"option {fname!r}")
-            if rendered is not value:
-                changes[fname] = rendered
-        return dataclasses.replace(self, **changes) if changes else self
+            out = _render_value(value, variables, templar, f"option {fname!r}")
+            if out == OMIT:
+                out = self._omitted(fname)
+            if out is not value:
+                setattr(t, fname, out)
+                rendered = True
+        if rendered:
+            t._validate_all()
+        return t
+
+    def _omitted(self, fname: str) -> object:
+        # '{{ x | default(omit) }}': the option takes its default, as in Ansible.
+        for f in dataclasses.fields(self):
+            if f.name == fname:
+                if f.default is not dataclasses.MISSING:
+                    return f.default
+                if f.default_factory is not dataclasses.MISSING:
+                    return f.default_factory()
+        raise self.error(f"option {fname!r} is required and cannot be omitted")
 
     # -- helpers -----------------------------------------------------------
+    @classmethod
+    def templated_options(cls) -> tuple[str, ...]:
+        """Names of the options rendered with jinja2 per host."""
+        return tuple(n for n, spec in _option_specs(cls) if spec.templated)
+
+    def pending(self, option_name: str) -> bool:
+        """Whether a templated option still holds a template (only before rendering)."""
+        if self._per_host:
+            return False
+        spec = dict(_option_specs(type(self))).get(option_name)
+        if spec is None or not spec.templated:
+            return False
+        return any(is_template(s) for s in _strings(getattr(self, option_name)))
+
     @property
     def label(self) -> str:
         """The task's name as shown in output."""
@@ -202,7 +319,7 @@ class Task(metaclass=_TaskMeta):
         """A :class:`PlaybookError` located at this task's definition."""
         return PlaybookError(message, origin=self.origin, task=self.label)
 
-    def should_run(self, variables: Mapping[str, Any], templar: Templar) -> bool:
+    def should_run(self, variables: Mapping[str, object], templar: Templar) -> bool:
         """Evaluate ``when`` for a host."""
         if self.when is None:
             return True
@@ -214,8 +331,49 @@ class Task(metaclass=_TaskMeta):
         )
         return out == "1"
 
+    def _validate_all(self) -> None:
+        _check_types(self)
+        for fname, spec in _option_specs(type(self)):
+            if spec.check is None:
+                continue
+            for s in _strings(getattr(self, fname)):
+                if spec.templated and not self._per_host and is_template(s):
+                    continue  # checked on each host once rendered
+                problem = spec.check(fname, s)
+                if problem is not None:
+                    raise self.error(problem)
+        self.validate()
 
-def _render_value(value: Any, variables: Mapping[str, Any], templar: Templar, what: str) -> Any:
+
+_SPECS: dict[type, list[tuple[str, OptionSpec]]] = {}
+
+
+def _option_specs(cls: type) -> list[tuple[str, OptionSpec]]:
+    found = _SPECS.get(cls)
+    if found is None:
+        found = []
+        for f in dataclasses.fields(cls):
+            spec = f.metadata.get(_SPEC_KEY)
+            if isinstance(spec, OptionSpec):
+                found.append((f.name, spec))
+        _SPECS[cls] = found
+    return found
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings(v)
+
+
+def _render_value(
+    value: object, variables: Mapping[str, object], templar: Templar, what: str
+) -> object:
     if isinstance(value, str):
         if not templar.is_template(value):
             return value
@@ -236,10 +394,10 @@ def _render_value(value: Any, variables: Mapping[str, Any], templar: Templar, wh
 # -- runtime type checks of options --------------------------------------------
 #: Checked option names and their type hints, per task class. Resolving the hints
 #: costs far more than checking them, and every host's copy of every task is checked.
-_HINTS: dict[type, list[tuple[str, Any]]] = {}
+_HINTS: dict[type, list[tuple[str, object]]] = {}
 
 
-def _option_hints(cls: type) -> list[tuple[str, Any]]:
+def _option_hints(cls: type) -> list[tuple[str, object]]:
     found = _HINTS.get(cls)
     if found is None:
         hints = typing.get_type_hints(cls)
@@ -252,7 +410,7 @@ def _option_hints(cls: type) -> list[tuple[str, Any]]:
     return found
 
 
-def _check_types(task: Task) -> None:
+def _check_types(task: Task[Plan]) -> None:
     for name, hint in _option_hints(type(task)):
         value = getattr(task, name)
         if not _matches(value, hint):
@@ -264,17 +422,17 @@ def _check_types(task: Task) -> None:
             )
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     if isinstance(value, Secret):
         return repr(value)
     text = repr(value)
     return text if len(text) < 60 else text[:57] + "..."
 
 
-def _matches(value: Any, hint: Any) -> bool:
+def _matches(value: object, hint: object) -> bool:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if hint is Any:
+    if hint is typing.Any:
         return True
     if hint is type(None) or hint is None:
         return value is None
@@ -309,7 +467,7 @@ def _matches(value: Any, hint: Any) -> bool:
     return True
 
 
-def _type_name(hint: Any) -> str:
+def _type_name(hint: object) -> str:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
@@ -323,26 +481,34 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def unknown_option_error(exc: TypeError, origin: Origin, task_cls: Any) -> PlaybookError:
+def unknown_option_error(exc: TypeError, origin: Origin, task_cls: type) -> PlaybookError:
     """Turn Python's 'unexpected keyword argument' into a located, helpful error."""
     msg = str(exc)
+    kind = str(getattr(task_cls, "kind", "task"))
     names = [f.name for f in dataclasses.fields(task_cls) if f.init and f.name != "origin"]
     marker = "unexpected keyword argument '"
     if marker in msg:
         bad = msg.split(marker, 1)[1].split("'", 1)[0]
         return PlaybookError(
-            f"unknown option {bad!r} for {task_cls.kind}{suggest(bad, names)}",
+            f"unknown option {bad!r} for {kind}{suggest(bad, names)}",
             origin=origin,
-            task=task_cls.kind,
+            task=kind,
         )
-    return PlaybookError(f"{task_cls.kind}: {msg}", origin=origin, task=task_cls.kind)
+    return PlaybookError(f"{kind}: {msg}", origin=origin, task=kind)
 
 
 __all__ = [
+    "Affects",
     "HostContext",
+    "OptionCheck",
+    "OptionSpec",
     "Plan",
+    "Prediction",
     "Status",
     "Task",
     "TaskFailed",
     "TemplateError",
+    "Then",
+    "absolute_path",
+    "option",
 ]

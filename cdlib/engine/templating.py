@@ -14,15 +14,19 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from cdlib.engine.secrets import Secret
+from cdlib.errors import EXIT_BAD_INPUT, CdlibError
 from cdlib.jinja_sandbox import SecurityError, refusal, sandboxed_environment
 
 _UNDEF = re.compile(r"'([^']+)' is undefined")
 
 
-class TemplateError(Exception):
+class TemplateError(CdlibError):
     """A template failed to render; ``where`` is ``template:line`` when known."""
+
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, template: str, line: int | None, message: str) -> None:
         self.template = template
@@ -81,6 +85,18 @@ class Templar:
             raise TemplateError(what, None, _undefined_message(exc)) from None
         except Exception as exc:
             raise TemplateError(what, None, f"{type(exc).__name__}: {exc}") from None
+
+    def names(self, text: str) -> frozenset[str]:
+        """The variables a template string reads (none for plain text; syntax errors: none,
+        rendering reports them)."""
+        if not self.is_template(text):
+            return frozenset()
+        try:
+            with self._lock:
+                ast = self._env.parse(text)
+        except jinja2.TemplateSyntaxError:
+            return frozenset()
+        return frozenset(jinja2.meta.find_undeclared_variables(ast))
 
     def render_file(self, name: str, variables: Mapping[str, Any]) -> str:
         """Render template file ``name`` (looked up on the search path)."""

@@ -6,11 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from cdlib.errors import EXIT_BAD_INPUT, CdlibError
+
 Severity = Literal["error", "warning"]
 
 
-class FlagsError(Exception):
+class FlagsError(CdlibError):
     """Base class of errors raised by :mod:`cdlib.flags`."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class FlagFileError(FlagsError):

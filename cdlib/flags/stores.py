@@ -8,12 +8,10 @@ an SSM parameter with one ``PutParameter`` call.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from cdlib.atomicfile import write_atomic
 from cdlib.connections.shell import atomic_write_command, q
 from cdlib.flags.document import FlagDocument, Format, format_for, load_document, parse_document
 from cdlib.flags.errors import FlagsError, FlagSourceError
@@ -59,23 +57,10 @@ class LocalFileStore:
         return load_document(self.path)
 
     def write(self, doc: FlagDocument) -> None:
-        """Validate, then write through a temp file in the same directory and rename."""
+        """Validate, then write atomically (the file keeps its mode; a new one is 0644)."""
         check_document(doc)
         text = doc.dumps(format_for(self.path.name))
-        directory = self.path.parent
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            mode = self.path.stat().st_mode & 0o7777 if self.path.exists() else 0o644
-            os.chmod(tmp, mode)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, text)
 
 
 class HostFileStore:

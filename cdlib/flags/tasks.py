@@ -14,12 +14,12 @@ import copy
 import dataclasses
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal, Self
 
 from cdlib.connections.shell import atomic_write_command, q
 from cdlib.engine.errors import TaskFailed
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Task, absolute_path, option
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
@@ -36,9 +36,10 @@ from cdlib.flags.mutate import (
 )
 from cdlib.flags.stores import SSMParameterStore
 from cdlib.flags.validate import check_document
-from cdlib.tasks.files import File, _with_data
+from cdlib.tasks.files import ContentPlan, File
 
 __all__ = [
+    "FlagChangePlan",
     "FlagFile",
     "FlagKill",
     "FlagRamp",
@@ -76,7 +77,7 @@ class FlagFile(File):
         ```
     """
 
-    keep_live: bool = False
+    keep_live: bool = field(default=False, metadata=option())
 
     kind = "flag_file"
 
@@ -84,10 +85,9 @@ class FlagFile(File):
         """``flag_file /path``."""
         return f"flag_file {self.path}"
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render and read like ``file``, then validate the flag document."""
         t = super().prepare(variables, templar)
-        assert isinstance(t, FlagFile)
         data = t.desired_bytes()
         if data is None:
             raise self.error("flag_file needs 'content' or 'src'")
@@ -102,7 +102,7 @@ class FlagFile(File):
             raise self.error(f"invalid flag file, nothing was deployed: {exc}") from None
         return t
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> ContentPlan:
         """As ``file``; with ``keep_live``, the content is the file with the host's live
         values of its flags (the host's bytes when that is what the host has)."""
         data = self.desired_bytes()
@@ -136,7 +136,9 @@ class FlagFile(File):
             out = data
         else:
             out = merged.dumps(fmt).encode("utf-8")
-        return File.plan(_with_data(self, out), ctx)
+        merged_task = copy.copy(self)
+        merged_task._data = out
+        return File.plan(merged_task, ctx)
 
 
 #: The fields of a flag that flag_set / flag_ramp / flag_kill change.
@@ -164,7 +166,16 @@ def _keep_live_values(want: FlagDocument, live: FlagDocument) -> FlagDocument:
 
 
 @dataclass(kw_only=True)
-class _FlagChangeTask(Task):
+class FlagChangePlan(Plan):
+    """A flag change: the new document (SSM) or file text (flag file), and the changes."""
+
+    document: FlagDocument | None = None
+    text: bytes = b""
+    flag_changes: list[FlagChange] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class _FlagChangeTask(Task[FlagChangePlan]):
     """Change one flag in the flag file on the host, or in an SSM parameter.
 
     With ``path``: read the file on each host, change, validate, write atomically.
@@ -173,21 +184,17 @@ class _FlagChangeTask(Task):
     endpoint, credentials come from boto3's usual places).
     """
 
-    path: str | None = None
-    parameter: str | None = None
+    path: str | None = field(default=None, metadata=option(templated=True, check=absolute_path))
+    parameter: str | None = field(default=None, metadata=option(templated=True))
     endpoint_url: str | None = None
     region: str | None = None
-    flag: str
-    audit_log: str | None = None
-
-    templated = ("path", "parameter", "flag", "audit_log")
+    flag: str = field(metadata=option(templated=True))
+    audit_log: str | None = field(default=None, metadata=option(templated=True))
 
     def validate(self) -> None:
         """Exactly one target; an absolute path."""
         if (self.path is None) == (self.parameter is None):
             raise self.error("give exactly one of 'path' (a flag file) or 'parameter' (SSM)")
-        if self.path is not None and "{{" not in self.path and not self.path.startswith("/"):
-            raise self.error(f"option 'path' must be an absolute path, got {self.path!r}")
         if self.parameter is not None:
             # One AWS parameter, not one per host: change it once, from here.
             self.run_once = True
@@ -215,7 +222,7 @@ class _FlagChangeTask(Task):
             self.parameter, endpoint_url=self.endpoint_url, region_name=self.region
         )
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> FlagChangePlan:
         """Read the current flags and compute the validated new document."""
         if self.parameter is not None:
             store = self._ssm()
@@ -225,8 +232,10 @@ class _FlagChangeTask(Task):
                 raise TaskFailed(str(exc)) from None
             new, changes = self._changed(doc)
             if not changes:
-                return Plan(ok_msg=f"flag {self.flag} unchanged")
-            return Plan(changes=[str(c) for c in changes], data=(new, changes))
+                return FlagChangePlan(ok_msg=f"flag {self.flag} unchanged")
+            return FlagChangePlan(
+                changes=[str(c) for c in changes], document=new, flag_changes=changes
+            )
         assert self.path is not None
         st: FileState = ctx.fact(PathFact(self.path))
         if not st.exists or st.kind != "file":
@@ -241,7 +250,7 @@ class _FlagChangeTask(Task):
             raise TaskFailed(str(exc)) from None
         new, changes = self._changed(doc)
         if not changes:
-            return Plan(ok_msg=f"flag {self.flag} unchanged")
+            return FlagChangePlan(ok_msg=f"flag {self.flag} unchanged")
         new_text = new.dumps(format_for(self.path))
         diff = None
         if ctx.diff:
@@ -253,27 +262,28 @@ class _FlagChangeTask(Task):
                     f"{self.path} (after)",
                 )
             )
-        return Plan(
+        return FlagChangePlan(
             changes=[str(c) for c in changes],
             affects=[self.path],
-            data=(new_text.encode("utf-8"), changes),
+            text=new_text.encode("utf-8"),
+            flag_changes=changes,
             diff=diff,
         )
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: FlagChangePlan) -> str | None:
         """One atomic write (or one PutParameter), then the audit entry."""
+        changes = plan.flag_changes
         if self.parameter is not None:
-            new, changes = plan.data
+            assert plan.document is not None
             store = self._ssm()
             try:
-                store.write(new)
+                store.write(plan.document)
             except FlagsError as exc:
                 raise TaskFailed(str(exc)) from None
             target = store.name
         else:
             assert self.path is not None
-            data, changes = plan.data
-            ctx.run(atomic_write_command(self.path, None, None, None), stdin=data)
+            ctx.run(atomic_write_command(self.path, None, None, None), stdin=plan.text)
             target = f"{ctx.host}:{self.path}"
         if self.audit_log:
             AuditLog(self.audit_log).record(changes, target=target, action=self.kind)

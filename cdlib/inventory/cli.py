@@ -14,11 +14,13 @@ import argparse
 import sys
 from typing import Any
 
-from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_OK
+from cdlib.errors import EXIT_BAD_INPUT, EXIT_OK
 from cdlib.inventory.export import graph, list_inventory, public_vars, to_json
 from cdlib.inventory.extra_vars import parse_extra_vars
 from cdlib.inventory.loader import load_inventory
 from cdlib.inventory.model import InventoryError
+from cdlib.vault.envelope import VaultError
+from cdlib.vault.options import add_vault_arguments, keyring_from_args
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -44,6 +46,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "-l", "--limit", metavar="PATTERN", help="restrict --list and --hosts to this pattern"
     )
+    parser.add_argument(
+        "--show-secrets", action="store_true",
+        help="print secret values (vault, SSM, Secrets Manager, *password*) in clear",
+    )  # fmt: skip
+    add_vault_arguments(parser)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument(
         "--list", action="store_true", help="print all groups and host vars as JSON"
@@ -66,11 +73,15 @@ def main(args: argparse.Namespace) -> int:
     a pattern matches no host, with the reason on stderr.
     """
     try:
+        keyring = keyring_from_args(args)
         inv = load_inventory(
-            args.inventory, parse_extra_vars(args.extra_vars), playbook_dir=args.playbook_dir
+            args.inventory,
+            parse_extra_vars(args.extra_vars, keyring),
+            playbook_dir=args.playbook_dir,
+            vault=keyring,
         )
         if args.list:
-            print(to_json(list_inventory(inv, args.limit)))
+            print(to_json(list_inventory(inv, args.limit, args.show_secrets)))
         elif args.graph is not None:
             print(graph(inv, args.graph))
         elif args.host is not None:
@@ -79,11 +90,11 @@ def main(args: argparse.Namespace) -> int:
                 raise InventoryError(
                     f"--host needs the name of one host; {args.host!r} matches {len(hosts)}"
                 )
-            print(to_json(public_vars(hosts[0].vars)))
+            print(to_json(public_vars(hosts[0].vars, args.show_secrets)))
         else:
             for host in inv.select_or_error(args.hosts, args.limit):
                 print(host.name)
-    except InventoryError as exc:
+    except (InventoryError, VaultError) as exc:
         print(f"cdlib inventory: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_OK

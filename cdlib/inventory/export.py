@@ -9,6 +9,7 @@ from typing import Any
 
 from cdlib.inventory._secrets import REDACTED, is_secret_name, redact
 from cdlib.inventory.model import Inventory, InventoryError
+from cdlib.secret import Secret
 
 __all__ = [
     "REDACTED",
@@ -37,9 +38,24 @@ INTERNAL_VARS = frozenset(
 
 
 def public_vars(variables: Mapping[str, Any], show_secrets: bool = False) -> dict[str, Any]:
-    """A host's vars as ``ansible-inventory`` shows them (internal names dropped)."""
-    out = {k: v for k, v in variables.items() if k not in INTERNAL_VARS}
+    """A host's vars as ``ansible-inventory`` shows them (internal names dropped).
+
+    :class:`~cdlib.secret.Secret` values (vault, SSM, Secrets Manager) and variables with
+    secret names are masked unless ``show_secrets``.
+    """
+    out = {k: _secrets_shown(v, show_secrets) for k, v in variables.items()}
+    out = {k: v for k, v in out.items() if k not in INTERNAL_VARS}
     return out if show_secrets else redact(out)
+
+
+def _secrets_shown(value: Any, show: bool) -> Any:
+    if isinstance(value, Secret):
+        return value.reveal() if show else REDACTED
+    if isinstance(value, Mapping):
+        return {k: _secrets_shown(v, show) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_secrets_shown(v, show) for v in value]
+    return value
 
 
 def list_inventory(

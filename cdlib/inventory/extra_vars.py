@@ -1,8 +1,8 @@
 """Extra vars from the command line (``-e``), as Ansible reads them.
 
 Each ``-e`` value is ``key=value`` pairs (values are strings; quote to keep spaces),
-a YAML/JSON mapping (``'{"port": 8080}'``), or ``@file`` naming a YAML/JSON file. Later
-values win.
+a YAML/JSON mapping (``'{"port": 8080}'``), or ``@file`` naming a YAML/JSON file (which
+may be vault-encrypted). Later values win.
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from typing import Any
 from cdlib.inventory._secrets import unquoted_value_hint
 from cdlib.inventory.model import InventoryError
 from cdlib.inventory.yaml_source import load_yaml, plain
+from cdlib.vault.keyring import Keyring
 
 
-def parse_extra_vars(values: Sequence[str]) -> dict[str, Any]:
-    """Merge the ``-e`` ``values`` into one mapping."""
+def parse_extra_vars(values: Sequence[str], vault: Keyring | None = None) -> dict[str, Any]:
+    """Merge the ``-e`` ``values`` into one mapping (``vault`` opens encrypted @files)."""
     merged: dict[str, Any] = {}
     for value in values:
-        merged.update(_one(value))
+        merged.update(_one(value, vault))
     return merged
 
 
-def _one(value: str) -> dict[str, Any]:
+def _one(value: str, vault: Keyring | None) -> dict[str, Any]:
     text = value.strip()
     if text.startswith("@"):
         path = Path(text[1:])
@@ -33,7 +34,7 @@ def _one(value: str) -> dict[str, Any]:
             content = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InventoryError(f"-e @{path}: cannot read: {exc}") from None
-        return _mapping(load_yaml(path, content), f"-e @{path}")
+        return _mapping(load_yaml(path, content, vault), f"-e @{path}")
     if text.startswith(("{", "[")):
         return _mapping(load_yaml(Path("-e"), text), "-e")
     try:

@@ -36,6 +36,7 @@ from cdlib.inventory.yaml_source import (
     parse_list_format,
     parse_structured,
 )
+from cdlib.vault.keyring import Keyring
 
 #: What each accepted file type looks like, for error messages.
 ACCEPTED_FORMATS = (
@@ -68,8 +69,9 @@ def file_kind(path: Path) -> str:
 
 
 class _Loader:
-    def __init__(self, extra_vars: Mapping[str, Any]) -> None:
+    def __init__(self, extra_vars: Mapping[str, Any], keyring: Keyring | None) -> None:
         self.data = InventoryData()
+        self.keyring = keyring
         self.extra_vars = dict(extra_vars)
         self.var_dirs: list[Path] = []
 
@@ -120,11 +122,11 @@ class _Loader:
         elif kind == "json":
             self.document(path, load_json(path, text) if text.strip() else None)
         elif kind == "yaml":
-            self.document(path, load_yaml(path, text))
+            self.document(path, load_yaml(path, text, self.keyring))
         elif kind == "aws_ec2":
             from cdlib.inventory.aws_ec2 import parse_aws_ec2
 
-            config = load_yaml(path, text)
+            config = load_yaml(path, text, self.keyring)
             parse_aws_ec2(self.data, path, config)
         elif kind == "python":
             from cdlib.inventory.python_source import run_python_inventory
@@ -155,7 +157,7 @@ class _Loader:
         # reported when the INI reading fails too.
         yaml_error: InventoryError | None = None
         try:
-            document = load_yaml(path, text)
+            document = load_yaml(path, text, self.keyring)
         except InventoryError as exc:
             yaml_error, document = exc, None
         if isinstance(document, Mapping) and all(
@@ -176,6 +178,7 @@ def load_inventory(
     extra_vars: Mapping[str, Any] | None = None,
     *,
     playbook_dir: str | Path | None = None,
+    vault: Keyring | None = None,
 ) -> Inventory:
     """Read inventory ``sources`` and return the merged :class:`Inventory`.
 
@@ -183,20 +186,26 @@ def load_inventory(
     Several sources are merged in order; later ones add hosts and override variables.
     ``playbook_dir``: its ``group_vars/`` and ``host_vars/`` apply too, each just above the
     inventory's own (Ansible's ``--playbook-dir``).
+    ``vault``: the passwords for vault-encrypted files and ``!vault`` values (see
+    :mod:`cdlib.vault`); ``!ssm`` and ``!secretsmanager`` values are fetched as they load.
     """
-    loader = _Loader(extra_vars or {})
+    loader = _Loader(extra_vars or {}, vault)
     for src in sources:
         loader.source(src)
     data = loader.data
     data.reconcile()
     play_dirs = [Path(playbook_dir)] if playbook_dir is not None else []
-    return _build(data, loader.var_dirs, play_dirs, loader.extra_vars)
+    return _build(data, loader.var_dirs, play_dirs, loader.extra_vars, vault)
 
 
 def _build(
-    data: InventoryData, var_dirs: list[Path], play_dirs: list[Path], extra: dict[str, Any]
+    data: InventoryData,
+    var_dirs: list[Path],
+    play_dirs: list[Path],
+    extra: dict[str, Any],
+    vault: Keyring | None = None,
 ) -> Inventory:
-    files = VarsFiles()
+    files = VarsFiles(vault)
     group_files: dict[str, list[dict[str, Any]]] = {
         g: [files.vars_for(d, "group_vars", g) for d in var_dirs] for g in data.groups
     }

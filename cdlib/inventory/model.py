@@ -11,12 +11,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cdlib.errors import EXIT_BAD_INPUT, CdlibError
+from cdlib.secret import Secret
+
 #: Names that mean "this machine" and give an implicit local host when not in inventory.
 LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
-class InventoryError(Exception):
+class InventoryError(CdlibError):
     """A problem in an inventory source; the message names the file and line."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class PatternError(InventoryError):
@@ -66,15 +71,21 @@ class Host:
         """Sorted names of the host's groups (Ansible's ``group_names``)."""
         return sorted(self.groups)
 
+    def setting(self, *names: str, default: Any = None) -> Any:
+        """Like :meth:`var`, with a :class:`~cdlib.secret.Secret` revealed: for connection
+        settings (``ansible_user``, ``ansible_become_password``) kept in a vault file."""
+        value = self.var(*names, default=default)
+        return value.reveal() if isinstance(value, Secret) else value
+
     @property
     def address(self) -> str:
         """Where to connect: ``ansible_host`` (or legacy ``ansible_ssh_host``) or the name."""
-        return str(self.var("ansible_host", "ansible_ssh_host", default=self.name))
+        return str(self.setting("ansible_host", "ansible_ssh_host", default=self.name))
 
     @property
     def port(self) -> int:
         """SSH port: ``ansible_port`` / ``ansible_ssh_port``, default 22."""
-        value = self.var("ansible_port", "ansible_ssh_port", default=22)
+        value = self.setting("ansible_port", "ansible_ssh_port", default=22)
         try:
             return int(value)
         except (TypeError, ValueError):
@@ -85,31 +96,31 @@ class Host:
     @property
     def user(self) -> str | None:
         """Login user: ``ansible_user`` / ``ansible_ssh_user``."""
-        u = self.var("ansible_user", "ansible_ssh_user")
+        u = self.setting("ansible_user", "ansible_ssh_user")
         return None if u is None else str(u)
 
     @property
     def key_file(self) -> str | None:
         """Private key: ``ansible_ssh_private_key_file`` / ``ansible_private_key_file``."""
-        k = self.var("ansible_ssh_private_key_file", "ansible_private_key_file")
+        k = self.setting("ansible_ssh_private_key_file", "ansible_private_key_file")
         return None if k is None else str(k)
 
     @property
     def connection(self) -> str:
         """Transport name: ``ansible_connection`` (``ssh`` or ``local``), default ``ssh``."""
-        value = str(self.var("ansible_connection", default="ssh"))
+        value = str(self.setting("ansible_connection", default="ssh"))
         # Ansible's paramiko/smart transports are all SSH to cdlib.
         return "ssh" if value in ("smart", "paramiko", "paramiko_ssh") else value
 
     @property
     def become(self) -> bool:
         """Whether to escalate privileges (``ansible_become``)."""
-        return _truthy(self.var("ansible_become", default=False))
+        return _truthy(self.setting("ansible_become", default=False))
 
     @property
     def become_user(self) -> str:
         """User to become (``ansible_become_user``), default root."""
-        return str(self.var("ansible_become_user", default="root"))
+        return str(self.setting("ansible_become_user", default="root"))
 
 
 def _truthy(v: Any) -> bool:

@@ -1,7 +1,8 @@
 """``group_vars/`` and ``host_vars/`` beside an inventory source.
 
 For an entity ``web`` the first of ``web``, ``web.yml``, ``web.yaml``, ``web.json`` that
-exists is used; when it is a directory, every file in it (and in its subdirectories) with
+exists is used (``vault.yml`` in ``group_vars/web/`` is just one such file; a file may be
+vault-encrypted whole); when it is a directory, every file in it (and in its subdirectories) with
 no extension or one of those extensions is read, in sorted order, later files winning.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from cdlib.inventory.model import InventoryError
 from cdlib.inventory.yaml_source import load_yaml, plain
+from cdlib.vault.keyring import Keyring
 
 _EXTENSIONS = (".yml", ".yaml", ".json")
 
@@ -49,7 +51,8 @@ def _walk(directory: Path) -> list[Path]:
 class VarsFiles:
     """Reads and caches vars files (a file shared by several entities is read once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keyring: Keyring | None = None) -> None:
+        self._keyring = keyring
         self._cache: dict[Path, dict[str, Any]] = {}
 
     def load(self, path: Path) -> dict[str, Any]:
@@ -59,7 +62,7 @@ class VarsFiles:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise InventoryError(f"{path}: cannot read vars file: {exc}") from None
-            data = load_yaml(path, text)
+            data = load_yaml(path, text, self._keyring)
             if data is None:
                 data = {}
             if not isinstance(data, Mapping):

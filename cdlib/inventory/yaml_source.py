@@ -26,6 +26,15 @@ from cdlib._yaml import load_yaml_limited
 from cdlib.inventory._address import expand_host_pattern
 from cdlib.inventory._data import InventoryData
 from cdlib.inventory.model import InventoryError
+from cdlib.inventory.secret_tags import (
+    SecretTagError,
+    has_secret_refs,
+    register_secret_tags,
+    resolve_secrets,
+    secret_leaves,
+)
+from cdlib.vault.envelope import VaultError, is_encrypted
+from cdlib.vault.keyring import Keyring
 
 _SECTIONS = ("hosts", "vars", "children")
 
@@ -60,10 +69,19 @@ def _construct_unsafe(loader: _LineLoader, node: yaml.Node) -> Any:
 
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LineLoader.add_constructor("!unsafe", _construct_unsafe)
+register_secret_tags(_LineLoader)
 
 
-def load_yaml(path: Path, text: str) -> Any:
-    """Parse YAML ``text``; errors name ``path`` and the line."""
+def load_yaml(path: Path, text: str, keyring: Keyring | None = None) -> Any:
+    """Parse YAML ``text``; errors name ``path`` and the line.
+
+    A whole vault-encrypted ``text`` is decrypted first (its text values become
+    :class:`~cdlib.secret.Secret`); ``!vault``, ``!ssm`` and ``!secretsmanager`` values
+    are resolved into secrets (see :mod:`cdlib.inventory.secret_tags`).
+    """
+    whole_vault = is_encrypted(text)
+    if whole_vault:
+        text = decrypt_text(path, text, keyring)
     try:
         document = load_yaml_limited(text, _LineLoader)
     except yaml.YAMLError as exc:
@@ -76,7 +94,23 @@ def load_yaml(path: Path, text: str) -> Any:
     except (RecursionError, MemoryError):
         raise InventoryError(f"{path}: invalid YAML: nested too deeply") from None
     check_acyclic(document, str(path))
-    return document
+    if has_secret_refs(document):
+        try:
+            document = resolve_secrets(document, str(path), keyring)
+        except SecretTagError as exc:
+            raise InventoryError(str(exc)) from None
+    return secret_leaves(document) if whole_vault else document
+
+
+def decrypt_text(path: Path, text: str, keyring: Keyring | None) -> str:
+    """The plaintext of a whole vault-encrypted file; errors name the file and vault ids."""
+    try:
+        plain, _ = (keyring or Keyring()).decrypt(text, str(path))
+        return plain.decode("utf-8")
+    except VaultError as exc:
+        raise InventoryError(str(exc)) from None
+    except UnicodeDecodeError:
+        raise InventoryError(f"{path}: the decrypted content is not UTF-8 text") from None
 
 
 def load_json(path: Path, text: str) -> Any:

@@ -17,7 +17,7 @@ from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 from cdlib.traffic.base import Router, RouterState
 
 
-def live_and_idle(router: Router, state: RouterState, groups: list[str]) -> tuple[str | None, str]:
+def live_and_idle(state: RouterState, groups: list[str]) -> tuple[str | None, str]:
     """Which group is live (``None`` before the first release) and which is idle.
 
     Raises :class:`ReleaseFailed` when traffic is split between groups (a canary is
@@ -59,7 +59,7 @@ class BlueGreen(Strategy):
         groups = list(self.group_patterns())
         with run.step("read router") as st:
             state = router.state()
-            live, idle = live_and_idle(router, state, groups)
+            live, idle = live_and_idle(state, groups)
             run.rec.previous_group = live
             run.rec.new_group = idle
             run.rec.previous_version = router.release(live) if live else None
@@ -84,6 +84,7 @@ class BlueGreen(Strategy):
             )
             run.finish(SUCCEEDED, "already live")
             return
+        run.require_whole(idle)
         run.deploy(idle)
         run.ensure_targets(router, idle)
         run.checks(self.preview_checks, f"preview checks on {idle}", run.preview_hosts(idle))

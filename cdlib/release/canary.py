@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cdlib.checks.suite import Suite
-from cdlib.release.analysis import Analysis, Measurement, Thresholds, measure
+from cdlib.release.analysis import Analysis, Measurement, Thresholds
 from cdlib.release.bluegreen import live_and_idle
 from cdlib.release.gates import Aborted, Gate
 from cdlib.release.history import ABORTED, ROLLED_BACK, SUCCEEDED
 from cdlib.release.interrupt import change_traffic
+from cdlib.release.sampling import Sampler, samples_of
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 from cdlib.traffic.base import GroupMetrics, Router
 
@@ -78,6 +79,9 @@ class Canary(Strategy):
         on_inconclusive: ``pause`` (wait at ``inconclusive_gate`` for ``cdlib promote``
             or ``cdlib abort``), ``fail`` (roll back) or ``continue``.
         inconclusive_gate: the gate used by ``pause``.
+        sample_interval: seconds between metric samples during an analysed pause
+            (default 10); a sample past a threshold with at least ``min_requests``
+            requests fails the step at once (:mod:`cdlib.release.sampling`).
     """
 
     steps: Sequence[Any] = (CanaryStep(10, 60.0), CanaryStep(50, 60.0), CanaryStep(100))
@@ -85,6 +89,7 @@ class Canary(Strategy):
     analysis_checks: Suite | None = None
     on_inconclusive: Literal["pause", "fail", "continue"] = "pause"
     inconclusive_gate: Gate = field(default_factory=lambda: Gate("inconclusive analysis"))
+    sample_interval: float = 10.0
     # What the router must read back before the next change: what this run set last.
     _expected: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
@@ -98,6 +103,12 @@ class Canary(Strategy):
             self.steps = _steps(self.steps)
         except ValueError as exc:
             raise PlaybookError(str(exc), origin=self.origin) from None
+        if not self.sample_interval > 0:
+            raise PlaybookError(
+                f"sample_interval must be a positive number of seconds, got "
+                f"{self.sample_interval!r}",
+                origin=self.origin,
+            )
         if self.on_inconclusive not in ("pause", "fail", "continue"):
             raise PlaybookError(
                 f"on_inconclusive must be pause, fail or continue, got {self.on_inconclusive!r}",
@@ -109,7 +120,7 @@ class Canary(Strategy):
         groups = list(self.group_patterns())
         with run.step("read router") as st:
             state = router.state()
-            stable, canary = live_and_idle(router, state, groups)
+            stable, canary = live_and_idle(state, groups)
             if stable is None:
                 raise ReleaseFailed(
                     "no group is live yet: a canary needs a stable group to compare with; "
@@ -120,6 +131,7 @@ class Canary(Strategy):
             run.rec.previous_version = router.release(stable)
             run.weights(state.weights)
             st.detail = f"stable: {stable} ({run.rec.previous_version}); canary: {canary}"
+        run.require_whole(canary)
         run.deploy(canary)
         run.ensure_targets(router, canary)
         run.checks(self.preview_checks, f"preview checks on {canary}", run.preview_hosts(canary))
@@ -162,10 +174,7 @@ class Canary(Strategy):
             st.detail = f"weights {dict(new.weights)}"
         run.hook("after_shift", canary, new.weights)
         if step.gate is not None:
-            with run.step(f"gate {step.gate.name!r} at {step.weight}%") as st:
-                st.detail = "approved by " + step.gate.wait(
-                    self.app, run.rec.id, state_dir=self.state_dir, sleep=run.sleep
-                )
+            run.gate(step.gate, f"gate {step.gate.name!r} at {step.weight}%")
         if step.weight == 100:
             return
         if not step.analyse or step.pause <= 0:
@@ -181,12 +190,28 @@ class Canary(Strategy):
 
     def _analyse(self, run: Run, router: Router, canary: str, step: CanaryStep) -> tuple[str, str]:
         analysis = Analysis(self.thresholds)
-        before = _metrics(router, canary, step.pause) if _cumulative(router) else None
-        run.sleep(step.pause)
-        after = _metrics(router, canary, step.pause)
-        m: Measurement = measure(before, after, self.thresholds)
-        analysis.add(m)
-        if self.analysis_checks is not None:
+        name = f"analysis at {step.weight}%"
+
+        def record(m: Measurement, elapsed: float, left: float) -> None:
+            samples = samples_of(m, self.thresholds, step=name, weights=self._expected)
+            run.samples(samples, m, left=left)
+
+        sampler = Sampler(
+            self.thresholds,
+            read=lambda elapsed: _metrics(router, canary, elapsed or self.sample_interval),
+            cumulative=_cumulative(router),
+            sleep=run.sleep,
+            record=record,
+            interval=self.sample_interval,
+        )
+        show = {"release": self.app, "step": name, "pause": step.pause}
+        run.ctx.progress({"kind": "pause", **show, "left": step.pause, "metrics": {}})
+        try:
+            for m in sampler.run(step.pause):
+                analysis.add(m)
+        finally:
+            run.ctx.progress({"kind": "pause_end", **show})
+        if self.analysis_checks is not None and analysis.verdict()[0] != "fail":
             from cdlib.checks.suite import run_suite
 
             report = run_suite(self.analysis_checks, run.preview_hosts(canary))
@@ -199,13 +224,11 @@ class Canary(Strategy):
             return
         if self.on_inconclusive == "fail":
             raise ReleaseFailed(f"analysis at {step.weight}% inconclusive ({why}); failing")
-        with run.step(
+        run.gate(
+            self.inconclusive_gate,
             f"paused at {step.weight}%: inconclusive ({why}); "
-            f"'cdlib promote {self.app}' or 'cdlib abort {self.app}'"
-        ) as st:
-            st.detail = "approved by " + self.inconclusive_gate.wait(
-                self.app, run.rec.id, state_dir=self.state_dir, sleep=run.sleep
-            )
+            f"'cdlib promote {self.app}' or 'cdlib abort {self.app}'",
+        )
 
     def _back_to_stable(
         self, run: Run, router: Router, stable: str, canary: str, why: str, aborted: bool

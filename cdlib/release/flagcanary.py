@@ -45,6 +45,7 @@ class FlagCanary(Strategy):
 
     kind = "flag canary"
     needs_router = False
+    limit_mode = "none"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -77,10 +78,7 @@ class FlagCanary(Strategy):
                     st.detail = self._ramp(run, step.weight)
                     run.weights({self.flag: step.weight})
                 if step.gate is not None:
-                    with run.step(f"gate {step.gate.name!r} at {step.weight}%") as st:
-                        st.detail = "approved by " + step.gate.wait(
-                            self.app, run.rec.id, state_dir=self.state_dir, sleep=run.sleep
-                        )
+                    run.gate(step.gate, f"gate {step.gate.name!r} at {step.weight}%")
                 run.sleep(0 if run.ctx.check else step.pause)
                 if self.checks is not None:
                     run.checks(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from cdlib.errors import CdlibError
 from cdlib.release import interrupt
 from cdlib.release.state import app_dir, read_json, write_json_atomic
 
@@ -30,9 +31,22 @@ def send(
 
 def received(app: str, release_id: str, *, state_dir: str | None = None) -> str | None:
     """The signal sent to a release, if any."""
+    entry = _entry(app, release_id, state_dir)
+    return entry.get("signal") if entry else None
+
+
+def _entry(app: str, release_id: str, state_dir: str | None) -> dict[str, Any] | None:
     data = read_json(app_dir(app, state_dir) / "control.json") or {}
     entry = data.get(release_id)
-    return entry.get("signal") if isinstance(entry, dict) else None
+    return entry if isinstance(entry, dict) else None
+
+
+def sender(app: str, release_id: str, *, state_dir: str | None = None) -> str:
+    """Who sent the signal a release received (``cdlib promote`` records the user)."""
+    data = read_json(app_dir(app, state_dir) / "control.json") or {}
+    entry = data.get(release_id)
+    by = entry.get("by") if isinstance(entry, dict) else None
+    return by if isinstance(by, str) else ""
 
 
 def clear(app: str, release_id: str, *, state_dir: str | None = None) -> None:
@@ -43,8 +57,27 @@ def clear(app: str, release_id: str, *, state_dir: str | None = None) -> None:
         write_json_atomic(path, data)
 
 
-class Aborted(Exception):
+class Aborted(CdlibError):
     """``cdlib abort`` (or a gate timeout) stopped the release."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """How a gate was passed: ``how`` is ``promote``, ``callback`` or ``timeout``; ``by``
+    is who sent ``cdlib promote`` (``--by``, default user@machine), else empty."""
+
+    gate: str
+    how: str
+    by: str = ""
+    at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The history record's form."""
+        return {"gate": self.gate, "how": self.how, "by": self.by, "at": self.at}
+
+    def describe(self) -> str:
+        """``'cdlib promote' by alice@ci``, ``callback`` or ``timeout``."""
+        return f"'cdlib promote' by {self.by or 'unknown'}" if self.how == PROMOTE else self.how
 
 
 @dataclass
@@ -74,7 +107,23 @@ class Gate:
         state_dir: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> str:
-        """Block until approved; returns how (``promote``, ``callback``, ``timeout``).
+        """Block until approved; returns how (``promote``, ``promote from USER`` when the
+        signal names its sender, ``callback``, ``timeout``).
+
+        :meth:`approval` does the same and also says who approved.
+        """
+        got = self.approval(app, release_id, state_dir=state_dir, sleep=sleep)
+        return f"promote from {got.by}" if got.how == PROMOTE and got.by else got.how
+
+    def approval(
+        self,
+        app: str,
+        release_id: str,
+        *,
+        state_dir: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Approval:
+        """Block until approved; return the :class:`Approval` (how, by whom, when).
 
         Raises :class:`Aborted` on ``cdlib abort``, a rejecting callback, or a timeout
         with ``on_timeout="abort"``; :class:`~cdlib.release.interrupt.Interrupted` when
@@ -83,20 +132,22 @@ class Gate:
         deadline = time.monotonic() + self.timeout
         while True:
             interrupt.check(app, release_id, state_dir=state_dir)
-            sig = received(app, release_id, state_dir=state_dir)
+            entry = _entry(app, release_id, state_dir) or {}
+            sig = entry.get("signal")
             if sig == ABORT:
                 raise Aborted(f"gate {self.name!r}: aborted by 'cdlib abort'")
             if sig == PROMOTE:
+                who = sender(app, release_id, state_dir=state_dir)
                 clear(app, release_id, state_dir=state_dir)
-                return "promote"
+                return Approval(self.name, PROMOTE, who, time.time())
             if self.approve is not None:
                 verdict = self.approve()
                 if verdict is True:
-                    return "callback"
+                    return Approval(self.name, "callback", "", time.time())
                 if verdict is False:
                     raise Aborted(f"gate {self.name!r}: rejected by callback")
             if time.monotonic() >= deadline:
                 if self.on_timeout == "continue":
-                    return "timeout"
+                    return Approval(self.name, "timeout", "", time.time())
                 raise Aborted(f"gate {self.name!r}: no approval within {self.timeout:g}s")
             sleep(self.poll)

@@ -81,6 +81,18 @@ class ReleaseRecord:
     steps: list[StepRecord] = field(default_factory=list)
     #: Where traffic stands now, as last written (``{"blue": 100, "green": 0}``).
     weights: dict[str, int] = field(default_factory=dict)
+    #: The environment released to (``staging``, ``production``), when the strategy names it.
+    environment: str | None = None
+    #: The build file released (as given) and its sha256, when the strategy knows it.
+    build: str | None = None
+    build_sha256: str | None = None
+    #: Free-form labels: the strategy's ``metadata`` and ``cdlib run --meta`` (commit, CI URL).
+    metadata: dict[str, str] = field(default_factory=dict)
+    #: Who approved each gate: ``{"gate", "how", "by", "at"}`` in order.
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    #: Canary analysis samples, oldest first (:class:`cdlib.release.sampling.Sample`
+    #: as dicts); records written before samples existed load with none.
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def unfinished(self) -> bool:
@@ -142,6 +154,12 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "new_group": _OPT_STR,
     "router": (dict,),
     "weights": (dict,),
+    "environment": _OPT_STR,
+    "build": _OPT_STR,
+    "build_sha256": _OPT_STR,
+    "metadata": (dict,),
+    "approvals": (list,),
+    "samples": (list,),
 }
 
 
@@ -276,9 +294,19 @@ class Recorder:
         s.detail = detail
         self.history.save(self.rec)
 
+    def approval(self, entry: dict[str, Any]) -> None:
+        """Record who approved a gate, and save."""
+        self.rec.approvals.append(dict(entry))
+        self.history.save(self.rec)
+
     def weights(self, weights: dict[str, int]) -> None:
         """Record where traffic stands now."""
         self.rec.weights = dict(weights)
+        self.history.save(self.rec)
+
+    def samples(self, entries: list[dict[str, Any]]) -> None:
+        """Add analysis samples and save."""
+        self.rec.samples.extend(entries)
         self.history.save(self.rec)
 
     def finish(self, outcome: str, reason: str = "") -> None:

@@ -1,64 +1,30 @@
 """The release lock: two releases of the same app never interleave.
 
-The lock is a file holding its owner (user, machine, pid, since, release id). It is
-written whole to a temp file first and then hard-linked to the lock name: ``link(2)``
-fails when the name exists (an exclusive create), and the lock appears complete or not at
-all (a full disk fails the write, not the lock). A lock whose process is gone (same
-machine, pid not alive) is *stale*: it is reported with its owner and can be broken
-safely. A lock that cannot be read (hand-edited, damaged) is *corrupt*: no running cdlib
-can have written it, so it is reported with its path and can be broken like a stale one.
+The lock is a file holding its :class:`~cdlib.lockowner.LockOwner` (user, machine, pid,
+since, release id as token, and the machine's identity). It is written whole to a temp
+file first and then hard-linked to the lock name (:func:`cdlib.atomicfile.write_atomic`
+with ``exclusive``): ``link(2)`` fails when the name exists, and the lock appears
+complete or not at all (a full disk fails the write, not the lock). A lock whose run is
+provably gone (this machine, boot and pid namespace, process exited; the rule the deploy
+lock uses too, :func:`cdlib.lockowner.judge_stale`) is *stale*: it is reported with its
+owner and can be broken safely. A lock from another machine, container or pid namespace
+with the same hostname, or from an older cdlib without that identity, is never stale.
+A lock that cannot be read (hand-edited, damaged) is *corrupt*: no running cdlib can have
+written it, so it is reported with its path and can be broken like a stale one.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
-import tempfile
-import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
+from cdlib.atomicfile import write_atomic
 from cdlib.engine.errors import CdlibError
+from cdlib.lockowner import LockOwner, mark_active, mark_inactive, new_owner, owner_from_dict
 from cdlib.release.state import app_dir
 
-
-@dataclass(frozen=True)
-class LockOwner:
-    """Who holds a lock."""
-
-    user: str
-    machine: str
-    pid: int
-    since: float
-    release_id: str
-
-    def describe(self) -> str:
-        """``alice@ci-3 (pid 4242) since 2026-11-27T21:00:00Z, release r-...``."""
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.since))
-        return (
-            f"{self.user}@{self.machine} (pid {self.pid}) since {when}, release {self.release_id}"
-        )
-
-    def is_stale(self) -> bool:
-        """True when the owner ran on this machine and its process is gone.
-
-        A pid of 0 or below names no single process (``kill`` would reach a whole
-        group), so it is never taken as alive.
-        """
-        if self.machine != socket.gethostname():
-            return False
-        if self.pid <= 0:
-            return True
-        try:
-            os.kill(self.pid, 0)
-        except (ProcessLookupError, OverflowError):
-            return True
-        except PermissionError:
-            return False
-        return False
+__all__ = ["CorruptLock", "LockHeld", "LockOwner", "ReleaseLock", "break_lock", "read_owner"]
 
 
 class CorruptLock(CdlibError):
@@ -85,7 +51,11 @@ class LockHeld(CdlibError):
                 f"it: break it with 'cdlib unlock {app}'"
             )
             return
-        who = owner.describe() if owner else "a release that is taking it right now"
+        who = (
+            f"{owner.describe()}, release {owner.token}"
+            if owner
+            else "a release that is taking it right now"
+        )
         stale = owner is not None and owner.is_stale()
         hint = (
             f"; its process is gone: the lock is STALE, break it with 'cdlib unlock {app}'"
@@ -113,35 +83,33 @@ class ReleaseLock:
 
         With ``break_stale`` a stale or corrupt lock is broken first.
         """
-        me = LockOwner(
-            getpass.getuser(), socket.gethostname(), os.getpid(), time.time(), self.release_id
-        )
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".release.lock.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(asdict(me), fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
-            for _ in range(2):
+        me = new_owner(self.release_id)
+        # Active before the lock exists: another lock of this process that finds it must
+        # not judge it stale while this one is still taking it.
+        mark_active(me.token)
+        for _ in range(2):
+            try:
+                write_atomic(self.path, me.to_json() + "\n", mode=0o644, exclusive=True)
+            except FileExistsError:
                 try:
-                    os.link(tmp, self.path)
-                except FileExistsError:
-                    try:
-                        holder = self.owner()
-                    except CorruptLock as bad:
-                        if break_stale:
-                            self.path.unlink(missing_ok=True)
-                            continue
-                        raise LockHeld(self.app, None, corrupt=bad) from None
-                    if break_stale and holder is not None and holder.is_stale():
+                    holder = self.owner()
+                except CorruptLock as bad:
+                    if break_stale:
                         self.path.unlink(missing_ok=True)
                         continue
-                    raise LockHeld(self.app, holder) from None
-                self.held = True
-                return
-        finally:
-            os.unlink(tmp)
+                    mark_inactive(me.token)
+                    raise LockHeld(self.app, None, corrupt=bad) from None
+                if break_stale and holder is not None and holder.is_stale():
+                    self.path.unlink(missing_ok=True)
+                    continue
+                mark_inactive(me.token)
+                raise LockHeld(self.app, holder) from None
+            except BaseException:
+                mark_inactive(me.token)
+                raise
+            self.held = True
+            return
+        mark_inactive(me.token)
         raise LockHeld(self.app, None)
 
     def release(self) -> None:
@@ -151,9 +119,10 @@ class ReleaseLock:
                 holder = self.owner()
             except CorruptLock:
                 holder = None  # ours was written whole: someone edited it; still ours
-            if holder is None or holder.release_id == self.release_id:
+            if holder is None or holder.token == self.release_id:
                 self.path.unlink(missing_ok=True)
             self.held = False
+            mark_inactive(self.release_id)
 
     def __enter__(self) -> ReleaseLock:
         self.acquire()
@@ -165,21 +134,12 @@ class ReleaseLock:
         self.release()
 
 
-_OWNER_TYPES: dict[str, tuple[type, ...]] = {
-    "user": (str,),
-    "machine": (str,),
-    "pid": (int,),
-    "since": (int, float),
-    "release_id": (str,),
-}
-
-
 def read_owner(path: Path) -> LockOwner | None:
     """Parse a lock file; ``None`` when there is none.
 
     Raises :class:`CorruptLock` (path and what is wrong) when it cannot be read as an
     owner: empty, not JSON, a field missing or of the wrong type. Unknown fields (a newer
-    cdlib) are ignored.
+    cdlib) are ignored; a file of an older cdlib (no machine identity) loads.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -195,16 +155,8 @@ def read_owner(path: Path) -> LockOwner | None:
         data = json.loads(text)
     except ValueError as exc:
         raise CorruptLock(path, f"invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise CorruptLock(path, f"expected a JSON object, found {type(data).__name__}")
-    for name, types in _OWNER_TYPES.items():
-        if name not in data:
-            raise CorruptLock(path, f"field {name!r} is missing")
-        value = data[name]
-        if not isinstance(value, types) or isinstance(value, bool):
-            raise CorruptLock(path, f"field {name!r} has a bad value {value!r}")
     try:
-        return LockOwner(**{k: data[k] for k in _OWNER_TYPES})
+        return owner_from_dict(data)
     except (ValueError, TypeError, OverflowError) as exc:
         raise CorruptLock(path, str(exc)) from None
 

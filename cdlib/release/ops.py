@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from cdlib.release.history import (
 )
 from cdlib.release.lock import CorruptLock, LockHeld, ReleaseLock, read_owner
 from cdlib.release.routers import spec_from_json
-from cdlib.release.state import app_dir
+from cdlib.release.state import app_dir, app_name_ok, state_root
 
 
 @dataclass
@@ -157,6 +159,7 @@ def rollback(
         previous_group=latest.new_group,
         new_group=target,
         previous_version=latest.version,
+        environment=latest.environment,
     )
     lock = ReleaseLock(app, rec.id, state_dir=state_dir)
     running = None
@@ -216,7 +219,7 @@ def _running_release(hist: History, held: LockHeld) -> ReleaseRecord:
     if held.owner is None:
         raise held
     try:
-        running = hist.get(held.owner.release_id)
+        running = hist.get(held.owner.token)
     except BadRecord:
         running = None
     if running is None or not running.unfinished or running.strategy == "rollback":
@@ -239,10 +242,74 @@ def _warn_if_newer_skipped(
         )
 
 
-def signal(app: str, what: str, *, state_dir: str | None = None) -> ReleaseRecord:
-    """Send ``promote`` or ``abort`` to the running release of ``app``."""
+def signal(
+    app: str, what: str, *, state_dir: str | None = None, by: str | None = None
+) -> ReleaseRecord:
+    """Send ``promote`` or ``abort`` to the running release of ``app``; ``by`` (default
+    user@machine) is recorded as who approved the gate."""
     latest = History(app, state_dir=state_dir).latest()
     if latest is None or not latest.unfinished:
         raise CdlibError(f"no running release of {app!r} to {what}")
-    gates.send(app, latest.id, what, by=os.environ.get("USER", ""), state_dir=state_dir)
+    who = by or f"{getpass.getuser()}@{socket.gethostname()}"
+    gates.send(app, latest.id, what, by=who, state_dir=state_dir)
     return latest
+
+
+@dataclass
+class AppSummary:
+    """One line of ``cdlib status`` without an app: an app (and environment), its live
+    version (that of its latest successful release) and its latest release."""
+
+    app: str
+    environment: str | None
+    live_version: str | None
+    latest: ReleaseRecord | None
+    lock_owner: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON for ``--format json``."""
+        latest = self.latest
+        return {
+            "app": self.app,
+            "environment": self.environment,
+            "live_version": self.live_version,
+            "latest": None
+            if latest is None
+            else {
+                "id": latest.id,
+                "version": latest.version,
+                "outcome": latest.outcome,
+                "unfinished": latest.unfinished,
+                "started": latest.started,
+                "strategy": latest.strategy,
+            },
+            "lock_owner": self.lock_owner,
+        }
+
+
+def all_apps(
+    *, state_dir: str | None = None, warn: Callable[[str], None] | None = None
+) -> list[AppSummary]:
+    """Every app of the (local) state directory, one row per environment it released to.
+
+    Reads history and locks only; no router is asked (``cdlib status APP`` does that).
+    """
+    root = state_root(state_dir)
+    if not root.is_dir():
+        return []
+    out = []
+    for d in sorted(root.iterdir()):
+        if not d.is_dir() or not app_name_ok(d.name) or not (d / "history").is_dir():
+            continue
+        recs = History(d.name, state_dir=state_dir, warn=warn).all()
+        try:
+            owner = read_owner(d / "release.lock")
+            lock = owner.describe() if owner else None
+        except CorruptLock as bad:
+            lock = f"CORRUPT: {bad}"
+        envs = sorted({r.environment for r in recs}, key=lambda e: e or "")
+        for env in envs or [None]:
+            mine = [r for r in recs if r.environment == env]
+            live = next((r.version for r in reversed(mine) if r.outcome == SUCCEEDED), None)
+            out.append(AppSummary(d.name, env, live, mine[-1] if mine else None, lock))
+    return out

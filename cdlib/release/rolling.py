@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from cdlib.checks.suite import Suite, run_suite
 from cdlib.engine.play import batches
 from cdlib.release.history import SUCCEEDED
+from cdlib.release.interrupt import check, traffic_lock
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 
 
@@ -21,6 +24,11 @@ class Rolling(Strategy):
             of the router.
         checks: a suite run against each batch's hosts before they get traffic again.
         drain_timeout: seconds to wait for open sessions to end.
+
+    Each traffic change (drain and deregister, register) happens under the app's traffic
+    lock after checking for an interrupt (``cdlib rollback`` or ``cdlib abort`` from
+    another shell), as in the other strategies: the release stops before its next
+    traffic change, leaving traffic as it is.
     """
 
     group: str | None = None
@@ -30,12 +38,17 @@ class Rolling(Strategy):
     drain_timeout: float = 30.0
 
     kind = "rolling"
+    limit_mode = "hosts"
+
+    def _updated_groups(self) -> list[str]:
+        return [self.group or next(iter(self.group_patterns()))]
 
     def _execute(self, run: Run) -> None:
         router = self._router(run)
         group = self.group or next(iter(self.group_patterns()))
         pattern = self.group_patterns()[group]
-        hosts = run.ctx.inventory.select(pattern)
+        only = run.limited(group)  # with --limit, the limited hosts alone are updated
+        hosts = [h for h in run.ctx.inventory.select(pattern) if only is None or h.name in only]
         run.rec.new_group = group
         run.rec.previous_group = group
         failed: list[str] = []
@@ -48,8 +61,9 @@ class Rolling(Strategy):
                 if run.ctx.check:
                     st.detail = f"would drain {names}"
                 else:
-                    router.drain(group, targets, timeout=self.drain_timeout)
-                    router.deregister(group, targets)
+                    drain = partial(router.drain, group, targets, timeout=self.drain_timeout)
+                    self._change(run, drain)
+                    self._change(run, partial(router.deregister, group, targets))
                     st.detail = names
             try:
                 run.deploy(group, limit=names)
@@ -73,10 +87,16 @@ class Rolling(Strategy):
                 if run.ctx.check:
                     st.detail = f"would register {names}"
                     continue
-                router.register(group, targets)
+                self._change(run, partial(router.register, group, targets))
                 health = router.wait_healthy(group, timeout=self.health_timeout)
                 if not health.healthy:
                     raise ReleaseFailed(health.describe())
                 router.tag_release(group, self.version)
                 st.detail = f"{len(targets)} target(s) healthy"
         run.finish(SUCCEEDED, f"{len(failed)} host(s) failed" if failed else "")
+
+    def _change(self, run: Run, apply: Callable[[], object]) -> None:
+        """One traffic change, unless the release was interrupted (then :class:`Interrupted`)."""
+        with traffic_lock(self.app, state_dir=self.state_dir):
+            check(self.app, run.rec.id, state_dir=self.state_dir)
+            apply()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from cdlib.atomicfile import write_atomic
 
 _APP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -27,6 +28,11 @@ def state_root(root: str | os.PathLike[str] | None = None) -> Path:
     return Path(base) / "cdlib"
 
 
+def app_name_ok(app: str) -> bool:
+    """Whether ``app`` is a valid app name (letters, digits, ``.``, ``_``, ``-``; max 64)."""
+    return bool(_APP_RE.match(app))
+
+
 def app_dir(app: str, root: str | os.PathLike[str] | None = None) -> Path:
     """The directory of one app's state, created on demand."""
     if not _APP_RE.match(app):
@@ -39,19 +45,9 @@ def app_dir(app: str, root: str | os.PathLike[str] | None = None) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temp file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` as JSON to ``path`` atomically, readable by its owner only."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    write_atomic(path, text, private=True)
 
 
 def read_json(path: Path) -> Any:

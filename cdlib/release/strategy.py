@@ -1,52 +1,47 @@
-"""What every release strategy shares: deploy to a group, check it, move traffic, record.
+"""What every release strategy shares: its options, validation and the way it runs.
 
 A strategy is created in a playbook next to plays (``cdlib run`` runs both, in order) or
-run from Python with :meth:`Strategy.run`. It holds the app's release lock for its whole
-run, writes a history record after every step, and reports each step as a result line
-(host ``release:<app>``) in the console, the JSON events and the :class:`RunResult`.
+run from Python with :meth:`Strategy.run`. To the engine it is one more
+:class:`~cdlib.engine.contract.Runnable` item. It holds the app's release lock for its
+whole run, writes a history record after every step (:mod:`cdlib.release.journal`),
+and reports each step as a result line (host ``release:<app>``) in the console, the
+JSON events and the :class:`RunResult`. The steps strategies share (deploy a group,
+register targets, run checks) are in :mod:`cdlib.release.steps`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from cdlib.checks.suite import Suite, SuiteHost, SuiteReport, run_suite
+from cdlib.checks.suite import Suite
+from cdlib.engine.contract import RunContext, Scope
 from cdlib.engine.errors import CdlibError, Origin, PlaybookError
+from cdlib.engine.events import EventSink
 from cdlib.engine.origin import caller_origin
-from cdlib.engine.results import RunResult, TaskResult
+from cdlib.engine.play import Play, collect_plays, register
+from cdlib.engine.prepare import plays_path
+from cdlib.engine.results import RunResult
+from cdlib.engine.runner import run as run_playbook
 from cdlib.engine.task import Status
+from cdlib.engine.templating import is_template
 from cdlib.inventory.model import Inventory
-from cdlib.release.gates import ABORT, Aborted, received
-from cdlib.release.history import (
-    ABORTED,
-    FAILED,
-    INTERRUPTED,
-    ROLLED_BACK,
-    History,
-    Recorder,
-    ReleaseRecord,
-)
-from cdlib.release.hooks import HookEvent, Hooks
+from cdlib.release.gates import Aborted
+from cdlib.release.history import ABORTED, FAILED, INTERRUPTED, ROLLED_BACK, ReleaseRecord
+from cdlib.release.hooks import Hooks
 from cdlib.release.interrupt import Interrupted
-from cdlib.release.interrupt import check as check_interrupt
-from cdlib.release.lock import ReleaseLock
+from cdlib.release.journal import ReleaseFailed, StepNote
+from cdlib.release.options import option_vars, render_options, secrets_of
 from cdlib.release.routers import RouterSpec
+from cdlib.release.state import app_name_ok
+from cdlib.release.steps import Run
+from cdlib.tasks._local import file_sha256
 from cdlib.traffic.base import Router, Target, TrafficError
 
-
-class ReleaseFailed(CdlibError):
-    """A release stopped; ``rolled_back`` says whether traffic was moved back, ``aborted``
-    whether it stopped because it was aborted (``cdlib abort``, a rejected or timed-out
-    gate) rather than because something failed."""
-
-    def __init__(self, message: str, *, rolled_back: bool = False, aborted: bool = False) -> None:
-        super().__init__(message)
-        self.rolled_back = rolled_back
-        self.aborted = aborted
+__all__ = ["DeployFn", "DeployTarget", "ReleaseFailed", "Run", "StepNote", "Strategy"]
 
 
 class _NotPredictable(Exception):
@@ -65,21 +60,6 @@ class DeployTarget:
 
 #: Builds the plays that install ``target.version`` on ``target.hosts``.
 DeployFn = Callable[[DeployTarget], Any]
-
-
-@dataclass
-class ReleaseContext:
-    """What the runner hands a strategy: inventory, modes and where results go."""
-
-    inventory: Inventory
-    check: bool = False
-    diff: bool = False
-    forks: int = 10
-    extra_vars: Mapping[str, Any] = field(default_factory=dict)
-    sinks: Sequence[Any] = ()
-    connection_factory: Any = None
-    result: RunResult = field(default_factory=RunResult)
-    emit: Callable[[TaskResult], None] | None = None
 
 
 @dataclass(kw_only=True)
@@ -107,6 +87,19 @@ class Strategy:
         hooks: callables at each stage.
         health_timeout: seconds to wait for the router to see the new group healthy.
         state_dir: where lock and history live (default ``$CDLIB_STATE_DIR``).
+        vars: variables for the options' templates, as a play's vars (``-e`` wins).
+        environment: the environment released to (``"{{ env }}"``), recorded and
+            filtered on by ``cdlib history --env``.
+        build: the build file released (relative to the playbook's directory); its
+            sha256 is recorded. Default: the build of the deploy plays' ``release`` task.
+        metadata: free-form labels recorded with the release (``cdlib run --meta``
+            adds to them and wins).
+        require_released_in: an environment the same build (same sha256) must have been
+            released to successfully first; otherwise the release stops before deploying.
+
+    Every string option (and every string of a router spec, of ``groups`` and of
+    ``metadata``) may be a template, rendered per run from the inventory's ``all``
+    vars, ``vars``, extra vars and ``lookup('env', NAME)`` (:mod:`cdlib.release.options`).
     """
 
     app: str
@@ -123,11 +116,19 @@ class Strategy:
     health_timeout: float = 60.0
     state_dir: str | None = None
     name: str | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    environment: str | None = None
+    build: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    require_released_in: str | None = None
     origin: Origin = field(default_factory=caller_origin, repr=False)
 
     kind = "strategy"
     #: False for strategies that move users by other means (flags).
     needs_router = True
+    #: What ``--limit`` means: ``group`` (the group traffic switches to must be wholly
+    #: inside it), ``hosts`` (only the limited hosts are updated) or ``none`` (refused).
+    limit_mode = "group"
 
     def __post_init__(self) -> None:
         if not isinstance(self.app, str) or not self.app:
@@ -142,11 +143,7 @@ class Strategy:
                 f"or a Router, got {type(self.router).__name__}",
                 origin=self.origin,
             )
-        from cdlib.engine.play import _collector
-
-        bucket = _collector.get()
-        if bucket is not None:
-            bucket.append(self)  # type: ignore[arg-type]
+        register(self)
 
     # -- public ----------------------------------------------------------------
     @property
@@ -159,20 +156,49 @@ class Strategy:
         inventory: Inventory | str | None = None,
         *,
         check: bool = False,
-        sinks: Sequence[Any] = (),
+        sinks: Sequence[EventSink] = (),
         extra_vars: Mapping[str, Any] | None = None,
     ) -> RunResult:
         """Run this release alone (the same as a playbook holding only it)."""
-        from cdlib.engine.runner import run
+        return run_playbook([self], inventory, check=check, sinks=sinks, extra_vars=extra_vars)
 
-        return run([self], inventory, check=check, sinks=sinks, extra_vars=extra_vars)  # type: ignore[list-item]
+    def validate(self, scope: Scope) -> list[PlaybookError]:
+        """Errors found before anything runs: options that do not render, unknown groups,
+        a ``--limit`` the strategy cannot honour, a missing build, bad deploy plays."""
+        s, errors = self.for_run(scope.inventory, scope.extra_vars, scope.metadata)
+        if errors:
+            return errors
+        return s._validate(scope)
 
-    def validate(self, inv: Inventory, extra: Mapping[str, Any]) -> list[PlaybookError]:
-        """Errors found before anything runs: unknown groups, bad deploy plays."""
-        from cdlib.engine.playbook import Playbook
-        from cdlib.engine.runner import prepare_plays
-        from cdlib.engine.templating import Templar
+    def for_run(
+        self,
+        inventory: Inventory,
+        extra_vars: Mapping[str, Any],
+        metadata: Mapping[str, str] | None = None,
+    ) -> tuple[Strategy, list[PlaybookError]]:
+        """A copy of this strategy with its options rendered for one run, and the errors
+        (this object keeps its templates)."""
+        secrets = secrets_of(inventory, extra_vars, self.vars)
+        variables = option_vars(inventory, self.vars, extra_vars)
+        s, errors = render_options(self, variables, secrets, metadata or {})
+        if not errors:
+            errors += s._check_options()
+        return s, errors
 
+    def _check_options(self) -> list[PlaybookError]:
+        bad = []
+        if not app_name_ok(self.app):
+            bad.append(f"app name {self.app!r} is invalid: use letters, digits, '.', '_', '-'")
+        if not self.version.strip() or any(c.isspace() for c in self.version):
+            bad.append(f"version {self.version!r} is empty or holds white space")
+        if self.require_released_in is not None and self.require_released_in == self.environment:
+            bad.append(
+                f"require_released_in names this release's own environment {self.environment!r}"
+            )
+        return [PlaybookError(f"release {self.app}: {b}", origin=self.origin) for b in bad]
+
+    def _validate(self, scope: Scope) -> list[PlaybookError]:
+        inv = scope.inventory
         errors: list[PlaybookError] = []
         for group, pattern in self.group_patterns().items():
             if not inv.select(pattern):
@@ -186,22 +212,97 @@ class Strategy:
                 continue
             plays = self._deploy_plays(group, pattern)
             if plays:
-                from pathlib import Path
-
-                book = Playbook(Path(self.origin.file).resolve(), plays)
                 try:
-                    prepare_plays(
-                        book,
-                        inv,
-                        pattern,
-                        {**extra, **self._vars(group)},
-                        Templar(book.search_path),
-                    )
-                except PlaybookError as exc:
-                    errors.append(exc)
+                    errors += scope.check_plays(plays, limit=pattern, extra_vars=self._vars(group))
                 except Exception as exc:
-                    errors += list(getattr(exc, "errors", [PlaybookError(str(exc))]))
+                    errors.append(PlaybookError(str(exc), origin=self.origin))
+        if errors:
+            return errors
+        errors += self._check_limit(inv, scope.limit)
+        try:
+            build = self.build_path()
+        except PlaybookError as exc:
+            return [*errors, exc]
+        if build is not None and not build.is_file():
+            errors.append(
+                PlaybookError(
+                    f"release {self.app}: build {str(build)!r} not found", origin=self.origin
+                )
+            )
+        if self.require_released_in is not None and build is None:
+            errors.append(
+                PlaybookError(
+                    f"release {self.app}: require_released_in={self.require_released_in!r} "
+                    "compares builds by sha256: set build= (or deploy with a release task)",
+                    origin=self.origin,
+                )
+            )
         return errors
+
+    def limited_hosts(self, inv: Inventory, group: str, limit: str | None) -> list[str] | None:
+        """The group's hosts inside ``limit`` (``None`` without a limit)."""
+        if not limit:
+            return None
+        inside = {h.name for h in inv.select("all", limit)}
+        return [h.name for h in inv.select(self.group_patterns()[group]) if h.name in inside]
+
+    def _check_limit(self, inv: Inventory, limit: str | None) -> list[PlaybookError]:
+        if not limit:
+            return []
+        groups = self.group_patterns()
+        if self.limit_mode == "none" or not groups:
+            why = f"a {self.kind} release deploys no hosts, so --limit has no meaning for it"
+        else:
+            parts = {
+                g: (self.limited_hosts(inv, g, limit) or [], inv.select(p))
+                for g, p in groups.items()
+            }
+            if self.limit_mode == "hosts":
+                mine = self._updated_groups()
+                if any(parts[g][0] for g in mine):
+                    return []
+                why = f"--limit {limit!r} selects no host of group(s) {', '.join(mine)}"
+            elif any(len(sel) == len(every) for sel, every in parts.values()):
+                return []
+            else:
+                cover = ", ".join(
+                    f"{g}: {len(sel)} of {len(every)} host(s)" for g, (sel, every) in parts.items()
+                )
+                why = (
+                    f"--limit {limit!r} leaves every group partly deployed ({cover}), and a "
+                    f"{self.kind} release moves traffic to the whole group it deploys; widen "
+                    "--limit to a whole group or drop it"
+                )
+        return [PlaybookError(f"release {self.app}: {why}", origin=self.origin)]
+
+    def _updated_groups(self) -> list[str]:
+        """The router groups whose hosts this strategy deploys."""
+        return list(self.group_patterns())
+
+    def build_path(self) -> Path | None:
+        """The build file released: ``build``, else the one of the deploy plays'
+        ``release`` task (``None`` when there is none)."""
+        base = plays_path([self]).parent
+        if self.build is not None:
+            p = Path(self.build).expanduser()
+            return p if p.is_absolute() else base / p
+        from cdlib.tasks.release import Release
+
+        found: set[Path] = set()
+        for group, pattern in self.group_patterns().items():
+            for play in self._deploy_plays(group, pattern):
+                where = plays_path([play]).parent
+                for t in play.tasks:
+                    if isinstance(t, Release) and not is_template(t.build):
+                        p = Path(t.build).expanduser()
+                        found.add(p if p.is_absolute() else where / p)
+        if len(found) > 1:
+            raise PlaybookError(
+                f"release {self.app}: the deploy plays install several builds "
+                f"({', '.join(sorted(map(str, found)))}); name the one released with build=",
+                origin=self.origin,
+            )
+        return next(iter(found), None)
 
     def group_patterns(self) -> dict[str, str]:
         """Router group -> inventory pattern."""
@@ -210,17 +311,43 @@ class Strategy:
         names = self.router.groups if isinstance(self.router, Router) else self._spec_groups()
         return {g: (self.groups or {}).get(g, g) for g in names}
 
-    def execute(self, ctx: ReleaseContext) -> None:
-        """Run the release (called by the runner); failures become result lines."""
-        import os
+    def execute(self, ctx: RunContext) -> None:
+        """Run the release (called by the engine); failures become result lines."""
+        s, errors = self.for_run(ctx.inventory, ctx.extra_vars, ctx.metadata)
+        if errors:
+            # Validation renders the same options: only a changed environment gets here.
+            ctx.start(f"release {self.app} ({self.kind})", [f"release:{self.app}"])
+            Run(self, ctx, ReleaseRecord(self.app, self.version, self.kind)).report(
+                "release", Status.FAILED, "; ".join(str(e) for e in errors)
+            )
+            return
+        s._run(ctx)
 
+    def _run(self, ctx: RunContext) -> None:
+        ctx.start(f"release {self.app} {self.version} ({self.kind})", [f"release:{self.app}"])
         rec = ReleaseRecord(
-            self.app, self.version, self.kind, pid=os.getpid(), router=self._router_json()
+            self.app,
+            self.version,
+            self.kind,
+            pid=os.getpid(),
+            router=self._router_json(),
+            environment=self.environment,
+            metadata=dict(self.metadata),
         )
         run = Run(self, ctx, rec)
         try:
+            build = self.build_path()
+            if build is not None:
+                rec.build = self.build if self.build is not None else str(build)
+                try:
+                    rec.build_sha256 = file_sha256(build)[0]
+                except OSError as exc:
+                    raise ReleaseFailed(
+                        f"cannot read build {str(build)!r}: {exc.strerror}"
+                    ) from None
             with run.locked():
                 try:
+                    run.promotion_check()
                     self._execute(run)
                 except BaseException as exc:
                     if run.recorder is not None and run.rec.unfinished:
@@ -267,11 +394,10 @@ class Strategy:
         return ("blue", "green")
 
     def _vars(self, group: str) -> dict[str, Any]:
+        # What deploy plays and checks see about the release.
         return {"release_app": self.app, "release_version": self.version, "release_group": group}
 
-    def _deploy_plays(self, group: str, pattern: str) -> list[Any]:
-        from cdlib.engine.play import Play, collect_plays
-
+    def _deploy_plays(self, group: str, pattern: str) -> list[Play]:
         if self.deploy is None:
             return []
         # Plays created by the deploy function must not leak into a playbook being loaded.
@@ -323,242 +449,3 @@ class Strategy:
                 raise ReleaseFailed(f"host {h.name}: host var {self.target_var!r} is not set")
             out.append(Target(str(where), int(port)))
         return out
-
-
-@dataclass
-class StepNote:
-    """What a step reports: its detail, and whether it changed something."""
-
-    detail: str = ""
-    changed: bool | None = None
-
-
-class Run:
-    """One execution of a strategy: lock, record, step results, hooks, signals."""
-
-    def __init__(self, strategy: Strategy, ctx: ReleaseContext, rec: ReleaseRecord) -> None:
-        self.s = strategy
-        self.ctx = ctx
-        self.rec = rec
-        self.recorder: Recorder | None = None
-        self.play_name = f"release {strategy.app} {strategy.version} ({strategy.kind})"
-        self.failure_reported = False
-
-    # -- lifecycle -------------------------------------------------------------
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the app's release lock and record the release (not in check mode)."""
-        if self.ctx.check:
-            yield
-            return
-        lock = ReleaseLock(self.s.app, self.rec.id, state_dir=self.s.state_dir)
-        lock.acquire()
-        try:
-            self.recorder = Recorder(History(self.s.app, state_dir=self.s.state_dir), self.rec)
-            yield
-        finally:
-            lock.release()
-
-    @contextmanager
-    def step(self, name: str, *, changes: bool = False) -> Iterator[StepNote]:
-        """Time a step, record it, and report it as a result line."""
-        t0 = time.monotonic()
-        note = StepNote()
-        rec = self.recorder.step(name) if self.recorder else None
-        try:
-            yield note
-        except BaseException as exc:
-            if self.recorder and rec:
-                self.recorder.end_step(rec, FAILED, str(exc))
-            self.report(name, Status.FAILED, str(exc), duration=time.monotonic() - t0, exc=exc)
-            self.failure_reported = True
-            raise
-        if self.recorder and rec:
-            self.recorder.end_step(rec, "succeeded", note.detail)
-        changed = changes if note.changed is None else note.changed
-        self.report(
-            name,
-            Status.CHANGED if changed else Status.OK,
-            note.detail,
-            duration=time.monotonic() - t0,
-        )
-
-    def report(
-        self,
-        task: str,
-        status: Status,
-        msg: str,
-        *,
-        duration: float = 0.0,
-        exc: BaseException | None = None,
-        changes: list[str] | None = None,
-    ) -> None:
-        """Emit one result line for the release."""
-        r = TaskResult(
-            play=self.play_name,
-            host=f"release:{self.s.app}",
-            task=task,
-            status=status,
-            msg=msg,
-            origin=str(self.s.origin),
-            duration=duration,
-            exception=exc,
-            changes=changes or ([msg] if status is Status.CHANGED and msg else []),
-        )
-        if self.ctx.emit is not None:
-            self.ctx.emit(r)
-
-    def hook(
-        self,
-        stage: str,
-        group: str | None,
-        weights: Mapping[str, int] | None = None,
-        detail: str = "",
-    ) -> None:
-        """Fire a hook (not in check mode)."""
-        if self.ctx.check:
-            return
-        self.s.hooks.fire(
-            HookEvent(
-                stage, self.s.app, self.s.version, group, dict(weights or {}), self.rec.id, detail
-            )
-        )
-
-    def aborted(self) -> bool:
-        """Whether ``cdlib abort`` was sent to this release."""
-        return (
-            not self.ctx.check
-            and received(self.s.app, self.rec.id, state_dir=self.s.state_dir) == ABORT
-        )
-
-    def sleep(self, seconds: float) -> None:
-        """Wait, but stop early: :class:`Aborted` on ``cdlib abort``, ``Interrupted``
-        when ``cdlib rollback`` interrupted the release."""
-        end = time.monotonic() + seconds
-        while True:
-            if self.aborted():
-                raise Aborted("aborted by 'cdlib abort'")
-            if not self.ctx.check:
-                check_interrupt(self.s.app, self.rec.id, state_dir=self.s.state_dir)
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(0.25, left))
-
-    def weights(self, weights: Mapping[str, int]) -> None:
-        """Record where traffic stands."""
-        if self.recorder:
-            self.recorder.weights(dict(weights))
-
-    def finish(self, outcome: str, reason: str = "") -> None:
-        """Record the end of the release."""
-        if self.recorder:
-            self.recorder.finish(outcome, reason)
-
-    # -- shared steps ------------------------------------------------------------
-    def deploy(self, group: str, limit: str | None = None) -> None:
-        """Install the version on the group's hosts (plays from ``deploy``)."""
-        pattern = self.s.group_patterns()[group]
-        where = pattern if limit is None else f"{pattern}:&{limit}"
-        plays = self.s._deploy_plays(group, pattern)
-        if not plays:
-            return
-        from cdlib.engine.runner import run
-
-        self.hook("before_install", group)
-        with self.step(f"deploy {self.s.version} to {group}", changes=True) as st:
-            sub = run(
-                plays,
-                self.ctx.inventory,
-                check=self.ctx.check,
-                diff=self.ctx.diff,
-                limit=where,
-                extra_vars={**self.ctx.extra_vars, **self.s._vars(group)},
-                forks=self.ctx.forks,
-                sinks=[_NoEnd(s) for s in self.ctx.sinks],
-                connection_factory=self.ctx.connection_factory,
-            )
-            merge_results(self.ctx.result, sub)
-            if not sub.ok:
-                bad = sorted(set(sub.failed_hosts) | set(sub.unreachable_hosts))
-                raise ReleaseFailed(f"deploy failed on {', '.join(bad)}; traffic unchanged")
-            st.detail = f"{len(sub.stats)} host(s), {len(sub.changed())} change(s)"
-            st.changed = bool(sub.changed())
-        self.hook("after_install", group)
-
-    def ensure_targets(self, router: Router, group: str) -> None:
-        """Register the group's hosts in the router and wait until they are healthy."""
-        pattern = self.s.group_patterns()[group]
-        want = set(self.s._targets(self.ctx.inventory, pattern))
-        have = set(router.targets(group))
-        diff = bool(want - have or have - want)
-        with self.step(f"router targets of {group}", changes=diff) as st:
-            if self.ctx.check:
-                st.detail = f"would register {len(want - have)}, remove {len(have - want)}"
-                return
-            if want - have:
-                router.register(group, sorted(want - have))
-            if have - want:
-                router.deregister(group, sorted(have - want))
-            report = router.wait_healthy(group, timeout=self.s.health_timeout)
-            if not report.healthy:
-                raise ReleaseFailed(f"{report.describe()}; traffic unchanged")
-            st.detail = f"{len(want)} target(s) healthy"
-
-    def checks(self, suite: Suite | None, title: str, hosts: list[SuiteHost]) -> SuiteReport | None:
-        """Run a smoke-check suite; raise :class:`ReleaseFailed` when it fails."""
-        if suite is None:
-            return None
-        with self.step(title) as st:
-            if self.ctx.check:
-                st.detail = f"would run suite {suite.name} on {len(hosts)} host(s)"
-                return None
-            report = run_suite(suite, hosts, forks=self.ctx.forks)
-            if not report.ok:
-                raise ReleaseFailed(f"{title} failed:\n{report.render()}")
-            st.detail = f"suite {suite.name} passed on {len(hosts)} target(s)"
-            return report
-
-    def preview_hosts(self, group: str) -> list[SuiteHost]:
-        """The group's hosts as suite targets (checked directly, not through the router)."""
-        pattern = self.s.group_patterns()[group]
-        out = []
-        for h in self.ctx.inventory.select(pattern):
-            conn = None
-            if self.ctx.connection_factory is not None:
-                conn = self.ctx.connection_factory(h)
-            else:
-                from cdlib.connections.factory import connection_for
-
-                conn = connection_for(h)
-            out.append(SuiteHost(h.name, conn, {**h.vars, **self.s._vars(group)}))
-        return out
-
-    def router_host(self, group: str) -> list[SuiteHost]:
-        """One pseudo-host for checks through the load balancer."""
-        return [SuiteHost("router", None, {**self.ctx.extra_vars, **self.s._vars(group)})]
-
-
-class _NoEnd:
-    """Forwards a sink's events except the end of a nested run."""
-
-    def __init__(self, sink: Any) -> None:
-        self.sink = sink
-
-    def play_start(self, play: str, hosts: list[str], check: bool) -> None:
-        self.sink.play_start(play, hosts, check)
-
-    def task_result(self, result: TaskResult) -> None:
-        self.sink.task_result(result)
-
-    def run_end(self, result: RunResult) -> None:
-        return None
-
-
-def merge_results(into: RunResult, sub: RunResult) -> None:
-    """Add a nested run's results and counts to ``into``."""
-    into.results.extend(sub.results)
-    for host, st in sub.stats.items():
-        mine = into.stats.setdefault(host, type(st)())
-        for k, v in st.as_dict().items():
-            setattr(mine, k, getattr(mine, k) + v)

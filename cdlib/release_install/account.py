@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Task, option
 from cdlib.facts.base import Fact
 
 
@@ -30,12 +30,11 @@ class _PasswdFact(Fact[bool]):
 
 
 @dataclass
-class SystemAccount(Task):
+class SystemAccount(Task[Plan]):
     """Ensure system user ``name`` exists (no home, no login shell)."""
 
-    name: str
+    name: str = field(metadata=option(templated=True))
 
-    templated = ("name",)
     kind = "system_account"
 
     def describe(self) -> str:

@@ -1,24 +1,20 @@
 """The per-app deploy lock: a lock file on the host holding its owner as JSON.
 
 Taking it is an ``O_EXCL`` create (``set -C`` / noclobber), so of two runs exactly one wins.
-The file holds ``{"user", "controlhost", "pid", "since", "token"}`` and what tells the
-control machine apart from another with the same hostname (``boot_id``, ``machine_id``,
-``pidns``: see :class:`Machine`); releasing removes it only when it still holds our token,
-so a run never frees a lock it does not own.
+The file holds its :class:`~cdlib.lockowner.LockOwner` (user, control host, pid, since,
+token, and what tells the control machine apart from another with the same hostname); the
+release lock on the control machine uses the same owner and staleness rule. Releasing
+removes it only when it still holds our token, so a run never frees a lock it does not own.
 Waiting happens on the host in a bounded loop, so it costs one round trip.
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
-import hashlib
 import json
 import os
 import secrets
-import socket
-import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +22,16 @@ from cdlib.connections.shell import q
 from cdlib.engine.errors import TaskFailed
 from cdlib.engine.task import HostContext
 from cdlib.facts.base import Fact, batch_script, split_batch
+from cdlib.lockowner import (
+    LockOwner,
+    Machine,
+    judge_stale,
+    mark_active,
+    mark_inactive,
+    owner_from_dict,
+    this_machine,
+)
+from cdlib.lockowner import new_owner as _new_owner
 
 #: Exit code of the acquire snippet when the lock stayed taken for the whole timeout.
 HELD_EXIT = 75
@@ -33,119 +39,23 @@ HELD_EXIT = 75
 POLL = 0.2
 
 
-@dataclass(frozen=True)
-class LockOwner:
-    """Who holds a deploy lock (as read from the lock file)."""
-
-    user: str
-    controlhost: str
-    pid: int
-    since: str
-    token: str = ""
-    boot_id: str = ""
-    machine_id: str = ""
-    pidns: str = ""
-
-    def describe(self) -> str:
-        """``user@controlhost pid 123 since 2026-01-01T00:00:00Z``."""
-        return f"{self.user}@{self.controlhost} pid {self.pid} since {self.since}"
-
-    def to_json(self) -> str:
-        """One-line JSON as stored in the lock file."""
-        return json.dumps(
-            {
-                "user": self.user,
-                "controlhost": self.controlhost,
-                "pid": self.pid,
-                "since": self.since,
-                "token": self.token,
-                "boot_id": self.boot_id,
-                "machine_id": self.machine_id,
-                "pidns": self.pidns,
-            },
-            sort_keys=True,
-        )
-
-
-@dataclass(frozen=True)
-class Machine:
-    """Which machine, boot and pid namespace a control process runs in.
-
-    The hostname alone does not tell two machines (or two containers, or two pid
-    namespaces on one machine) apart, and a pid means something only in its own pid
-    namespace. Empty fields are unknown (not Linux, unreadable, an old lock file). The
-    two ids are kept hashed (the same on every run of the machine, not the raw ids).
-    """
-
-    hostname: str
-    boot_id: str = ""  # from /proc/sys/kernel/random/boot_id: new at each boot
-    machine_id: str = ""  # from /etc/machine-id: stays across reboots
-    pidns: str = ""  # /proc/self/ns/pid, e.g. "pid:[4026531836]"
-
-
-def _read_id(path: str) -> str:
-    """The id in ``path``, hashed: machine-id(5) asks not to expose the raw id."""
-    try:
-        with open(path, encoding="ascii", errors="replace") as fh:
-            raw = fh.read(200).strip()
-    except OSError:
-        return ""
-    return hashlib.sha256(f"cdlib deploy lock {raw}".encode()).hexdigest()[:32] if raw else ""
-
-
-def this_machine() -> Machine:
-    """The :class:`Machine` of this process."""
-    try:
-        pidns = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        pidns = ""
-    return Machine(
-        hostname=socket.gethostname(),
-        boot_id=_read_id("/proc/sys/kernel/random/boot_id"),
-        machine_id=_read_id("/etc/machine-id") or _read_id("/var/lib/dbus/machine-id"),
-        pidns=pidns,
-    )
-
-
 def parse_owner(text: str) -> LockOwner | None:
-    """Parse a lock file's content; ``None`` for an empty file (being written right now)."""
+    """Parse a lock file's content; ``None`` for an empty file (being written right now).
+
+    Unreadable content gives an owner ``unknown``, which is never judged stale.
+    """
     text = text.strip()
     if not text:
         return None
     try:
-        d = json.loads(text)
-        return LockOwner(
-            str(d["user"]),
-            str(d["controlhost"]),
-            int(d["pid"]),
-            str(d["since"]),
-            str(d["token"]),
-            # Absent from lock files of older versions: unknown, judged conservatively.
-            boot_id=str(d.get("boot_id") or ""),
-            machine_id=str(d.get("machine_id") or ""),
-            pidns=str(d.get("pidns") or ""),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return LockOwner("unknown", "unknown", 0, "unknown", "")
+        return owner_from_dict(json.loads(text))
+    except ValueError:
+        return LockOwner("unknown", "unknown", 0, 0.0, "")
 
 
 def new_owner() -> LockOwner:
     """An owner record for this process, with a fresh token."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    here = this_machine()
-    return LockOwner(
-        user=user,
-        controlhost=here.hostname,
-        pid=os.getpid(),
-        since=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        token=secrets.token_hex(8),
-        boot_id=here.boot_id,
-        machine_id=here.machine_id,
-        pidns=here.pidns,
-    )
+    return _new_owner(secrets.token_hex(8))
 
 
 def acquire_command(lock_path: str, owner: LockOwner, timeout: float) -> str:
@@ -189,60 +99,13 @@ def held_message(app: str, host: str, lock_path: str, text: str, waited: float) 
 #: Decides whether a holder is stale (its run is gone) and its lock may be broken.
 StaleCheck = Callable[[LockOwner], bool]
 
-#: Tokens of the deploy locks this process holds right now.
-_ACTIVE: set[str] = set()
-
-
-def judge_stale(
-    holder: LockOwner,
-    here: Machine,
-    my_pid: int,
-    active: Collection[str],
-    pid_alive: Callable[[int], bool],
-) -> bool:
-    """True only when ``holder`` provably was a run on this machine that is gone (pure).
-
-    Stale when the holder ran in this very pid namespace of this boot and its process
-    has exited (``pid_alive``), or it is this process (``my_pid``) and its run (token
-    not in ``active``) has ended without releasing; or when the holder ran on this
-    machine (same machine id) before it rebooted (another boot id). Anything else is
-    never stale: another machine, container or pid namespace with the same hostname,
-    an unknown identity (an old lock file), a lock without token. Only its owner can
-    know whether such a run is still going.
-    """
-    if not holder.token or holder.controlhost != here.hostname:
-        return False
-    if not holder.boot_id or not here.boot_id:
-        return False
-    if holder.boot_id != here.boot_id:
-        # Another kernel: this machine before a reboot (its runs are all gone), or another
-        # machine when the machine ids differ or are unknown.
-        return bool(here.machine_id) and holder.machine_id == here.machine_id
-    if not holder.pidns or holder.pidns != here.pidns:
-        return False  # its pid means nothing in our pid namespace
-    if holder.pid <= 0:
-        return False
-    if holder.pid == my_pid:
-        return holder.token not in active
-    return not pid_alive(holder.pid)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def is_stale(holder: LockOwner) -> bool:
     """True when ``holder`` was a run of this machine and pid namespace that is gone.
 
-    See :func:`judge_stale`; this process's identity, pid and active runs are used.
+    The one rule of both locks: :func:`cdlib.lockowner.judge_stale`.
     """
-    return judge_stale(holder, this_machine(), os.getpid(), _ACTIVE, _pid_alive)
+    return holder.is_stale()
 
 
 @dataclass
@@ -286,11 +149,11 @@ def deploy_lock(
     owner = new_owner()
     # Known as active before the lock exists on the host: another run in this process
     # that finds it there must not judge it stale while this one is still taking it.
-    _ACTIVE.add(owner.token)
+    mark_active(owner.token)
     try:
         yield from _hold(ctx, app, lock_path, timeout, then, stale, owner)
     finally:
-        _ACTIVE.discard(owner.token)
+        mark_inactive(owner.token)
 
 
 def _hold(
@@ -338,3 +201,22 @@ def _hold(
         if not held.released:
             with contextlib.suppress(Exception):
                 ctx.conn.run(release_command(lock_path, owner), timeout=60)
+
+
+__all__ = [
+    "HELD_EXIT",
+    "POLL",
+    "HeldLock",
+    "LockOwner",
+    "Machine",
+    "StaleCheck",
+    "acquire_command",
+    "deploy_lock",
+    "held_message",
+    "is_stale",
+    "judge_stale",
+    "new_owner",
+    "parse_owner",
+    "release_command",
+    "this_machine",
+]

@@ -28,6 +28,7 @@ from cdlib.tasks.users import Group, User, group, user
 
 __all__ = [
     "Absent",
+    "AutoScalingGroup",
     "BlockInFile",
     "Command",
     "Copy",
@@ -41,12 +42,14 @@ __all__ = [
     "FlagSet",
     "Group",
     "HAProxyConfig",
+    "LaunchTemplate",
     "LineInFile",
     "MarkBad",
     "Package",
     "Pip",
     "Release",
     "Rollback",
+    "SecurityGroup",
     "Service",
     "Smoke",
     "Symlink",
@@ -54,6 +57,7 @@ __all__ = [
     "Unarchive",
     "User",
     "absent",
+    "auto_scaling_group",
     "block_in_file",
     "command",
     "copy",
@@ -67,12 +71,14 @@ __all__ = [
     "flag_set",
     "group",
     "haproxy_config",
+    "launch_template",
     "line_in_file",
     "mark_bad",
     "package",
     "pip",
     "release",
     "rollback",
+    "security_group",
     "service",
     "smoke",
     "symlink",
@@ -92,6 +98,14 @@ if TYPE_CHECKING:
         flag_ramp,
         flag_set,
     )
+    from cdlib.tasks.aws_compute import (
+        AutoScalingGroup,
+        LaunchTemplate,
+        SecurityGroup,
+        auto_scaling_group,
+        launch_template,
+        security_group,
+    )
     from cdlib.tasks.checks import Smoke, smoke
     from cdlib.tasks.traffic import (
         ElbV2LoadBalancer,
@@ -102,6 +116,17 @@ if TYPE_CHECKING:
 
 #: Tasks whose modules pull in more (flags, checks, routers): loaded on first use.
 _LAZY = {
+    **{
+        n: "cdlib.tasks.aws_compute"
+        for n in (
+            "AutoScalingGroup",
+            "LaunchTemplate",
+            "SecurityGroup",
+            "auto_scaling_group",
+            "launch_template",
+            "security_group",
+        )
+    },
     "FlagFile": "cdlib.flags.tasks",
     "FlagKill": "cdlib.flags.tasks",
     "FlagRamp": "cdlib.flags.tasks",

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import os
-import tempfile
 import threading
 from pathlib import Path
-from typing import Any
 
 from cdlib.engine.templating import Templar
 
@@ -38,25 +34,3 @@ def file_sha256(path: Path) -> tuple[str, int]:
     with _lock:
         _sums[key] = digest
     return digest, st.st_size
-
-
-def write_local_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a local file atomically (temp file in the same directory, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.cdlib-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def per_host(original: Any, prepared: Any) -> Any:
-    """``prepared``, copied when it is still the shared ``original`` task.
-
-    ``Task.prepare`` returns the task itself when no option is templated; tasks that
-    then set per-host fields (a checksum, a resolved local path) need their own copy.
-    """
-    return copy.copy(prepared) if prepared is original else prepared

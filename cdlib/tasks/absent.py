@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from cdlib.connections.shell import q
-from cdlib.engine.task import HostContext, Plan, Task
-from cdlib.engine.templating import Templar
+from cdlib.engine.task import HostContext, Plan, Prediction, Task, option
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
 from cdlib.tasks._upload import temp_name
-from cdlib.tasks.files import PROTECTED, check_abs_path, content_diff
+from cdlib.tasks.files import PROTECTED, content_diff
 
 #: System directories below the top level that are never removed as a whole.
 _PROTECTED_DEEP = {
@@ -47,8 +44,22 @@ def dangerous_path(path: str) -> str | None:
     return None
 
 
+def _removable(name: str, path: str) -> str | None:
+    if not path.startswith("/"):
+        return f"option {name!r} must be an absolute path, got {path!r}"
+    why = dangerous_path(path)
+    return f"refusing to remove {path!r}: {why}" if why else None
+
+
+@dataclass(kw_only=True)
+class AbsentPlan(Plan):
+    """What is at the path now (removed by ``apply``)."""
+
+    found: FileState
+
+
 @dataclass
-class Absent(Task):
+class Absent(Task[AbsentPlan]):
     """Remove whatever is at ``path``: a file, a symlink (not its target) or a directory tree.
 
     Options: ``path`` (absolute). ``/``, top-level directories, system directories and
@@ -63,28 +74,9 @@ class Absent(Task):
         ```
     """
 
-    path: str
+    path: str = field(metadata=option(templated=True, check=_removable))
 
-    templated = ("path",)
     kind = "absent"
-
-    def validate(self) -> None:
-        """Refuse dangerous paths (again after templating, in prepare)."""
-        if "{{" not in self.path:
-            self._refuse()
-
-    def _refuse(self) -> None:
-        check_abs_path(self, self.path)
-        why = dangerous_path(self.path)
-        if why:
-            raise self.error(f"refusing to remove {self.path!r}: {why}")
-
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
-        """Render the path and refuse a dangerous result."""
-        t = super().prepare(variables, templar)
-        assert isinstance(t, Absent)
-        t._refuse()
-        return t
 
     def describe(self) -> str:
         """``absent path``."""
@@ -94,23 +86,23 @@ class Absent(Task):
         """The path's state."""
         return [PathFact(self.path)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> AbsentPlan:
         """Anything there is a change."""
         st: FileState = ctx.fact(PathFact(self.path))
         if not st.exists:
-            return Plan(ok_msg="absent")
+            return AbsentPlan(ok_msg="absent", found=st)
         diff = content_diff(st.content, None, self.path, ctx) if st.kind == "file" else None
-        return Plan(
-            changes=[f"remove {st.kind} {self.path}"], affects=[self.path], data=st, diff=diff
+        return AbsentPlan(
+            changes=[f"remove {st.kind} {self.path}"], affects=[self.path], found=st, diff=diff
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: AbsentPlan) -> list[Prediction] | None:
         """Nothing at the path afterwards."""
         return [(PathFact(self.path), FileState("absent"))]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: AbsentPlan) -> str | None:
         """One command: rm for files and links; rename then rm -rf for directories."""
-        st: FileState = plan.data
+        st = plan.found
         if st.kind == "directory":
             tmp = temp_name(self.path, "del")
             ctx.run(f"mv -T -- {q(self.path)} {q(tmp)} && rm -rf -- {q(tmp)}")

@@ -13,16 +13,16 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, Self
 
 from cdlib.connections.shell import q
 from cdlib.engine.errors import TaskFailed
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Prediction, option
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
 from cdlib.facts.system import ToolsFact
-from cdlib.tasks._local import file_sha256, local_path, per_host
+from cdlib.tasks._local import file_sha256, local_path
 from cdlib.tasks._upload import STDIN_LIMIT, temp_name
 from cdlib.tasks.absent import dangerous_path
 from cdlib.tasks.files import _Attrs, check_abs_path, normalize_mode
@@ -56,8 +56,27 @@ def extract_command(fmt: str, archive: str, into: str, tools: Mapping[str, str])
     raise TaskFailed("the host has neither 'unzip' nor 'python3' to unpack a zip archive")
 
 
+def _replaceable(name: str, path: str) -> str | None:
+    """:data:`~cdlib.engine.task.OptionCheck`: ``dest`` is absolute and may be replaced."""
+    if not path.startswith("/"):
+        return f"option {name!r} must be an absolute path, got {path!r}"
+    why = dangerous_path(path.rstrip("/") or "/")
+    return f"refusing to replace {path!r}: {why}" if why else None
+
+
+@dataclass(kw_only=True)
+class UnarchivePlan(Plan):
+    """An unarchive plan: whether to unpack (with which format and archive checksum)."""
+
+    unpack: bool = False
+    format: str = "tar"
+    sha256: str = ""
+    #: ``dest`` as planning found it (``None`` when unknown).
+    before: FileState | None = None
+
+
 @dataclass
-class Unarchive(_Attrs):
+class Unarchive(_Attrs[UnarchivePlan]):
     """Unpack an archive so that ``dest`` holds exactly its content.
 
     Options: ``src`` (local archive, relative to the playbook's directory, or a path on
@@ -80,53 +99,41 @@ class Unarchive(_Attrs):
         ```
     """
 
-    src: str
-    dest: str
+    src: str = field(metadata=option(templated=True))
+    dest: str = field(metadata=option(templated=True, check=_replaceable))
     remote_src: bool = False
     format: Literal["tar", "zip"] | None = None
-    creates: str | None = None
+    creates: str | None = field(default=None, metadata=option(templated=True))
 
-    templated = ("src", "dest", "creates", "owner", "group")
     kind = "unarchive"
 
     _local: Path | None = field(default=None, init=False, repr=False)
     _sha: str = field(default="", init=False, repr=False)
 
     def validate(self) -> None:
-        """Known format; absolute dest; dest not a system directory."""
+        """Known format; an absolute remote src (``dest`` is checked by its metadata)."""
         self._validate_attrs()
-        if self.format is None and "{{" not in self.src and archive_format(self.src) is None:
+        if self.pending("src"):
+            return
+        if self.format is None and archive_format(self.src) is None:
             raise self.error(
                 f"cannot tell the archive format of {self.src!r}; set format='tar' or 'zip'"
             )
-        if "{{" not in self.dest:
-            self._check_dest()
+        if self.remote_src:
+            check_abs_path(self, self.src, "src")
 
-    def _check_dest(self) -> None:
-        check_abs_path(self, self.dest, "dest")
-        why = dangerous_path(self.dest.rstrip("/") or "/")
-        if why:
-            raise self.error(f"refusing to replace {self.dest!r}: {why}")
-
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render options; checksum a local archive (before any host is touched)."""
-        # A copy per host: the base returns the task itself when nothing is templated,
-        # and per-host fields are set on it below.
-        t = per_host(self, super().prepare(variables, templar))
-        assert isinstance(t, Unarchive)
-        t._check_dest()
-        if t.format is None and archive_format(t.src) is None:
-            raise t.error(f"cannot tell the archive format of {t.src!r}; set format=")
+        t = super().prepare(variables, templar)
         if t.remote_src:
-            check_abs_path(t, t.src, "src")
             return t
         src = local_path(templar, t.src)
         try:
             sha, _ = file_sha256(src)
         except OSError as exc:
             raise t.error(f"cannot read src {str(src)!r}: {exc.strerror}") from None
-        object.__setattr__(t, "_local", src)
-        object.__setattr__(t, "_sha", sha)
+        t._local = src
+        t._sha = sha
         return t
 
     @property
@@ -150,16 +157,16 @@ class Unarchive(_Attrs):
             out.append(PathFact(self.creates))
         return out
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> UnarchivePlan:
         """Unpacked already when the marker holds the archive's sha256."""
         if self.creates and ctx.fact(PathFact(self.creates)).exists:
-            return Plan(ok_msg=f"{self.creates} exists", skipped=True)
+            return UnarchivePlan(ok_msg=f"{self.creates} exists")
         sha = self._sha
         if self.remote_src:
             st_src: FileState = ctx.fact(PathFact(self.src))
             if not st_src.exists:
                 if ctx.check and ctx.predicted:
-                    return Plan(
+                    return UnarchivePlan(
                         changes=[
                             f"unpack {self.src} into {self._dest} (archive expected from "
                             "an earlier task)"
@@ -179,43 +186,50 @@ class Unarchive(_Attrs):
         extract_command(fmt, "A", "U", tools)  # fails now (also in check mode) if no tool
         if marker.content is not None and marker.content.decode(errors="replace").strip() == sha:
             changes = self._attr_changes(dest)
-            return Plan(
+            return UnarchivePlan(
                 changes=changes, affects=[self._dest], ok_msg="already unpacked", before=dest
             )
         changes = [f"unpack {self.src} into {self._dest}"]
         if dest.exists:
             changes.append(f"replace existing {self._dest}")
-        return Plan(changes=changes, affects=[self._dest], data=(fmt, sha), before=dest)
+        return UnarchivePlan(
+            changes=changes,
+            affects=[self._dest],
+            unpack=True,
+            format=fmt,
+            sha256=sha,
+            before=dest,
+        )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: UnarchivePlan) -> list[Prediction] | None:
         """Directory and marker as the unpack leaves them (for later tasks in check mode)."""
-        if plan.data is None and not isinstance(plan.before, FileState):
+        if plan.before is None:
             return None
-        before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
+        before = plan.before
         dest = FileState(
             "directory",
             mode=normalize_mode(self.mode) or before.mode or "0755",
             owner=self.owner or before.owner,
             group=self.group or before.group,
         )
-        out: list[tuple[Fact[object], Any]] = [(PathFact(self._dest), dest)]
-        if plan.data is not None:
-            mark = (plan.data[1] + "\n").encode()
+        out: list[Prediction] = [(PathFact(self._dest), dest)]
+        if plan.unpack:
+            mark = (plan.sha256 + "\n").encode()
             marker = FileState(
                 "file", size=len(mark), sha256=hashlib.sha256(mark).hexdigest(), content=mark
             )
             out.append((PathFact(self._marker), marker))
         return out
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: UnarchivePlan) -> str | None:
         """Upload (local archives), unpack beside dest, mark, rename into place: one command."""
         from cdlib.connections.shell import attrs_command
 
         mode = normalize_mode(self.mode)
-        if plan.data is None:
+        if not plan.unpack:
             ctx.run(attrs_command(self._dest, mode, self.owner, self.group))
             return None
-        fmt, sha = plan.data
+        fmt, sha = plan.format, plan.sha256
         tools = ctx.fact(_TOOLS)
         parent = posixpath.dirname(self._dest) or "/"
         stdin: bytes | None = None

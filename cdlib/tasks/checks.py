@@ -10,7 +10,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Self
 
 from cdlib.checks.base import Check
 from cdlib.checks.report import CheckReport
@@ -18,12 +18,12 @@ from cdlib.checks.runner import run_check, target_for
 from cdlib.checks.suite import Suite, SuiteError, render_check
 from cdlib.checks.yamlsuite import load_suite
 from cdlib.engine.errors import TaskFailed
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Task, Then
 from cdlib.engine.templating import Templar
 
 
 @dataclass
-class Smoke(Task):
+class Smoke(Task[Plan]):
     """Run smoke checks on each host of the play.
 
     Options:
@@ -91,7 +91,7 @@ class Smoke(Task):
             return f"smoke suite {self.suite}"
         return "smoke " + ", ".join(c.label for c in self._checks)
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render every check for this host now, so a bad template fails before any host."""
         address = variables.get("ansible_host") or variables.get("inventory_hostname", "")
         tvars = {**variables, "address": str(address)}
@@ -113,12 +113,12 @@ class Smoke(Task):
     def plan(self, ctx: HostContext) -> Plan:
         """Run the checks (they only read); failing checks fail the task with the report."""
         if ctx.check and not self.in_check_mode:
-            return Plan(ok_msg="smoke checks not run in check mode", skipped=True, done=True)
+            return Plan(ok_msg="smoke checks not run in check mode", then=Then.DONE)
         reports = [run_check(c, target_for(c, ctx.conn), label=ctx.host) for c in self._checks]
         text = render_reports(reports)
         if not all(r.ok for r in reports):
             raise TaskFailed(text)
-        return Plan(ok_msg=text, done=True)
+        return Plan(ok_msg=text, then=Then.DONE)
 
 
 def render_reports(reports: list[CheckReport]) -> str:

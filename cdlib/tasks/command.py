@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cdlib.connections.base import CommandResult
 from cdlib.connections.shell import q
-from cdlib.engine.task import HostContext, Plan, Task, TaskFailed
+from cdlib.engine.task import Affects, HostContext, Plan, Task, TaskFailed, Then, option
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
 
 
 @dataclass
-class Command(Task):
+class Command(Task[Plan]):
     """Run ``cmd`` with ``sh -c`` on the host.
 
     Options:
@@ -48,19 +48,18 @@ class Command(Task):
         ```
     """
 
-    cmd: str
-    creates: str | None = None
-    removes: str | None = None
-    chdir: str | None = None
-    env: Mapping[str, str] | None = None
-    stdin: str | None = None
+    cmd: str = field(metadata=option(templated=True))
+    creates: str | None = field(default=None, metadata=option(templated=True))
+    removes: str | None = field(default=None, metadata=option(templated=True))
+    chdir: str | None = field(default=None, metadata=option(templated=True))
+    env: Mapping[str, str] | None = field(default=None, metadata=option(templated=True))
+    stdin: str | None = field(default=None, metadata=option(templated=True))
     changed_when: bool | Callable[[CommandResult], bool] | None = None
     failed_when: Callable[[CommandResult], bool] | None = None
     read_only: bool = False
     prefetch: bool = False
     timeout: float | None = None
 
-    templated = ("cmd", "creates", "removes", "chdir", "env", "stdin")
     kind = "command"
 
     def validate(self) -> None:
@@ -99,17 +98,17 @@ class Command(Task):
         if self.creates:
             st: FileState = ctx.fact(PathFact(self.creates))
             if st.exists:
-                return Plan(ok_msg=f"{self.creates} exists", skipped=True)
+                return Plan(ok_msg=f"{self.creates} exists")
         if self.removes:
             st = ctx.fact(PathFact(self.removes))
             if not st.exists:
-                return Plan(ok_msg=f"{self.removes} does not exist", skipped=True)
+                return Plan(ok_msg=f"{self.removes} does not exist")
         if self.read_only:
             if self.prefetch:
                 rc, out = ctx.fact(_Output(self._command_line()))
                 if rc == 0:
                     res = CommandResult(self._display(), 0, out, "")
-                    return Plan(ok_msg=_summary(res), done=True, data=res)
+                    return Plan(ok_msg=_summary(res), then=Then.DONE)
                 # Failed: run it at its turn for the real exit code and stderr.
             try:
                 res = self._execute(ctx)
@@ -118,17 +117,17 @@ class Command(Task):
                     # Earlier changes were only predicted, so what this command reads
                     # may not exist yet; a failure here says nothing about a real run.
                     return Plan(
-                        skip_reason=f"check mode: would run after predicted changes ({exc})",
-                        done=True,
+                        ok_msg=f"check mode: would run after predicted changes ({exc})",
+                        then=Then.SKIP,
                     )
                 raise
-            return Plan(ok_msg=_summary(res), done=True, data=res)
+            return Plan(ok_msg=_summary(res), then=Then.DONE)
         if self.changed_when is False:
             # Never reported as a change: a real run executes it, check mode predicts ok.
             return Plan(
-                ok_msg="would run (reports no change)", always_apply=True, affects_everything=True
+                ok_msg="would run (reports no change)", then=Then.ALWAYS, affects=Affects.EVERYTHING
             )
-        return Plan(changes=[f"run: {self.cmd.strip()[:200]}"], affects_everything=True)
+        return Plan(changes=[f"run: {self.cmd.strip()[:200]}"], affects=Affects.EVERYTHING)
 
     def apply(self, ctx: HostContext, plan: Plan) -> str | None:
         """Run it and judge changed/failed."""

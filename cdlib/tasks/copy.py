@@ -6,30 +6,38 @@ host's checksum comes from the batched :class:`~cdlib.facts.files.PathFact` read
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Self
 
+from cdlib.atomicfile import write_atomic
 from cdlib.engine.errors import TaskFailed
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Prediction, Task, absolute_path, option
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
-from cdlib.tasks._local import file_sha256, local_path, per_host, write_local_atomic
+from cdlib.tasks._local import file_sha256, local_path
 from cdlib.tasks._upload import install
-from cdlib.tasks.files import _Attrs, check_abs_path, content_diff, normalize_mode
+from cdlib.tasks.files import _Attrs, content_diff, normalize_mode
 
 #: Local files up to this size are read for a diff (content above it is reported as differing).
 _DIFF_LIMIT = 64 * 1024
 
 
+@dataclass(kw_only=True)
+class CopyPlan(Plan):
+    """A copy plan: whether the content is uploaded, and the file found."""
+
+    upload: bool = False
+    before: FileState | None = None
+
+
 @dataclass
-class Copy(_Attrs):
+class Copy(_Attrs[CopyPlan]):
     """Copy a local file to the host when its checksum differs.
 
     Options: ``src`` (local file, relative to the playbook's directory); ``dest``
@@ -46,32 +54,25 @@ class Copy(_Attrs):
         ```
     """
 
-    src: str
-    dest: str
+    src: str = field(metadata=option(templated=True))
+    dest: str = field(metadata=option(templated=True, check=absolute_path))
 
-    templated = ("src", "dest", "owner", "group")
     kind = "copy"
 
     _local: Path | None = field(default=None, init=False, repr=False)
     _sha: str = field(default="", init=False, repr=False)
 
     def validate(self) -> None:
-        """Absolute dest; valid mode."""
+        """Valid mode (``dest`` is checked by its option metadata)."""
         self._validate_attrs()
-        if "{{" not in self.dest:
-            check_abs_path(self, self.dest, "dest")
 
     def describe(self) -> str:
         """``copy src -> dest``."""
         return f"copy {self.src} -> {self.dest}"
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render options, find ``src`` and checksum it (before any host is touched)."""
-        # A copy per host: the base returns the task itself when nothing is templated,
-        # and per-host fields are set on it below.
-        t = per_host(self, super().prepare(variables, templar))
-        assert isinstance(t, Copy)
-        check_abs_path(t, t.dest, "dest")
+        t = super().prepare(variables, templar)
         src = local_path(templar, t.src)
         if not src.is_file():
             raise t.error(f"src {str(src)!r} is not a readable file")
@@ -79,17 +80,17 @@ class Copy(_Attrs):
             sha, _ = file_sha256(src)
         except OSError as exc:
             raise t.error(f"cannot read src {str(src)!r}: {exc.strerror}") from None
-        dest = t.dest + src.name if t.dest.endswith("/") else t.dest
-        t = dataclasses.replace(t, dest=dest)
-        object.__setattr__(t, "_local", src)
-        object.__setattr__(t, "_sha", sha)
+        if t.dest.endswith("/"):
+            t.dest += src.name
+        t._local = src
+        t._sha = sha
         return t
 
     def facts(self) -> list[Fact[object]]:
         """The destination's state."""
         return [PathFact(self.dest)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> CopyPlan:
         """Compare sha256 and attributes."""
         assert self._local is not None
         st: FileState = ctx.fact(PathFact(self.dest))
@@ -104,19 +105,19 @@ class Copy(_Attrs):
             diff = _diff_local(st, self._local, self.dest, ctx)
         if st.exists:
             changes += self._attr_changes(st)
-        return Plan(
+        return CopyPlan(
             changes=changes,
             affects=[self.dest],
-            data=bool(changes and changes[0] in ("create", "content")),
+            upload=bool(changes and changes[0] in ("create", "content")),
             diff=diff,
             ok_msg="same checksum",
             before=st,
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: CopyPlan) -> list[Prediction] | None:
         """The file as the copy leaves it (for later tasks in check mode)."""
         assert self._local is not None
-        before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
+        before = plan.before or FileState("absent")
         size = self._local.stat().st_size
         after = FileState(
             "file",
@@ -129,13 +130,13 @@ class Copy(_Attrs):
         )
         return [(PathFact(self.dest), after)]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: CopyPlan) -> str | None:
         """Upload (when content differs) and set attributes."""
         from cdlib.connections.shell import attrs_command
 
         assert self._local is not None
         mode = normalize_mode(self.mode)
-        if plan.data:
+        if plan.upload:
             install(ctx, self.dest, self._local, mode=mode, owner=self.owner, group=self.group)
         else:
             ctx.run(attrs_command(self.dest, mode, self.owner, self.group))
@@ -150,8 +151,15 @@ def _diff_local(st: FileState, local: Path, path: str, ctx: HostContext) -> str 
     return content_diff(st.content if st.exists else None, local.read_bytes(), path, ctx)
 
 
+@dataclass(kw_only=True)
+class FetchPlan(Plan):
+    """A fetch plan: the host file's state (with its content when small), if fetched."""
+
+    fetched: FileState | None = None
+
+
 @dataclass
-class Fetch(Task):
+class Fetch(Task[FetchPlan]):
     """Fetch a file from the host to a local path when the checksums differ.
 
     Options: ``src`` (absolute path on the host); ``dest`` (local path, relative to the
@@ -170,31 +178,21 @@ class Fetch(Task):
         ```
     """
 
-    src: str
-    dest: str
+    src: str = field(metadata=option(templated=True, check=absolute_path))
+    dest: str = field(metadata=option(templated=True))
     fail_on_missing: bool = True
 
-    templated = ("src", "dest")
     kind = "fetch"
 
     _local: Path | None = field(default=None, init=False, repr=False)
-
-    def validate(self) -> None:
-        """Absolute src."""
-        if "{{" not in self.src:
-            check_abs_path(self, self.src, "src")
 
     def describe(self) -> str:
         """``fetch src -> dest``."""
         return f"fetch {self.src} -> {self.dest}"
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render options and resolve the local destination."""
-        # A copy per host: the base returns the task itself when nothing is templated,
-        # and per-host fields are set on it below.
-        t = per_host(self, super().prepare(variables, templar))
-        assert isinstance(t, Fetch)
-        check_abs_path(t, t.src, "src")
+        t = super().prepare(variables, templar)
         host = str(variables.get("inventory_hostname", "localhost"))
         if t.dest.endswith("/"):
             # dest/<host>/<src>: the host name is one directory, and the host's path is
@@ -212,31 +210,33 @@ class Fetch(Task):
                 raise t.error(f"dest {t.dest!r} climbs out with '..' from a variable")
         if not _inside(local, base):
             raise t.error(f"local path {str(local)!r} leaves dest directory {str(base)!r}")
-        object.__setattr__(t, "_local", Path(os.path.normpath(local)))
+        t._local = Path(os.path.normpath(local))
         return t
 
     def facts(self) -> list[Fact[object]]:
         """The remote file's state."""
         return [PathFact(self.src)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> FetchPlan:
         """Compare the remote sha256 with the local file's."""
         assert self._local is not None
         st: FileState = ctx.fact(PathFact(self.src))
         if not st.exists:
             if ctx.check and ctx.predicted:
                 # An earlier task of this run may create it; predict instead of failing.
-                return Plan(changes=[f"fetch into {self._local} (expected from an earlier task)"])
+                return FetchPlan(
+                    changes=[f"fetch into {self._local} (expected from an earlier task)"]
+                )
             if self.fail_on_missing:
                 raise TaskFailed(f"{self.src} does not exist on the host")
-            return Plan(ok_msg=f"{self.src} does not exist", skipped=True)
+            return FetchPlan(ok_msg=f"{self.src} does not exist")
         if st.kind != "file":
             raise TaskFailed(f"{self.src} is a {st.kind}, not a file")
         old: bytes | None = None
         if self._local.is_file():
             sha, _ = file_sha256(self._local)
             if sha == st.sha256:
-                return Plan(ok_msg="same checksum")
+                return FetchPlan(ok_msg="same checksum")
             if self._local.stat().st_size <= _DIFF_LIMIT:
                 old = self._local.read_bytes()
         diff = None
@@ -246,21 +246,24 @@ class Fetch(Task):
             else:
                 diff = f"content of {self._local} differs (too large to diff)\n"
         verb = "update" if self._local.exists() else "create"
-        return Plan(changes=[f"{verb} local {self._local}"], data=st, diff=diff)
+        return FetchPlan(changes=[f"{verb} local {self._local}"], fetched=st, diff=diff)
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: FetchPlan) -> list[Prediction] | None:
         """Fetching changes nothing on the host."""
         return []
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: FetchPlan) -> str | None:
         """Use the fact's content when it came along, else download; verify; write locally."""
         assert self._local is not None
-        st: FileState = plan.data
+        st = plan.fetched
+        if st is None:  # an earlier task of a check run was to create it; nothing to fetch
+            raise TaskFailed(f"{self.src} does not exist on the host")
         data = st.content if st.content is not None else ctx.conn.get(self.src)
         if hashlib.sha256(data).hexdigest() != st.sha256:
             raise TaskFailed(f"{self.src} changed while it was fetched; run again")
         try:
-            write_local_atomic(self._local, data)
+            # Private: a fetched file may hold a secret.
+            write_atomic(self._local, data, private=True)
         except OSError as exc:
             raise TaskFailed(f"cannot write {self._local}: {exc.strerror or exc}") from None
         return None

@@ -6,7 +6,6 @@ state and, when they differ, changes the host with one atomic command.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import hashlib
 import posixpath
@@ -14,12 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from secrets import token_hex
-from typing import Any, Literal
+from typing import Literal, Self, TypeVar
 
 from cdlib.connections.shell import atomic_symlink_command, atomic_write_command, attrs_command, q
 from cdlib.engine.errors import TaskFailed
 from cdlib.engine.secrets import MASK, Redactor
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Prediction, Task, absolute_path, option
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
@@ -60,13 +59,17 @@ def _mode_ok(mode: str | None) -> bool:
     return len(mode) == 4 and all(c in "01234567" for c in mode)
 
 
+#: The plan type of a file-like task.
+_P = TypeVar("_P", bound=Plan, covariant=True)
+
+
 @dataclass(kw_only=True)
-class _Attrs(Task):
+class _Attrs(Task[_P]):
     """Mode and ownership options shared by file-like tasks."""
 
     mode: str | int | None = None
-    owner: str | None = None
-    group: str | None = None
+    owner: str | None = field(default=None, metadata=option(templated=True))
+    group: str | None = field(default=None, metadata=option(templated=True))
 
     def _validate_attrs(self) -> None:
         self.mode = normalize_mode(self.mode)
@@ -84,14 +87,21 @@ class _Attrs(Task):
         return out
 
 
-def check_abs_path(task: Task, path: str, option: str = "path") -> None:
+def check_abs_path(task: Task[Plan], path: str, option: str = "path") -> None:
     """Raise a located error unless ``path`` is absolute."""
     if not path.startswith("/"):
         raise task.error(f"option {option!r} must be an absolute path, got {path!r}")
 
 
+@dataclass(kw_only=True)
+class DirectoryPlan(Plan):
+    """The directory as planning found it."""
+
+    before: FileState | None = None
+
+
 @dataclass
-class Directory(_Attrs):
+class Directory(_Attrs[DirectoryPlan]):
     """Ensure a directory exists (with parents) or is absent.
 
     Options: ``path``; ``state`` (``present`` or ``absent``); ``mode``, ``owner``,
@@ -104,17 +114,14 @@ class Directory(_Attrs):
         ```
     """
 
-    path: str
+    path: str = field(metadata=option(templated=True, check=absolute_path))
     state: Literal["present", "absent"] = "present"
 
-    templated = ("path", "owner", "group")
     kind = "directory"
 
     def validate(self) -> None:
-        """Absolute path; valid mode."""
+        """Valid mode (``path`` is checked by its option metadata)."""
         self._validate_attrs()
-        if not self.path.startswith("{{"):
-            check_abs_path(self, self.path)
 
     def describe(self) -> str:
         """``directory /path``."""
@@ -124,28 +131,27 @@ class Directory(_Attrs):
         """The path's state."""
         return [PathFact(self.path)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> DirectoryPlan:
         """Compare with what is there."""
-        check_abs_path(self, self.path)
         st: FileState = ctx.fact(PathFact(self.path))
         if self.state == "absent":
             if not st.exists:
-                return Plan(ok_msg="absent")
+                return DirectoryPlan(ok_msg="absent")
             if self.path.rstrip("/") in PROTECTED:
                 raise TaskFailed(f"refusing to remove {self.path}")
-            return Plan(changes=[f"remove {self.path}"], affects=[self.path])
+            return DirectoryPlan(changes=[f"remove {self.path}"], affects=[self.path])
         if st.exists and st.kind != "directory":
             raise TaskFailed(f"{self.path} exists and is a {st.kind}, not a directory")
         if not st.exists:
-            return Plan(changes=[f"create {self.path}"], affects=[self.path])
+            return DirectoryPlan(changes=[f"create {self.path}"], affects=[self.path])
         changes = self._attr_changes(st)
-        return Plan(changes=changes, affects=[self.path], ok_msg="exists", before=st)
+        return DirectoryPlan(changes=changes, affects=[self.path], ok_msg="exists", before=st)
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: DirectoryPlan) -> list[Prediction] | None:
         """The directory as the plan leaves it."""
         if self.state == "absent":
             return [(PathFact(self.path), FileState("absent"))]
-        before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
+        before = plan.before or FileState("absent")
         after = FileState(
             "directory",
             mode=normalize_mode(self.mode) or before.mode,
@@ -154,7 +160,7 @@ class Directory(_Attrs):
         )
         return [(PathFact(self.path), after)]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: DirectoryPlan) -> str | None:
         """mkdir -p and chmod/chown in one command, or rm -rf."""
         if self.state == "absent":
             # Renamed aside first, so the path vanishes at once, never half-deleted.
@@ -235,7 +241,15 @@ def mask_like(old: list[str], new_masked: list[str], redact: Redactor) -> list[s
 
 
 @dataclass(kw_only=True)
-class _Content(_Attrs):
+class ContentPlan(Plan):
+    """A file-content plan: the bytes to write (``None``: content stays) and the file found."""
+
+    write: bytes | None = None
+    before: FileState | None = None
+
+
+@dataclass(kw_only=True)
+class _Content(_Attrs[ContentPlan]):
     """Shared plan/apply of tasks that manage a file's content (file, template)."""
 
     state: Literal["present", "absent"] = "present"
@@ -253,16 +267,16 @@ class _Content(_Attrs):
         """The path's state."""
         return [PathFact(self.target_path())]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> ContentPlan:
         """Compare checksum and attributes."""
         path = self.target_path()
         st: FileState = ctx.fact(PathFact(path))
         if self.state == "absent":
             if not st.exists:
-                return Plan(ok_msg="absent")
+                return ContentPlan(ok_msg="absent")
             if st.kind == "directory":
                 raise TaskFailed(f"{path} is a directory; use directory(state='absent')")
-            return Plan(
+            return ContentPlan(
                 changes=[f"remove {path}"],
                 affects=[path],
                 diff=content_diff(st.content, None, path, ctx),
@@ -272,10 +286,10 @@ class _Content(_Attrs):
         data = self.desired_bytes()
         if not st.exists:
             data = data if data is not None else b""
-            return Plan(
+            return ContentPlan(
                 changes=[f"create {path}"],
                 affects=[path],
-                data=data,
+                write=data,
                 diff=content_diff(None, data, path, ctx),
             )
         changes: list[str] = []
@@ -289,18 +303,18 @@ class _Content(_Attrs):
             elif ctx.diff:
                 diff = f"content of {path} differs (too large to diff)\n"
         changes += self._attr_changes(st)
-        return Plan(
-            changes=changes, affects=[path], data=write, diff=diff, ok_msg="in place", before=st
+        return ContentPlan(
+            changes=changes, affects=[path], write=write, diff=diff, ok_msg="in place", before=st
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: ContentPlan) -> list[Prediction] | None:
         """The file as the plan leaves it."""
         path = self.target_path()
         if self.state == "absent":
             return [(PathFact(path), FileState("absent"))]
-        before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
-        if plan.data is not None:
-            data: bytes = plan.data
+        before = plan.before or FileState("absent")
+        if plan.write is not None:
+            data = plan.write
             sha: str | None = hashlib.sha256(data).hexdigest()
             content: bytes | None = data if len(data) <= CONTENT_LIMIT else None
             size: int | None = len(data)
@@ -317,23 +331,17 @@ class _Content(_Attrs):
         )
         return [(PathFact(path), after)]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: ContentPlan) -> str | None:
         """One command: atomic write with attributes, attribute fix, or removal."""
         path = self.target_path()
         mode = normalize_mode(self.mode)
         if self.state == "absent":
             ctx.run(f"rm -f -- {q(path)}")
-        elif plan.data is not None:
-            ctx.run(atomic_write_command(path, mode, self.owner, self.group), stdin=plan.data)
+        elif plan.write is not None:
+            ctx.run(atomic_write_command(path, mode, self.owner, self.group), stdin=plan.write)
         else:
             ctx.run(attrs_command(path, mode, self.owner, self.group))
         return None
-
-
-def _with_data(t: _Content, data: bytes) -> _Content:
-    c = copy.copy(t)
-    object.__setattr__(c, "_data", data)
-    return c
 
 
 @dataclass
@@ -353,20 +361,17 @@ class File(_Content):
         ```
     """
 
-    path: str
-    content: str | bytes | None = None
-    src: str | None = None
+    path: str = field(metadata=option(templated=True, check=absolute_path))
+    content: str | bytes | None = field(default=None, metadata=option(templated=True))
+    src: str | None = field(default=None, metadata=option(templated=True))
 
-    templated = ("path", "content", "owner", "group", "src")
     kind = "file"
 
     def validate(self) -> None:
-        """One content source at most; absolute path; valid mode."""
+        """One content source at most; valid mode."""
         self._validate_attrs()
         if self.content is not None and self.src is not None:
             raise self.error("options 'content' and 'src' are mutually exclusive")
-        if "{{" not in self.path:
-            check_abs_path(self, self.path)
 
     def target_path(self) -> str:
         """``path``."""
@@ -376,19 +381,17 @@ class File(_Content):
         """``file /path``."""
         return f"file {self.path}"
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render options and read ``src`` now, so a missing file fails before any host."""
         t = super().prepare(variables, templar)
-        assert isinstance(t, File)
-        check_abs_path(t, t.path)
         if t.src is not None:
             src = local_path(templar, t.src)
             try:
-                return _with_data(t, src.read_bytes())
+                t._data = src.read_bytes()
             except OSError as exc:
                 raise self.error(f"cannot read src {str(src)!r}: {exc.strerror}") from None
-        if t.content is not None:
-            return _with_data(t, t.content.encode() if isinstance(t.content, str) else t.content)
+        elif t.content is not None:
+            t._data = t.content.encode() if isinstance(t.content, str) else t.content
         return t
 
 
@@ -409,18 +412,15 @@ class Template(_Content):
         ```
     """
 
-    src: str
-    dest: str
-    vars: Mapping[str, Any] | None = None
+    src: str = field(metadata=option(templated=True))
+    dest: str = field(metadata=option(templated=True, check=absolute_path))
+    vars: Mapping[str, object] | None = None
 
-    templated = ("src", "dest", "owner", "group")
     kind = "template"
 
     def validate(self) -> None:
-        """Absolute ``dest``; valid mode."""
+        """Valid mode (``dest`` is checked by its option metadata)."""
         self._validate_attrs()
-        if "{{" not in self.dest:
-            check_abs_path(self, self.dest, "dest")
 
     def target_path(self) -> str:
         """``dest``."""
@@ -430,19 +430,18 @@ class Template(_Content):
         """``template src -> dest``."""
         return f"template {self.src} -> {self.dest}"
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render the template for this host now (local work, before any host)."""
         t = super().prepare(variables, templar)
-        assert isinstance(t, Template)
-        check_abs_path(t, t.dest, "dest")
         tvars = dict(variables)
         if t.vars:
             tvars.update(t.vars)
-        return _with_data(t, templar.render_file(t.src, tvars).encode())
+        t._data = templar.render_file(t.src, tvars).encode()
+        return t
 
 
 @dataclass
-class Symlink(Task):
+class Symlink(Task[Plan]):
     """Ensure ``path`` is a symlink to ``target``, switched atomically.
 
     Options: ``path``; ``target``; ``force`` (replace a regular file or empty
@@ -456,17 +455,11 @@ class Symlink(Task):
         ```
     """
 
-    path: str
-    target: str
+    path: str = field(metadata=option(templated=True, check=absolute_path))
+    target: str = field(metadata=option(templated=True))
     force: bool = False
 
-    templated = ("path", "target")
     kind = "symlink"
-
-    def validate(self) -> None:
-        """Absolute path."""
-        if not self.path.startswith("{{"):
-            check_abs_path(self, self.path)
 
     def describe(self) -> str:
         """``symlink path -> target``."""
@@ -493,7 +486,7 @@ class Symlink(Task):
             raise TaskFailed(f"{self.path} exists and is a {st.kind}; set force=True to replace it")
         return Plan(changes=[f"link -> {self.target}"], affects=[self.path])
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: Plan) -> list[Prediction] | None:
         """The link as the plan leaves it."""
         return [(PathFact(self.path), FileState("link", target=self.target))]
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 from cdlib.engine.errors import TaskFailed
-from cdlib.engine.task import HostContext, Plan
+from cdlib.engine.task import HostContext, Prediction, absolute_path, option
 from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
 from cdlib.tasks._upload import install
-from cdlib.tasks.files import _Attrs, check_abs_path, content_diff, normalize_mode
+from cdlib.tasks.files import ContentPlan, _Attrs, content_diff, normalize_mode
 
 
 # -- pure editing ------------------------------------------------------------------
@@ -133,7 +133,7 @@ def edit_block(
 
 # -- tasks -------------------------------------------------------------------------
 @dataclass(kw_only=True)
-class _Edit(_Attrs):
+class _Edit(_Attrs[ContentPlan]):
     """Shared plan/apply: read content, edit it, write it back atomically."""
 
     state: Literal["present", "absent"] = "present"
@@ -158,33 +158,31 @@ class _Edit(_Attrs):
                     re.compile(value)
                 except re.error as exc:
                     raise self.error(f"option {opt!r} is not a valid regex: {exc}") from None
-        if "{{" not in self._target():
-            check_abs_path(self, self._target())
 
     def facts(self) -> list[Fact[object]]:
         """The file's state (with content when small)."""
         return [PathFact(self._target())]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> ContentPlan:
         """Edit the current content locally and compare."""
         path = self._target()
         st: FileState = ctx.fact(PathFact(path))
         if not st.exists:
             if self.state == "absent":
-                return Plan(ok_msg="file absent")
+                return ContentPlan(ok_msg="file absent")
             if not self.create:
                 if ctx.check and ctx.predicted:
                     # An earlier task of this run may create it; say so instead of failing.
-                    return Plan(
+                    return ContentPlan(
                         changes=[f"edit {path} (missing now; expected from an earlier task)"],
                         affects=[path],
                     )
                 raise TaskFailed(f"{path} does not exist; set create=True to create it")
             new = self._edit("").encode()
-            return Plan(
+            return ContentPlan(
                 changes=[f"create {path}"],
                 affects=[path],
-                data=new,
+                write=new,
                 diff=content_diff(None, new, path, ctx),
             )
         if st.kind != "file":
@@ -203,14 +201,14 @@ class _Edit(_Attrs):
             changes.append("content")
             diff = content_diff(old, data, path, ctx)
         changes += self._attr_changes(st)
-        return Plan(
-            changes=changes, affects=[path], data=data, diff=diff, ok_msg="in place", before=st
+        return ContentPlan(
+            changes=changes, affects=[path], write=data, diff=diff, ok_msg="in place", before=st
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: ContentPlan) -> list[Prediction] | None:
         """The file as the edit leaves it (for later tasks in check mode)."""
-        before = plan.before if isinstance(plan.before, FileState) else FileState("absent")
-        data: bytes | None = plan.data if plan.data is not None else before.content
+        before = plan.before or FileState("absent")
+        data = plan.write if plan.write is not None else before.content
         if data is None:
             return None  # edit of a file an earlier task would create: unknown content
         after = FileState(
@@ -224,16 +222,16 @@ class _Edit(_Attrs):
         )
         return [(PathFact(self._target()), after)]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: ContentPlan) -> str | None:
         """Atomic write (keeping owner and mode unless given), or just the attributes."""
         from cdlib.connections.shell import attrs_command
 
         path = self._target()
         mode = normalize_mode(self.mode)
-        if plan.data is None:
+        if plan.write is None:
             ctx.run(attrs_command(path, mode, self.owner, self.group))
             return None
-        install(ctx, path, plan.data, mode=mode, owner=self.owner, group=self.group)
+        install(ctx, path, plan.write, mode=mode, owner=self.owner, group=self.group)
         return None
 
 
@@ -257,11 +255,10 @@ class LineInFile(_Edit):
         ```
     """
 
-    path: str
-    line: str | None = None
-    regexp: str | None = None
+    path: str = field(metadata=option(templated=True, check=absolute_path))
+    line: str | None = field(default=None, metadata=option(templated=True))
+    regexp: str | None = field(default=None, metadata=option(templated=True))
 
-    templated = ("path", "line", "regexp", "owner", "group")
     kind = "line_in_file"
 
     def validate(self) -> None:
@@ -316,17 +313,16 @@ class BlockInFile(_Edit):
         ```
     """
 
-    path: str
-    block: str = ""
-    marker: str = "# {mark} CDLIB MANAGED BLOCK"
+    path: str = field(metadata=option(templated=True, check=absolute_path))
+    block: str = field(default="", metadata=option(templated=True))
+    marker: str = field(default="# {mark} CDLIB MANAGED BLOCK", metadata=option(templated=True))
 
-    templated = ("path", "block", "marker", "owner", "group")
     kind = "block_in_file"
 
     def validate(self) -> None:
         """Marker must hold ``{mark}``."""
         self._validate_common()
-        if "{mark}" not in self.marker:
+        if not self.pending("marker") and "{mark}" not in self.marker:
             raise self.error("option 'marker' must contain '{mark}'")
 
     def describe(self) -> str:

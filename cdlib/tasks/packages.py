@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 from cdlib.connections.shell import q
 from cdlib.engine.errors import TaskFailed
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import Affects, HostContext, Plan, Prediction, Task, option
 from cdlib.facts.base import Fact
 from cdlib.facts.packages import PackagesFact, PackageState
 
@@ -69,8 +69,23 @@ def decide(names: tuple[str, ...], state: str, pkgs: PackageState) -> _Todo:
     return _Todo(install=missing, upgrade=outdated)
 
 
+def _package_name(option: str, value: str) -> str | None:
+    if _PKG_NAME.match(value):
+        return None
+    return f"option {option!r}: {value!r} is not a valid package name"
+
+
+@dataclass(kw_only=True)
+class PackagePlan(Plan):
+    """The packages read, the manager to run and what it must do."""
+
+    found: PackageState
+    manager: str
+    todo: _Todo
+
+
 @dataclass
-class Package(Task):
+class Package(Task[PackagePlan]):
     """Ensure OS packages are installed, at the latest version, or removed.
 
     Options: ``names`` (one name or a list); ``state`` (``present``, ``latest`` or
@@ -88,11 +103,12 @@ class Package(Task):
         ```
     """
 
-    names: str | tuple[str, ...] | list[str]
+    names: str | tuple[str, ...] | list[str] = field(
+        metadata=option(templated=True, check=_package_name)
+    )
     state: Literal["present", "latest", "absent"] = "present"
     update_cache: bool = False
 
-    templated = ("names",)
     kind = "package"
 
     def validate(self) -> None:
@@ -100,9 +116,6 @@ class Package(Task):
         self.names = (self.names,) if isinstance(self.names, str) else tuple(self.names)
         if not self.names:
             raise self.error("option 'names' is empty")
-        for n in self.names:
-            if "{{" not in n and not _PKG_NAME.match(n):
-                raise self.error(f"option 'names': {n!r} is not a valid package name")
 
     @property
     def _names(self) -> tuple[str, ...]:
@@ -116,7 +129,7 @@ class Package(Task):
         """OS family and the packages' installed versions, in one snippet."""
         return [PackagesFact(self._names, latest=self.state == "latest")]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> PackagePlan:
         """Compare installed versions with the wanted state."""
         pkgs: PackageState = ctx.fact(PackagesFact(self._names, latest=self.state == "latest"))
         if pkgs.manager is None:
@@ -132,18 +145,18 @@ class Package(Task):
             changes.append(f"upgrade {n} {pkgs.installed[n]} -> {pkgs.candidates[n]}")
         if todo.remove:
             changes.append(f"remove {', '.join(todo.remove)}")
-        return Plan(
+        return PackagePlan(
             changes=changes,
-            data=(pkgs.manager, todo),
-            affects_everything=True,
-            before=pkgs,
+            manager=pkgs.manager,
+            todo=todo,
+            affects=Affects.EVERYTHING,
+            found=pkgs,
             ok_msg=", ".join(f"{n} {pkgs.installed.get(n, 'absent')}" for n in self._names),
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: PackagePlan) -> list[Prediction] | None:
         """Installed versions afterwards (candidates become installed)."""
-        pkgs: PackageState = plan.before
-        _, todo = plan.data
+        pkgs, todo = plan.found, plan.todo
         installed = dict(pkgs.installed)
         for n in (*todo.install, *todo.upgrade):
             installed[n] = pkgs.candidates.get(n, "(new)")
@@ -152,9 +165,9 @@ class Package(Task):
         after = dataclasses.replace(pkgs, installed=installed)
         return [(PackagesFact(self._names, latest=self.state == "latest"), after)]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: PackagePlan) -> str | None:
         """Run the package manager (one command)."""
-        manager, todo = plan.data
+        manager, todo = plan.manager, plan.todo
         ctx.run(" && ".join(package_commands(manager, todo, self.update_cache)), timeout=1800)
         return None
 

@@ -15,16 +15,16 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Self
 
 from cdlib.connections.shell import q
 from cdlib.engine.errors import TaskFailed
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Prediction, Task, absolute_path, option
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
 from cdlib.facts.pip import VenvFact, VenvState, canonical_name
-from cdlib.tasks._local import local_path, per_host
+from cdlib.tasks._local import local_path
 from cdlib.tasks.files import check_abs_path
 
 #: Where the venv keeps the requirements file it was last installed from.
@@ -85,8 +85,18 @@ def unmet(specs: list[str], installed: Mapping[str, str]) -> list[str]:
     return out
 
 
+@dataclass(kw_only=True)
+class PipPlan(Plan):
+    """The venv as read, and which install steps the plan takes."""
+
+    found: VenvState
+    requirements: bool = False
+    packages: list[str] = field(default_factory=list)
+    wheel: bool = False
+
+
 @dataclass
-class Pip(Task):
+class Pip(Task[PipPlan]):
     """Install Python packages into a virtualenv (created when missing).
 
     Options: ``venv`` (absolute path on the host); ``requirements`` (local requirements
@@ -106,14 +116,13 @@ class Pip(Task):
         ```
     """
 
-    venv: str
-    requirements: str | None = None
-    packages: tuple[str, ...] | list[str] = ()
-    wheel: str | None = None
-    python: str = "python3"
-    extra_args: tuple[str, ...] | list[str] = ()
+    venv: str = field(metadata=option(templated=True, check=absolute_path))
+    requirements: str | None = field(default=None, metadata=option(templated=True))
+    packages: tuple[str, ...] | list[str] = field(default=(), metadata=option(templated=True))
+    wheel: str | None = field(default=None, metadata=option(templated=True))
+    python: str = field(default="python3", metadata=option(templated=True))
+    extra_args: tuple[str, ...] | list[str] = field(default=(), metadata=option(templated=True))
 
-    templated = ("venv", "requirements", "packages", "wheel", "python", "extra_args")
     kind = "pip"
 
     _req: bytes | None = field(default=None, init=False, repr=False)
@@ -125,20 +134,15 @@ class Pip(Task):
         self.extra_args = tuple(self.extra_args)
         if not (self.requirements or self.packages or self.wheel):
             raise self.error("give 'requirements', 'packages' or 'wheel'")
-        if "{{" not in self.venv:
-            check_abs_path(self, self.venv, "venv")
 
     def describe(self) -> str:
         """``pip into venv``."""
         what = self.requirements or self.wheel or ", ".join(self.packages)
         return f"pip {what} -> {self.venv}"
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Read (and render) the requirements file and find the wheel, before any host."""
-        # A copy per host: the base returns the task itself when nothing is templated,
-        # and per-host fields are set on it below.
-        t = per_host(self, super().prepare(variables, templar))
-        assert isinstance(t, Pip)
+        t = super().prepare(variables, templar)
         check_abs_path(t, t.venv, "venv")
         if t.requirements:
             path = local_path(templar, t.requirements)
@@ -147,7 +151,7 @@ class Pip(Task):
             except OSError as exc:
                 raise t.error(f"cannot read requirements {str(path)!r}: {exc.strerror}") from None
             text = templar.render_string(text, variables, what=f"requirements {path.name}")
-            object.__setattr__(t, "_req", text.encode())
+            t._req = text.encode()
         if t.wheel:
             path = local_path(templar, t.wheel)
             try:
@@ -156,7 +160,7 @@ class Pip(Task):
                 raise t.error(str(exc)) from None
             if not path.is_file():
                 raise t.error(f"wheel {str(path)!r} is not a readable file")
-            object.__setattr__(t, "_wheel", path)
+            t._wheel = path
         return t
 
     @property
@@ -167,7 +171,7 @@ class Pip(Task):
         """Installed distributions and the kept requirements copy."""
         return [VenvFact(self._venv), PathFact(posixpath.join(self._venv, REQUIREMENTS_COPY))]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> PipPlan:
         """Decide what to install from the installed versions and checksums."""
         venv: VenvState = ctx.fact(VenvFact(self._venv))
         kept: FileState = ctx.fact(PathFact(posixpath.join(self._venv, REQUIREMENTS_COPY)))
@@ -196,17 +200,19 @@ class Pip(Task):
             if name not in installed or not same_version(installed[name], version):
                 changes.append(f"install wheel {self._wheel.name}")
                 wheel = True
-        return Plan(
+        return PipPlan(
             changes=changes,
             affects=[self._venv],
-            before=venv,
-            data=(venv.exists, req, pkgs, wheel),
+            found=venv,
+            requirements=req,
+            packages=pkgs,
+            wheel=wheel,
             ok_msg=f"{len(installed)} packages in place",
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: PipPlan) -> list[Prediction] | None:
         """The venv afterwards: what the specs, requirements and wheel name get installed."""
-        venv: VenvState = plan.before
+        venv = plan.found
         packages = dict(venv.packages)
         specs = list(self.packages)
         if self._req is not None:
@@ -220,7 +226,7 @@ class Pip(Task):
         if self._wheel is not None:
             name, version = wheel_name_version(self._wheel.name)
             packages[name] = version
-        out: list[tuple[Fact[object], Any]] = [(VenvFact(self._venv), VenvState(True, packages))]
+        out: list[Prediction] = [(VenvFact(self._venv), VenvState(True, packages))]
         if self._req is not None:
             kept = FileState(
                 "file",
@@ -231,9 +237,9 @@ class Pip(Task):
             out.append((PathFact(posixpath.join(self._venv, REQUIREMENTS_COPY)), kept))
         return out
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: PipPlan) -> str | None:
         """One command (after a wheel upload): venv, requirements, specs, wheel."""
-        exists, req, pkgs, wheel = plan.data
+        exists, req, pkgs, wheel = plan.found.exists, plan.requirements, plan.packages, plan.wheel
         py = q(self._venv + "/bin/python")
         pip = f"{py} -m pip install -q --disable-pip-version-check " + " ".join(
             q(a) for a in self.extra_args

@@ -22,11 +22,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cdlib.engine.errors import TaskFailed
 from cdlib.engine.secrets import Secret
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Prediction, Task, absolute_path, option
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.release import ReleaseFact, ReleaseState, ReleaseVersionFact
@@ -59,7 +59,7 @@ def _record(action: str, version: str, owner: LockOwner, **extra: Any) -> dict[s
         "action": action,
         "version": version,
         "time": _now(),
-        "user": f"{owner.user}@{owner.controlhost}",
+        "user": f"{owner.user}@{owner.host}",
         **extra,
     }
 
@@ -73,7 +73,7 @@ def _lock_note(state: ReleaseState, timeout: float) -> list[str]:
     return [f"deploy lock held by {who}: a real run waits up to {timeout:g}s"]
 
 
-def _check_rel(task: Task, value: str, option: str) -> None:
+def _check_rel(task: Task[Plan], value: str, option: str) -> None:
     parts = value.split("/")
     if value.startswith("/") or not value or any(p in ("", ".", "..") for p in parts):
         raise task.error(
@@ -113,8 +113,36 @@ def env_file_content(env: Mapping[str, Any]) -> bytes:
     return "".join(lines).encode()
 
 
+def _app_name(name: str, value: str) -> str | None:
+    """:data:`~cdlib.engine.task.OptionCheck` of ``app``."""
+    return None if _NAME_RE.match(value) else f"option {name!r}: {value!r} is not a valid name"
+
+
+def _version_name(name: str, value: str) -> str | None:
+    """:data:`~cdlib.engine.task.OptionCheck` of ``version``."""
+    if _NAME_RE.match(value):
+        return None
+    return (
+        f"option {name!r}: {value!r} must be letters, digits, '.', '_', '+', '-' (max 64, no '/')"
+    )
+
+
+@dataclass(kw_only=True)
+class ReleasePlan(Plan):
+    """A release plan: install or not, config files to write, switch, prune."""
+
+    install: bool = False
+    #: Config paths (inside the release) to write.
+    write: list[str] = field(default_factory=list)
+    switch: bool = False
+    prune: list[str] = field(default_factory=list)
+    #: The current version before the change.
+    previous: str | None = None
+    before: ReleaseState
+
+
 @dataclass
-class Release(Task):
+class Release(Task[ReleasePlan]):
     """Install version ``version`` of ``app`` from a local build tarball and make it current.
 
     Options:
@@ -149,25 +177,24 @@ class Release(Task):
         ```
     """
 
-    app: str
-    version: str
-    build: str
-    root: str | None = None
+    app: str = field(metadata=option(templated=True, check=_app_name))
+    version: str = field(metadata=option(templated=True, check=_version_name))
+    build: str = field(metadata=option(templated=True))
+    root: str | None = field(default=None, metadata=option(templated=True, check=absolute_path))
     shared_dirs: list[str] | tuple[str, ...] = ()
     shared_files: list[str] | tuple[str, ...] = ()
     templates: Mapping[str, str] = field(default_factory=dict)
-    env: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, object] = field(metadata=option(templated=True), default_factory=dict)
     env_file: str = ".env"
-    owner: str | None = None
-    group: str | None = None
-    check_cmd: str | None = None
+    owner: str | None = field(default=None, metadata=option(templated=True))
+    group: str | None = field(default=None, metadata=option(templated=True))
+    check_cmd: str | None = field(default=None, metadata=option(templated=True))
     keep: int = 5
     lock_timeout: float = 60.0
     _config: dict[str, bytes] = field(default_factory=dict, init=False, repr=False)
     _sha256: str = field(default="", init=False, repr=False)
     _build_path: str = field(default="", init=False, repr=False)
 
-    templated = ("app", "version", "build", "root", "env", "owner", "group", "check_cmd")
     kind = "release"
 
     @property
@@ -176,16 +203,7 @@ class Release(Task):
         return (self.root or f"/srv/{self.app}").rstrip("/")
 
     def validate(self) -> None:
-        """Names, relative paths, keep >= 2."""
-        if "{{" not in self.app and not _NAME_RE.match(self.app):
-            raise self.error(f"option 'app': {self.app!r} is not a valid name")
-        if "{{" not in self.version and not _NAME_RE.match(self.version):
-            raise self.error(
-                f"option 'version': {self.version!r} must be letters, digits, '.', '_', '+', "
-                "'-' (max 64, no '/')"
-            )
-        if self.root is not None and "{{" not in self.root and not self.root.startswith("/"):
-            raise self.error(f"option 'root' must be an absolute path, got {self.root!r}")
+        """Relative paths, keep >= 2 (``app``, ``version``, ``root``: option metadata)."""
         if self.keep < 2:
             raise self.error(
                 f"option 'keep' must be at least 2 (current and previous), got {self.keep}"
@@ -235,12 +253,9 @@ class Release(Task):
         """The app's release state with this version's config checksums."""
         return [ReleaseFact(self.app_root), self._vfact()]
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render options, templates and env file; checksum the build (local work only)."""
         t = super().prepare(variables, templar)
-        assert isinstance(t, Release)
-        t = dataclasses.replace(t)
-        t.validate()
         build = Path(t.build)
         if not build.is_absolute():
             build = templar.search_path[0] / build
@@ -264,17 +279,17 @@ class Release(Task):
             config[dest] = templar.render_file(src, tvars).encode()
         if t.env:
             config[t.env_file] = env_file_content(t.env)
-        object.__setattr__(t, "_config", config)
-        object.__setattr__(t, "_sha256", sha)
-        object.__setattr__(t, "_build_path", str(build))
+        t._config = config
+        t._sha256 = sha
+        t._build_path = str(build)
         return t
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> ReleasePlan:
         """Compare the host's releases with the asked version, build and config."""
         st = self._merged(ctx.fact(ReleaseFact(self.app_root)), ctx.fact(self._vfact()))
         return self._decide(st, note_lock=True)
 
-    def _decide(self, st: ReleaseState, note_lock: bool = False) -> Plan:
+    def _decide(self, st: ReleaseState, note_lock: bool = False) -> ReleasePlan:
         v = self.version
         rel = f"{self.app_root}/releases/{v}"
         installed = v in st.releases
@@ -317,34 +332,31 @@ class Release(Task):
                 changes.append(f"prune {', '.join(prune)}")
         if changes and note_lock:
             changes += _lock_note(st, self.lock_timeout)
-        return Plan(
+        return ReleasePlan(
             changes=changes,
             affects=[self.app_root],
-            data={
-                "install": not installed,
-                "write": write,
-                "switch": switch,
-                "prune": prune,
-                "from": old,
-            },
+            install=not installed,
+            write=write,
+            switch=switch,
+            prune=prune,
+            previous=old,
             before=st,
             ok_msg=f"{v} current",
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: ReleasePlan) -> list[Prediction] | None:
         """Check mode: the release installed and current, as later tasks would see it."""
-        st: ReleaseState = plan.before
-        d = plan.data
+        st = plan.before
         root, v = self.app_root, self.version
-        releases = {k: t for k, t in st.releases.items() if k not in d["prune"]}
+        releases = {k: t for k, t in st.releases.items() if k not in plan.prune}
         releases.setdefault(v, int(time.time()))
-        log = [*st.log, {"action": "install", "version": v}] if d["install"] else st.log
+        log = [*st.log, {"action": "install", "version": v}] if plan.install else st.log
         base = dataclasses.replace(
             st,
             exists=True,
             current=f"{root}/releases/{v}",
             releases=releases,
-            bad=frozenset(st.bad - set(d["prune"])),
+            bad=frozenset(st.bad - set(plan.prune)),
             log=log,
             revision=None,
             files={},
@@ -358,7 +370,7 @@ class Release(Task):
         )
         return [(ReleaseFact(root), base), (self._vfact(), own)]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: ReleasePlan) -> str | None:
         """Take the lock, re-read the state, upload and install in one script, release."""
         root = self.app_root
         facts = [ReleaseFact(root), self._vfact()]
@@ -370,35 +382,34 @@ class Release(Task):
             if not fresh.changes:
                 plan.changes = []
                 return f"{self.version} current (installed by another run meanwhile)"
-            d = fresh.data
             rec = {
                 "install": _record("install", self.version, owner, build_sha256=self._sha256),
-                "config": _record("config", self.version, owner, files=d["write"]),
-                "activate": _record("activate", self.version, owner, previous=d["from"]),
-                "prune": _record("prune", self.version, owner, removed=d["prune"]),
+                "config": _record("config", self.version, owner, files=fresh.write),
+                "activate": _record("activate", self.version, owner, previous=fresh.previous),
+                "prune": _record("prune", self.version, owner, removed=fresh.prune),
                 "bad": _record("bad", self.version, owner, reason="check_cmd failed"),
             }
-            conf = config_tar({p: self._config[p] for p in d["write"]})
+            conf = config_tar({p: self._config[p] for p in fresh.write})
             script = (
                 install_script(
                     root=root,
                     version=self.version,
                     sha256=self._sha256,
-                    upload=d["install"],
+                    upload=fresh.install,
                     config_size=len(conf),
-                    config_files=d["write"],
+                    config_files=fresh.write,
                     shared_dirs=list(self.shared_dirs),
                     shared_files=list(self.shared_files),
                     owner=self.owner,
                     group=self.group,
                     check_cmd=self.check_cmd,
-                    switch=d["switch"],
-                    prune=d["prune"],
+                    switch=fresh.switch,
+                    prune=fresh.prune,
                     records=rec,
                 )
                 + f"\n{lock.release_snippet()}"
             )
-            build = Path(self._build_path).read_bytes() if d["install"] else b""
+            build = Path(self._build_path).read_bytes() if fresh.install else b""
             try:
                 res = ctx.conn.run(script, stdin=conf + build)
             finally:
@@ -418,8 +429,17 @@ class Release(Task):
         return None
 
 
+@dataclass(kw_only=True)
+class RollbackPlan(Plan):
+    """A rollback plan: the release to switch to, from which, and the state found."""
+
+    to: str | None = None
+    previous: str | None = None
+    before: ReleaseState
+
+
 @dataclass
-class Rollback(Task):
+class Rollback(Task[RollbackPlan]):
     """Switch ``current`` back to the previous good release, or to release ``to``.
 
     Options: ``app``; ``to`` (a release name; default: the newest release installed before
@@ -435,13 +455,12 @@ class Rollback(Task):
         ```
     """
 
-    app: str
-    to: str | None = None
-    root: str | None = None
+    app: str = field(metadata=option(templated=True))
+    to: str | None = field(default=None, metadata=option(templated=True))
+    root: str | None = field(default=None, metadata=option(templated=True))
     mark_bad: bool = False
     lock_timeout: float = 60.0
 
-    templated = ("app", "to", "root")
     kind = "rollback"
 
     @property
@@ -457,11 +476,11 @@ class Rollback(Task):
         """The app's release state."""
         return [ReleaseFact(self.app_root)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> RollbackPlan:
         """Pick the target release."""
         return self._decide(ctx.fact(ReleaseFact(self.app_root)), ctx.host, note_lock=True)
 
-    def _decide(self, st: ReleaseState, host: str, note_lock: bool = False) -> Plan:
+    def _decide(self, st: ReleaseState, host: str, note_lock: bool = False) -> RollbackPlan:
         cur = st.current_version
         if self.to is not None:
             if self.to not in st.releases:
@@ -489,25 +508,26 @@ class Rollback(Task):
                 changes.append(f"mark {cur} bad")
             if note_lock:
                 changes += _lock_note(st, self.lock_timeout)
-        return Plan(
+        return RollbackPlan(
             changes=changes,
             affects=[self.app_root],
-            data={"to": target, "from": cur},
+            to=target,
+            previous=cur,
             before=st,
             ok_msg=f"{cur} current",
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: RollbackPlan) -> list[Prediction] | None:
         """Check mode: ``current`` switched (and the old one marked bad when asked)."""
-        st: ReleaseState = plan.before
-        to, frm = plan.data["to"], plan.data["from"]
+        st = plan.before
+        to, frm = plan.to, plan.previous
         bad = st.bad | {frm} if self.mark_bad and frm else st.bad
         after = dataclasses.replace(
             st, current=f"{self.app_root}/releases/{to}", bad=frozenset(bad)
         )
         return [(ReleaseFact(self.app_root), after)]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: RollbackPlan) -> str | None:
         """Switch under the lock."""
         root = self.app_root
         facts = [ReleaseFact(root)]
@@ -517,7 +537,8 @@ class Rollback(Task):
             if not fresh.changes:
                 plan.changes = []
                 return None
-            to, frm = fresh.data["to"], fresh.data["from"]
+            to, frm = fresh.to, fresh.previous
+            assert to is not None  # a plan with changes has a target
             records = [_record("rollback", to, owner, previous=frm)]
             bad = frm if self.mark_bad and frm else None
             if bad:
@@ -533,8 +554,16 @@ class Rollback(Task):
         return None
 
 
+@dataclass(kw_only=True)
+class MarkBadPlan(Plan):
+    """A mark_bad plan: the version whose mark changes, and the state found."""
+
+    version: str = ""
+    before: ReleaseState | None = None
+
+
 @dataclass
-class MarkBad(Task):
+class MarkBad(Task[MarkBadPlan]):
     """Mark a release bad (rollback skips it, install refuses it) or good again.
 
     Options: ``app``; ``version`` (default: the current release); ``bad`` (``False``
@@ -547,14 +576,13 @@ class MarkBad(Task):
         ```
     """
 
-    app: str
-    version: str | None = None
+    app: str = field(metadata=option(templated=True))
+    version: str | None = field(default=None, metadata=option(templated=True))
     bad: bool = True
-    reason: str = ""
-    root: str | None = None
+    reason: str = field(default="", metadata=option(templated=True))
+    root: str | None = field(default=None, metadata=option(templated=True))
     lock_timeout: float = 60.0
 
-    templated = ("app", "version", "root", "reason")
     kind = "mark_bad"
 
     @property
@@ -571,7 +599,7 @@ class MarkBad(Task):
         """The app's release state."""
         return [ReleaseFact(self.app_root)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> MarkBadPlan:
         """Is the mark already as asked?"""
         st: ReleaseState = ctx.fact(ReleaseFact(self.app_root))
         v = self.version or st.current_version
@@ -580,24 +608,26 @@ class MarkBad(Task):
         if v not in st.releases:
             raise TaskFailed(f"mark_bad {self.app}: release {v} is not installed")
         if (v in st.bad) == self.bad:
-            return Plan(ok_msg=f"{v} already {'bad' if self.bad else 'good'}")
-        return Plan(
+            return MarkBadPlan(ok_msg=f"{v} already {'bad' if self.bad else 'good'}", version=v)
+        return MarkBadPlan(
             changes=[f"mark {v} {'bad' if self.bad else 'good'}"],
             affects=[self.app_root],
-            data=v,
+            version=v,
             before=st,
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: MarkBadPlan) -> list[Prediction] | None:
         """Check mode: later rollbacks in the run see the mark."""
-        st: ReleaseState = plan.before
-        bad = st.bad | {plan.data} if self.bad else st.bad - {plan.data}
+        st = plan.before
+        if st is None:
+            return None
+        bad = st.bad | {plan.version} if self.bad else st.bad - {plan.version}
         return [(ReleaseFact(self.app_root), dataclasses.replace(st, bad=frozenset(bad)))]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: MarkBadPlan) -> str | None:
         """Set or clear the mark under the lock."""
         root = self.app_root
-        v: str = plan.data
+        v = plan.version
         with deploy_lock(ctx, self.app, _lock_path(root), self.lock_timeout) as lock:
             rec = _record("bad" if self.bad else "good", v, lock.owner, reason=self.reason)
             try:

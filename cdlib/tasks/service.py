@@ -6,11 +6,11 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, Self
 
 from cdlib.engine.errors import TaskFailed
 from cdlib.engine.secrets import Secret
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Prediction, Task, absolute_path, option
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
@@ -24,6 +24,17 @@ from cdlib.facts.services import (
 from cdlib.services import supervisor_ini as ini
 from cdlib.services import supervisord, systemd
 from cdlib.services.names import service_name_problem
+
+#: Options that go into supervisord's config files (checked by writing them).
+_CONFIG_OPTIONS = (
+    "name",
+    "command",
+    "directory",
+    "user",
+    "environment",
+    "supervisor_conf",
+    "supervisor_run",
+)
 
 _STEP_WORDS = {
     "write-unit": "write unit file",
@@ -44,8 +55,33 @@ def _file_state(text: str, mode: str = "0644") -> FileState:
     return FileState("file", sha256=_sha(text), size=len(data), content=data, mode=mode)
 
 
+def _service_name(name: str, value: str) -> str | None:
+    """:data:`~cdlib.engine.task.OptionCheck`: the one service-name rule."""
+    return service_name_problem(value)
+
+
+@dataclass(kw_only=True)
+class SystemdPlan(Plan):
+    """A systemd service plan: the wanted state, its steps and the unit as found."""
+
+    want: systemd.SystemdWant
+    steps: list[str]
+    before: UnitState
+
+
+@dataclass(kw_only=True)
+class SupervisordPlan(Plan):
+    """A supervisord service plan: its steps, the config texts and the status as found."""
+
+    want: supervisord.SupervisorWant
+    steps: list[str]
+    main: str
+    program: str | None
+    before: SupervisorStatus
+
+
 @dataclass
-class Service(Task):
+class Service(Task[SystemdPlan | SupervisordPlan]):
     """Ensure a service is defined, enabled and started / stopped / restarted / reloaded.
 
     Options:
@@ -77,33 +113,30 @@ class Service(Task):
         ```
     """
 
-    name: str
+    name: str = field(metadata=option(templated=True, check=_service_name))
     state: Literal["started", "stopped", "restarted", "reloaded"] | None = None
     enabled: bool | None = None
     backend: Literal["systemd", "supervisord"] = "systemd"
     unit: str | None = None
-    unit_dir: str = "/etc/systemd/system"
-    command: str | None = None
-    directory: str | None = None
-    user: str | None = None
-    environment: Mapping[str, Any] = field(default_factory=dict)
+    unit_dir: str = field(
+        default="/etc/systemd/system", metadata=option(templated=True, check=absolute_path)
+    )
+    command: str | None = field(default=None, metadata=option(templated=True))
+    directory: str | None = field(default=None, metadata=option(templated=True))
+    user: str | None = field(default=None, metadata=option(templated=True))
+    environment: Mapping[str, object] = field(metadata=option(templated=True), default_factory=dict)
     start_secs: int = 1
     stop_signal: str = "TERM"
-    supervisor_conf: str = "/etc/cdlib-host/supervisord.conf"
-    supervisor_run: str = "/var/lib/cdlib/supervisor"
-    vars: Mapping[str, Any] | None = None
+    supervisor_conf: str = field(
+        default="/etc/cdlib-host/supervisord.conf",
+        metadata=option(templated=True, check=absolute_path),
+    )
+    supervisor_run: str = field(
+        default="/var/lib/cdlib/supervisor", metadata=option(templated=True, check=absolute_path)
+    )
+    vars: Mapping[str, object] | None = None
     _unit_text: str | None = field(default=None, init=False, repr=False)
 
-    templated = (
-        "name",
-        "command",
-        "directory",
-        "user",
-        "environment",
-        "unit_dir",
-        "supervisor_conf",
-        "supervisor_run",
-    )
     kind = "service"
 
     def validate(self) -> None:
@@ -116,21 +149,12 @@ class Service(Task):
             )
         if not sysd and self.unit is not None:
             raise self.error("option 'unit' is for backend='systemd'")
-        if "{{" not in self.name:
-            self._check_name()
         if self.state is None and self.enabled is None and not (self.unit or self.command):
             raise self.error("nothing to do: give state, enabled, unit or command")
-        for opt in ("supervisor_conf", "supervisor_run", "unit_dir"):
-            v = getattr(self, opt)
-            if "{{" not in v and not v.startswith("/"):
-                raise self.error(f"option {opt!r} must be an absolute path, got {v!r}")
-        if not sysd and not self._has_templates():
-            self._configs()  # a value the config cannot hold fails here, before any host
-
-    def _has_templates(self) -> bool:
-        values = [self.name, self.command, self.directory, self.user, self.supervisor_conf]
-        values += [self.supervisor_run, *map(str, self.environment.values())]
-        return any("{{" in v or "{%" in v for v in values if v)
+        if not sysd and not any(self.pending(o) for o in _CONFIG_OPTIONS):
+            # A value the config cannot hold fails here (again on each host's rendered
+            # values), before any host is touched.
+            self._configs()
 
     def _configs(self) -> tuple[str, str | None]:
         """supervisord's main config and the program file (``None`` without ``command``)."""
@@ -143,11 +167,6 @@ class Service(Task):
             return main, supervisord.program_config(prog, self.supervisor_run)
         except ini.IniValueError as exc:
             raise self.error(str(exc)) from None
-
-    def _check_name(self) -> None:
-        problem = service_name_problem(self.name)
-        if problem:
-            raise self.error(problem)
 
     def describe(self) -> str:
         """``service name state``."""
@@ -196,29 +215,24 @@ class Service(Task):
             SupervisorFact(self.supervisor_conf),
         ]
 
-    def prepare(self, variables: Mapping[str, Any], templar: Templar) -> Task:
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render the unit template for this host, or check the supervisord configs can be
         written with this host's values (local work, before any host is touched)."""
         t = super().prepare(variables, templar)
-        assert isinstance(t, Service)
-        t._check_name()  # a templated name is checked once rendered
-        if t.backend == "supervisord":
-            t._configs()
         src = t.unit
         if src is None:
             return t
-        t = dataclasses.replace(t)
         tvars = {**variables, **(t.vars or {})}
-        object.__setattr__(t, "_unit_text", templar.render_file(src, tvars))
+        t._unit_text = templar.render_file(src, tvars)
         return t
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> SystemdPlan | SupervisordPlan:
         """Steps the backend would take."""
         if self.backend == "systemd":
             return self._plan_systemd(ctx)
         return self._plan_supervisord(ctx)
 
-    def _plan_systemd(self, ctx: HostContext) -> Plan:
+    def _plan_systemd(self, ctx: HostContext) -> SystemdPlan:
         st: UnitState = ctx.fact(UnitFact(self._unit()))
         if not st.available:
             raise TaskFailed(
@@ -239,15 +253,16 @@ class Service(Task):
             changed,
         )
         steps = systemd.decide(want, st)
-        return Plan(
+        return SystemdPlan(
             changes=[_STEP_WORDS.get(s, f"{s} {self._unit()}") for s in steps],
             affects=[self._unit_path()],
-            data=(want, steps),
+            want=want,
+            steps=steps,
             before=st,
             ok_msg=st.active_state or "ok",
         )
 
-    def _plan_supervisord(self, ctx: HostContext) -> Plan:
+    def _plan_supervisord(self, ctx: HostContext) -> SupervisordPlan:
         conf = self.supervisor_conf
         main, prog_text = self._configs()
         main_st: FileState = ctx.fact(PathFact(conf))
@@ -274,19 +289,21 @@ class Service(Task):
         )
         steps = supervisord.decide(want, status)
         p = status.programs.get(self.name)
-        return Plan(
+        return SupervisordPlan(
             changes=[_STEP_WORDS.get(s, f"{s} {self.name}") for s in steps],
             affects=[conf, supervisord.program_path(conf, self.name)],
-            data=(want, steps, main, prog_text),
+            want=want,
+            steps=steps,
+            main=main,
+            program=prog_text,
             before=status,
             ok_msg=p.state if p else "ok",
         )
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: SystemdPlan | SupervisordPlan) -> list[Prediction] | None:
         """Check mode: config files as written, the daemon up, the program's run state."""
-        if self.backend == "systemd":
-            _, steps = plan.data
-            st: UnitState = plan.before
+        if isinstance(plan, SystemdPlan):
+            steps, st = plan.steps, plan.before
             active = st.active if not ({"start", "restart", "reload"} & set(steps)) else True
             if "stop" in steps:
                 active = False
@@ -298,12 +315,11 @@ class Service(Task):
                 unit_file_state="enabled" if enabled else "disabled",
                 need_daemon_reload=False,
             )
-            out: list[tuple[Fact[object], Any]] = [(UnitFact(self._unit()), after)]
+            out: list[Prediction] = [(UnitFact(self._unit()), after)]
             if self._unit_text is not None:
                 out.append((PathFact(self._unit_path()), _file_state(self._unit_text)))
             return out
-        _, ssteps, main, prog_text = plan.data
-        status: SupervisorStatus = plan.before
+        ssteps, main, prog_text, status = plan.steps, plan.main, plan.program, plan.before
         programs = dict(status.programs)
         prev = programs.get(self.name)
         running = prev is not None and prev.running
@@ -315,7 +331,7 @@ class Service(Task):
         if "stop" in ssteps:
             running = False
         programs[self.name] = ProgramState(self.name, "RUNNING" if running else "STOPPED")
-        result: list[tuple[Fact[object], Any]] = [
+        result: list[Prediction] = [
             (PathFact(self.supervisor_conf), _file_state(main)),
             (SupervisorFact(self.supervisor_conf), SupervisorStatus(True, True, programs)),
         ]
@@ -324,15 +340,14 @@ class Service(Task):
             result.append((PathFact(path), _file_state(prog_text, supervisord.PROGRAM_MODE)))
         return result
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: SystemdPlan | SupervisordPlan) -> str | None:
         """One script with every step."""
         try:
-            if self.backend == "systemd":
-                want, steps = plan.data
-                ctx.run(systemd.script(want, steps), stdin=(self._unit_text or "").encode())
+            if isinstance(plan, SystemdPlan):
+                script = systemd.script(plan.want, plan.steps)
+                ctx.run(script, stdin=(self._unit_text or "").encode())
             else:
-                swant, ssteps, main, prog_text = plan.data
-                text, data = supervisord.script(swant, ssteps, main, prog_text)
+                text, data = supervisord.script(plan.want, plan.steps, plan.main, plan.program)
                 ctx.run(text, stdin=data, timeout=120)
         finally:
             # Statuses change with every step, whatever path they are about.

@@ -12,13 +12,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import posixpath
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
 
 from cdlib.connections.shell import q
 from cdlib.engine.errors import TaskFailed
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import HostContext, Plan, Task, absolute_path, option
+from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
 from cdlib.traffic.base import TrafficError
@@ -45,8 +46,15 @@ def _validated_install_command(path: str, haproxy: str) -> str:
     )
 
 
+@dataclass(kw_only=True)
+class HAProxyPlan(Plan):
+    """The rendered configuration to install."""
+
+    config: bytes = b""
+
+
 @dataclass
-class HAProxyConfig(Task):
+class HAProxyConfig(Task[HAProxyPlan]):
     """Render HAProxy's config from a site description; validate; reload if it changed.
 
     Options:
@@ -71,18 +79,16 @@ class HAProxyConfig(Task):
     """
 
     site: HAProxySite
-    dest: str = "/etc/haproxy/haproxy.cfg"
-    reload_command: str | None = "systemctl reload haproxy"
+    dest: str = field(
+        default="/etc/haproxy/haproxy.cfg", metadata=option(templated=True, check=absolute_path)
+    )
+    reload_command: str | None = field(
+        default="systemctl reload haproxy", metadata=option(templated=True)
+    )
     haproxy: str = "haproxy"
     keep_runtime_weights: bool = True
 
-    templated = ("dest", "reload_command")
     kind = "haproxy_config"
-
-    def validate(self) -> None:
-        """Absolute ``dest``."""
-        if "{{" not in self.dest and not self.dest.startswith("/"):
-            raise self.error(f"option 'dest' must be an absolute path, got {self.dest!r}")
 
     def describe(self) -> str:
         """``haproxy_config /etc/haproxy/haproxy.cfg``."""
@@ -92,7 +98,7 @@ class HAProxyConfig(Task):
         """The config file."""
         return [PathFact(self.dest)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> HAProxyPlan:
         """Render and compare with the file on the host."""
         st: FileState = ctx.fact(PathFact(self.dest))
         if st.exists and st.kind != "file":
@@ -104,7 +110,7 @@ class HAProxyConfig(Task):
         text = render_config(site)
         data = text.encode()
         if st.exists and hashlib.sha256(data).hexdigest() == st.sha256:
-            return Plan(ok_msg="in place")
+            return HAProxyPlan(ok_msg="in place")
         changes = ["create" if not st.exists else "content"]
         if self.reload_command:
             changes.append("reload")
@@ -117,11 +123,11 @@ class HAProxyConfig(Task):
                 tofile=f"{self.dest} (after)",
             )
             diff = "".join(lines) or None
-        return Plan(changes=changes, diff=diff, affects=[self.dest], data=data)
+        return HAProxyPlan(changes=changes, diff=diff, affects=[self.dest], config=data)
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: HAProxyPlan) -> str | None:
         """Install after ``haproxy -c`` passed, then reload gracefully."""
-        ctx.run(_validated_install_command(self.dest, self.haproxy), stdin=plan.data)
+        ctx.run(_validated_install_command(self.dest, self.haproxy), stdin=plan.config)
         if self.reload_command:
             ctx.run(self.reload_command)
             return "installed and reloaded"
@@ -129,11 +135,13 @@ class HAProxyConfig(Task):
 
 
 @dataclass
-class ElbV2LoadBalancer(Task):
+class ElbV2LoadBalancer(Task[Plan]):
     """Ensure an ELBv2 application load balancer with target groups, listener and rules.
 
     Options:
-        spec: a :class:`~cdlib.traffic.elbv2_provision.LoadBalancerSpec`.
+        spec: a :class:`~cdlib.traffic.elbv2_provision.LoadBalancerSpec`, or a callable
+            taking the host's variables and returning one (one playbook, several
+            environments).
         region: AWS region (default: boto3's configuration).
         endpoint_url: another ELBv2 endpoint (moto, LocalStack) for tests.
         profile: AWS profile name (default: boto3's chain: env, files, instance role).
@@ -154,20 +162,35 @@ class ElbV2LoadBalancer(Task):
         ```
     """
 
-    spec: LoadBalancerSpec
-    region: str | None = None
-    endpoint_url: str | None = None
-    profile: str | None = None
+    spec: LoadBalancerSpec | Callable[[Mapping[str, Any]], LoadBalancerSpec]
+    region: str | None = field(default=None, metadata=option(templated=True))
+    endpoint_url: str | None = field(default=None, metadata=option(templated=True))
+    profile: str | None = field(default=None, metadata=option(templated=True))
 
-    templated = ("region", "endpoint_url", "profile")
     kind = "elbv2_load_balancer"
 
     def describe(self) -> str:
         """``elbv2_load_balancer <name>``."""
-        return f"elbv2_load_balancer {self.spec.name}"
+        return f"elbv2_load_balancer {getattr(self.spec, 'name', '(per host)')}"
+
+    def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
+        """Build a per-host spec from the host's variables (on this host's copy)."""
+        t = super().prepare(variables, templar)
+        if not isinstance(t.spec, LoadBalancerSpec):
+            try:
+                t.spec = t.spec(variables)
+            except (TrafficError, KeyError) as exc:
+                raise self.error(f"spec: {exc}") from None
+        return t
+
+    @property
+    def _spec(self) -> LoadBalancerSpec:
+        if not isinstance(self.spec, LoadBalancerSpec):
+            raise TaskFailed("spec not built: run the task through a play")
+        return self.spec
 
     def _client(self) -> Any:
-        from cdlib.traffic._aws import elbv2_client
+        from cdlib.traffic.aws_api import elbv2_client
 
         extra: Mapping[str, Any] = {"profile_name": self.profile} if self.profile else {}
         return elbv2_client(region=self.region, endpoint_url=self.endpoint_url, **extra)
@@ -175,17 +198,17 @@ class ElbV2LoadBalancer(Task):
     def plan(self, ctx: HostContext) -> Plan:
         """A dry run: Describe calls only."""
         try:
-            dry = ensure_load_balancer(self._client(), self.spec, dry_run=True)
+            dry = ensure_load_balancer(self._client(), self._spec, dry_run=True)
         except TrafficError as exc:
             raise TaskFailed(str(exc)) from exc
         if not dry.changed:
-            return Plan(ok_msg=f"{self.spec.name} in place")
+            return Plan(ok_msg=f"{self._spec.name} in place")
         return Plan(changes=list(dry.changed))
 
     def apply(self, ctx: HostContext, plan: Plan) -> str | None:
         """Create or fix what the plan found."""
         try:
-            done = ensure_load_balancer(self._client(), self.spec)
+            done = ensure_load_balancer(self._client(), self._spec)
         except TrafficError as exc:
             raise TaskFailed(str(exc)) from exc
         return f"listener {done.listener_arn}"

@@ -6,11 +6,11 @@ Facts come from ``getent`` and are parsed by pure functions in :mod:`cdlib.facts
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 from cdlib.connections.shell import q
-from cdlib.engine.task import HostContext, Plan, Task
+from cdlib.engine.task import Affects, HostContext, Plan, Prediction, Task, absolute_path, option
 from cdlib.facts.base import Fact
 from cdlib.facts.users import GroupFact, GroupInfo, UserFact, UserInfo
 
@@ -18,13 +18,38 @@ from cdlib.facts.users import GroupFact, GroupInfo, UserFact, UserInfo
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
 
 
-def _check_name(task: Task, value: str, option: str) -> None:
-    if "{{" not in value and not _NAME.match(value):
-        raise task.error(f"option {option!r}: {value!r} is not a valid user or group name")
+def _name_check(option: str, value: str) -> str | None:
+    if _NAME.match(value):
+        return None
+    return f"option {option!r}: {value!r} is not a valid user or group name"
+
+
+def _group_check(option: str, value: str) -> str | None:
+    # An empty group means "leave it alone", as None does.
+    return _name_check(option, value) if value else None
+
+
+def _home_check(option: str, value: str) -> str | None:
+    # An empty home means "leave it alone", as None does.
+    return absolute_path(option, value) if value else None
+
+
+@dataclass(kw_only=True)
+class UserPlan(Plan):
+    """The account as read while planning (``None`` when planning stopped early)."""
+
+    found: UserInfo | None = None
+
+
+@dataclass(kw_only=True)
+class GroupPlan(Plan):
+    """The group to change with ``groupmod`` (``None``: create it)."""
+
+    existing: GroupInfo | None = None
 
 
 @dataclass
-class User(Task):
+class User(Task[UserPlan]):
     """Ensure a local user exists with the given attributes, or does not exist.
 
     Options: ``username`` (first argument); ``uid``; ``group`` (primary group, which
@@ -42,31 +67,25 @@ class User(Task):
         ```
     """
 
-    username: str
+    username: str = field(metadata=option(templated=True, check=_name_check))
     uid: int | None = None
-    group: str | None = None
-    groups: tuple[str, ...] | list[str] = ()
+    group: str | None = field(default=None, metadata=option(templated=True, check=_group_check))
+    groups: tuple[str, ...] | list[str] = field(
+        default=(), metadata=option(templated=True, check=_name_check)
+    )
     append: bool = True
-    home: str | None = None
-    shell: str | None = None
+    home: str | None = field(default=None, metadata=option(templated=True, check=_home_check))
+    shell: str | None = field(default=None, metadata=option(templated=True))
     system: bool = False
     create_home: bool | None = None
     state: Literal["present", "absent"] = "present"
     remove: bool = False
 
-    templated = ("username", "group", "groups", "home", "shell")
     kind = "user"
 
     def validate(self) -> None:
         """Valid names; absolute home."""
-        _check_name(self, self.username, "username")
-        if self.group:
-            _check_name(self, self.group, "group")
         self.groups = tuple(self.groups)
-        for g in self.groups:
-            _check_name(self, g, "groups")
-        if self.home and "{{" not in self.home and not self.home.startswith("/"):
-            raise self.error(f"option 'home' must be an absolute path, got {self.home!r}")
         if self.uid is not None and self.uid < 0:
             raise self.error("option 'uid' must not be negative")
 
@@ -78,19 +97,21 @@ class User(Task):
         """The user's passwd entry and groups."""
         return [UserFact(self.username)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> UserPlan:
         """Compare each given attribute."""
         u: UserInfo = ctx.fact(UserFact(self.username))
         if self.state == "absent":
             if not u.exists:
-                return Plan(ok_msg="absent")
+                return UserPlan(ok_msg="absent")
             change = f"remove user {self.username}"
             if u.group == self.username:
                 # userdel also removes a same-named private group (USERGROUPS_ENAB).
                 change += f" (and its private group {u.group}, if no one else uses it)"
-            return Plan(changes=[change], affects_everything=True, before=u)
+            return UserPlan(changes=[change], affects=Affects.EVERYTHING, found=u)
         if not u.exists:
-            return Plan(changes=[f"create user {self.username}"], affects_everything=True, before=u)
+            return UserPlan(
+                changes=[f"create user {self.username}"], affects=Affects.EVERYTHING, found=u
+            )
         changes = []
         if self.uid is not None and u.uid != self.uid:
             changes.append(f"uid {u.uid} -> {self.uid}")
@@ -106,17 +127,15 @@ class User(Task):
             changes.append(f"home {u.home} -> {self.home}")
         if self.shell and u.shell != self.shell:
             changes.append(f"shell {u.shell} -> {self.shell}")
-        return Plan(changes=changes, data=u, affects_everything=True, ok_msg="as wanted", before=u)
+        return UserPlan(changes=changes, affects=Affects.EVERYTHING, ok_msg="as wanted", found=u)
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: UserPlan) -> list[Prediction] | None:
         """The account (and a private group useradd/userdel makes or removes) afterwards."""
-        u = plan.before
-        if not isinstance(u, UserInfo):
+        u = plan.found
+        if u is None:
             return None
         if self.state == "absent":
-            out: list[tuple[Fact[object], Any]] = [
-                (UserFact(self.username), UserInfo(self.username))
-            ]
+            out: list[Prediction] = [(UserFact(self.username), UserInfo(self.username))]
             if u.group == self.username:
                 out.append((GroupFact(self.username), GroupInfo(self.username)))
             return out
@@ -141,9 +160,9 @@ class User(Task):
         out.append((UserFact(self.username), after))
         return out
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: UserPlan) -> str | None:
         """One useradd, usermod or userdel."""
-        u: UserInfo | None = plan.data
+        u = plan.found if plan.found is not None and plan.found.exists else None
         if self.state == "absent":
             rm = "-r " if self.remove else ""
             ctx.run(f"userdel {rm}-- {q(self.username)}")
@@ -176,7 +195,7 @@ class User(Task):
 
 
 @dataclass
-class Group(Task):
+class Group(Task[GroupPlan]):
     """Ensure a local group exists (with ``gid``) or does not exist.
 
     Options: ``groupname`` (first argument); ``gid``; ``system`` (gid from the system
@@ -189,17 +208,15 @@ class Group(Task):
         ```
     """
 
-    groupname: str
+    groupname: str = field(metadata=option(templated=True, check=_name_check))
     gid: int | None = None
     system: bool = False
     state: Literal["present", "absent"] = "present"
 
-    templated = ("groupname",)
     kind = "group"
 
     def validate(self) -> None:
         """Valid name."""
-        _check_name(self, self.groupname, "groupname")
         if self.gid is not None and self.gid < 0:
             raise self.error("option 'gid' must not be negative")
 
@@ -211,31 +228,33 @@ class Group(Task):
         """The group entry."""
         return [GroupFact(self.groupname)]
 
-    def plan(self, ctx: HostContext) -> Plan:
+    def plan(self, ctx: HostContext) -> GroupPlan:
         """Exists? Right gid?"""
         g: GroupInfo = ctx.fact(GroupFact(self.groupname))
         if self.state == "absent":
             if not g.exists:
-                return Plan(ok_msg="absent")
-            return Plan(changes=[f"remove group {self.groupname}"], affects_everything=True)
+                return GroupPlan(ok_msg="absent")
+            return GroupPlan(changes=[f"remove group {self.groupname}"], affects=Affects.EVERYTHING)
         if not g.exists:
-            return Plan(changes=[f"create group {self.groupname}"], affects_everything=True)
+            return GroupPlan(changes=[f"create group {self.groupname}"], affects=Affects.EVERYTHING)
         if self.gid is not None and g.gid != self.gid:
-            return Plan(changes=[f"gid {g.gid} -> {self.gid}"], data=g, affects_everything=True)
-        return Plan(ok_msg=f"gid {g.gid}")
+            return GroupPlan(
+                changes=[f"gid {g.gid} -> {self.gid}"], existing=g, affects=Affects.EVERYTHING
+            )
+        return GroupPlan(ok_msg=f"gid {g.gid}")
 
-    def predict(self, plan: Plan) -> list[tuple[Fact[object], Any]] | None:
+    def predict(self, plan: GroupPlan) -> list[Prediction] | None:
         """The group afterwards."""
         if self.state == "absent":
             return [(GroupFact(self.groupname), GroupInfo(self.groupname))]
         return [(GroupFact(self.groupname), GroupInfo(self.groupname, True, self.gid))]
 
-    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+    def apply(self, ctx: HostContext, plan: GroupPlan) -> str | None:
         """One groupadd, groupmod or groupdel."""
         name = q(self.groupname)
         if self.state == "absent":
             ctx.run(f"groupdel -- {name}")
-        elif plan.data is None:
+        elif plan.existing is None:
             gid = f"-g {self.gid} " if self.gid is not None else ""
             ctx.run(f"groupadd {gid}{'-r ' if self.system else ''}-- {name}")
         else:

@@ -14,16 +14,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from cdlib.errors import EXIT_BAD_INPUT, CdlibError
+
 #: Group names travel into HAProxy server names and AWS tags; keep them plain.
 _GROUP_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
-class TrafficError(Exception):
+class TrafficError(CdlibError):
     """Base class of router errors."""
 
 
 class RouterInputError(TrafficError, ValueError):
     """The caller asked for something invalid (unknown group, weight out of range ...)."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class ReadBackError(TrafficError):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cdlib.traffic._aws import (
+from cdlib.traffic.aws_api import (
     call,
     check_arn,
     cloudwatch_client,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cdlib.traffic._aws import call, error_code
+from cdlib.traffic.aws_api import call, error_code
 from cdlib.traffic.base import RouterInputError, TrafficError, check_group_name
 
 if TYPE_CHECKING:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cdlib.atomicfile import write_atomic
 from cdlib.traffic.base import (
     DrainTimeoutError,
     GroupMetrics,
@@ -58,23 +58,6 @@ from cdlib.traffic.haproxy_runtime import RuntimeAPIError, RuntimeClient
 FULL_WEIGHT = 100
 #: The route map's key whose value names the backend in use.
 ROUTE_KEY = "live"
-
-
-def write_file_atomic(path: str, text: str) -> None:
-    """Write ``text`` to a local ``path``: temp file in the same directory, then rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cdlib-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass(frozen=True)
@@ -538,8 +521,10 @@ class HAProxyRouter(Router):
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if self.persistence and self.persistence.releases_path:
-            write_file_atomic(
-                self.persistence.releases_path, json.dumps(self._releases, indent=2) + "\n"
+            write_atomic(
+                self.persistence.releases_path,
+                json.dumps(self._releases, indent=2) + "\n",
+                mode=0o644,
             )
             if self._load_releases() != self._releases:
                 raise ReadBackError(f"{group}: release tag did not read back")
@@ -579,10 +564,10 @@ class HAProxyRouter(Router):
         if route_map is not None:
             # HAProxy loads the map at start: a restart keeps the backend in use.
             route = self._route()
-            write_file_atomic(route_map, f"{ROUTE_KEY} {route}\n" if route else "")
-        write_file_atomic(self.persistence.config_path, self.rendered_config(site))
+            write_atomic(route_map, f"{ROUTE_KEY} {route}\n" if route else "", mode=0o644)
+        write_atomic(self.persistence.config_path, self.rendered_config(site), mode=0o644)
         if site.state_file:
-            write_file_atomic(site.state_file, self.runtime.raw("show servers state"))
+            write_atomic(site.state_file, self.runtime.raw("show servers state"), mode=0o644)
 
     def _load_releases(self) -> dict[str, dict[str, str]]:
         path = self.persistence.releases_path if self.persistence else None
@@ -674,4 +659,4 @@ def _server_weights(wanted: Mapping[str, int], counts: Mapping[str, int]) -> dic
     return {g: (max(1, round(ratios[g] * 256 / top)) if g in ratios else 0) for g in wanted}
 
 
-__all__ = ["FULL_WEIGHT", "ROUTE_KEY", "HAProxyPersistence", "HAProxyRouter", "write_file_atomic"]
+__all__ = ["FULL_WEIGHT", "ROUTE_KEY", "HAProxyPersistence", "HAProxyRouter"]

@@ -10,6 +10,7 @@ temporary directories: the sample app goes live behind a real local HAProxy.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ COVERED = {
     "canary_local.py": "test_bluegreen_local_real_release (check mode on a live release)",
     "bluegreen_aws.py": "tests/integration/traffic/test_aws_playbooks.py (moto server)",
     "canary_aws.py": "tests/integration/traffic/test_aws_playbooks.py (moto server)",
+    "aws_environment.py": "tests/integration/traffic/test_aws_environment.py (moto server)",
     "aws_common.py": "imported by the AWS examples (settings and deploy, no plays)",
     "sampleapp_install.py": "tests/integration/test_releases_fleet.py (every run there)",
 }
@@ -112,11 +114,21 @@ def test_bluegreen_local_check_mode(tmp_path: Path) -> None:
     state = tmp_path / "state"
     env = {"CDLIB_STATE_DIR": str(state), "CDLIB_DEMO_DIR": str(workdir), "CDLIB_DEMO_LB": lb}
     try:
+        # Without a version (no -e version=, no CDLIB_DEMO_VERSION) nothing is released:
+        # exit 4, naming the strategy's file and line, before anything is touched.
+        bare = _cli("run", "playbooks/bluegreen_local.py", "-i", str(inventory), env=env)
+        assert bare.returncode == 4, bare.stdout + bare.stderr
+        assert "playbooks/bluegreen_local.py:" in bare.stderr
+        assert "option 'version'" in bare.stderr and "CDLIB_DEMO_VERSION" in bare.stderr
+        assert not LocalHAProxy(workdir, bind=lb).running()
+        assert not state.exists() or not any(state.rglob("*.json*"))
         res = _cli(
             "run",
             "playbooks/bluegreen_local.py",
             "-i",
             str(inventory),
+            "-e",
+            "version=1.0.0",
             "--check",
             "--format",
             "json",
@@ -160,7 +172,6 @@ def local_bluegreen(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], Path
         "CDLIB_STATE_DIR": str(tmp_path / "state"),
         "CDLIB_DEMO_DIR": str(workdir),
         "CDLIB_DEMO_LB": lb,
-        "CDLIB_DEMO_VERSION": "1.0.0",
     }
     try:
         yield path, env, workdir, lb
@@ -178,10 +189,12 @@ def test_bluegreen_local_real_release(
     local_bluegreen: tuple[Path, dict[str, str], Path, str],
 ) -> None:
     inventory, env, _workdir, lb = local_bluegreen
-    args = ("run", "playbooks/bluegreen_local.py", "-i", str(inventory))
+    base = ("run", "playbooks/bluegreen_local.py", "-i", str(inventory))
+    args = (*base, "-e", "version=1.0.0")
     checked = _cli(*args, "--check", env=env)
     assert checked.returncode == 0, checked.stderr
     assert "would start HAProxy in" in checked.stdout  # and starts nothing
+    assert "release sampleapp 1.0.0" in checked.stdout
     assert not LocalHAProxy(_workdir, bind=lb).running()
 
     real = _cli(*args, env=env)
@@ -192,7 +205,25 @@ def test_bluegreen_local_real_release(
     assert status.returncode == 0, status.stderr
     assert "1.0.0" in status.stdout
 
-    again = _cli(*args, env=env)
+    # -e version=1.1.0 releases 1.1.0 (not the version already live), with the
+    # pipeline's labels and the build's sha256 in the history.
+    newer = _cli(*base, "-e", "version=1.1.0", "--meta", "commit=abc123", env=env)
+    assert newer.returncode == 0, newer.stdout + newer.stderr
+    with urllib.request.urlopen(f"http://{lb}/version", timeout=5) as r:
+        assert "1.1.0" in r.read().decode()
+    hist = _cli("history", "sampleapp", "--format", "json", "--env", "production", env=env)
+    assert hist.returncode == 0, hist.stderr
+    last = json.loads(hist.stdout)[-1]
+    serve = REPO / "sampleapp" / "serve-local"
+    assert (last["version"], last["outcome"], last["environment"]) == (
+        "1.1.0",
+        "succeeded",
+        "production",
+    )
+    assert last["metadata"] == {"commit": "abc123"}
+    assert last["build_sha256"] == hashlib.sha256(serve.read_bytes()).hexdigest()
+
+    again = _cli(*base, "-e", "version=1.1.0", env=env)
     assert again.returncode == 0, again.stderr
     assert "already live" in again.stdout
 
@@ -200,9 +231,9 @@ def test_bluegreen_local_real_release(
     # short pause: no traffic at all makes the analysis inconclusive, which the example
     # answers with a gate; 'cdlib promote' is not sent, so the check run is what we keep.
     canary = ("run", "playbooks/canary_local.py", "-i", str(inventory))
-    cenv = {**env, "CDLIB_DEMO_VERSION": "1.2.0", "CDLIB_DEMO_PAUSE": "0.5"}
+    cenv = {**env, "CDLIB_DEMO_VERSION": "1.2.0", "CDLIB_DEMO_PAUSE": "0.5"}  # env fallback
     predicted = _cli(*canary, "--check", env=cenv)
     assert predicted.returncode == 0, predicted.stdout + predicted.stderr
     assert "would set weights" in predicted.stdout
     with urllib.request.urlopen(f"http://{lb}/version", timeout=5) as r:
-        assert "1.0.0" in r.read().decode()  # check mode moved nothing
+        assert "1.1.0" in r.read().decode()  # check mode moved nothing

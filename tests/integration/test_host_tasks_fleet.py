@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import shlex
 import subprocess
 import tarfile
 import zipfile
@@ -121,10 +122,13 @@ def _seed(fleet: Fleet) -> None:
 
 
 def _no_temp_files(fleet: Fleet) -> None:
+    # The fleet's shared paths (this checkout, pytest's temp dirs of every worker) are
+    # mounted into each host's /tmp: what the control side writes there is not the host's.
+    prune = " ".join(f"-path {shlex.quote(str(p))} -prune -o" for p in fleet.shared)
     for h in fleet.hosts:
         out = fleet.ssh(
             h.index,
-            "find /srv /opt /tmp -name '.*cdlib*' ! -name .cdlib-unarchive.sha256 "
+            f"find /srv /opt /tmp {prune} -name '.*cdlib*' ! -name .cdlib-unarchive.sha256 "
             "! -name .cdlib-requirements.txt -print",
             check=True,
         )

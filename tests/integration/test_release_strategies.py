@@ -396,3 +396,135 @@ def test_status_and_check_mode_never_start_a_stopped_haproxy(
     again = dataclasses.replace(_bluegreen(env, "1.1.0"), router=spec).run(str(env.inventory))
     assert again.ok, _release_failed(again)
     assert local.running() and spec.build().state().live == "green"
+
+
+def _rolled_back_canary(
+    env: Env, *, pause: float, interval: float
+) -> tuple[cdlib.RunResult, float]:
+    """A canary of a build answering 500s, under load; the run and its wall time."""
+    assert _bluegreen(env, "1.0.0").run(str(env.inventory)).ok
+    canary = Canary(
+        app="demo",
+        version="2.0.0",
+        router=env.spec,
+        state_dir=env.state,
+        deploy=lambda t: deploy_play(t, fail_mode="errors"),
+        steps=[CanaryStep(10, pause=pause), 100],
+        thresholds=Thresholds(max_error_rate=0.05, min_requests=20),
+        sample_interval=interval,
+        health_timeout=15,
+    )
+    load = Load(env.lb_port, threads=2, max_requests=2000000, max_seconds=120).start()
+    try:
+        load.wait_for(300)
+        t0 = time.monotonic()
+        res = canary.run(str(env.inventory))
+        took = time.monotonic() - t0
+    finally:
+        load.stop()
+    return res, took
+
+
+def test_canary_analysis_samples_and_fails_fast_within_one_interval(env: Env) -> None:
+    res, took = _rolled_back_canary(env, pause=60.0, interval=1.0)
+    assert not res.ok
+    assert took < 45, took  # nowhere near the 60 s pause
+    rec = History("demo", state_dir=env.state).latest()
+    assert rec is not None and rec.outcome == "rolled_back" and "5xx rate" in rec.reason
+    analysis = next(s for s in rec.steps if s.name == "analysis at 10%")
+    assert analysis.duration is not None and analysis.duration < 10, analysis.duration
+    rates = [s for s in rec.samples if s["metric"] == "error_rate"]
+    assert rates and {"time", "value", "threshold", "verdict", "weights"} <= set(rates[0])
+    # The first sample with the minimum sample crossed the threshold and failed...
+    crossed = next(s for s in rates if s["requests"] >= 20)
+    assert crossed["verdict"] == "fail" and crossed["value"] > crossed["threshold"] == 0.05
+    assert crossed["weights"] == {"blue": 90, "green": 10}
+    assert all(s["verdict"] == "inconclusive" for s in rates if s["requests"] < 20)
+    # ... and the rollback followed within the interval, not at the pause's end.
+    back = next(s for s in rec.steps if s.name.startswith("roll back"))
+    assert back.started - crossed["time"] < 3.0, back.started - crossed["time"]
+    assert env.spec.build().state().live == "blue"
+
+
+def _chromium() -> tuple[str, str]:
+    """Paths of chromium and chromedriver; installed from Debian's packages when missing."""
+    pytest.importorskip("selenium", reason="selenium is not installed (pip install -e .[test])")
+    names = ("chromium", "chromedriver")
+    if not all(shutil.which(n) for n in names) and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(
+            ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
+    found = [shutil.which(n) for n in names]
+    if not all(found):
+        pytest.skip("chromium and chromedriver are absent and could not be installed with apt-get")
+    return str(found[0]), str(found[1])
+
+
+def test_report_of_rolled_back_canary_in_a_real_browser(env: Env, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    from cdlib.cli.main import main as cli
+
+    chromium, driver_path = _chromium()
+    res, _ = _rolled_back_canary(env, pause=30.0, interval=1.0)
+    assert not res.ok
+    # A user-supplied text with markup: the report must show it as text.
+    path = History("demo", state_dir=env.state).dir
+    latest = History("demo", state_dir=env.state).latest()
+    assert latest is not None
+    data = json.loads((path / f"{latest.id}.json").read_text())
+    data["reason"] += " <script>document.title='owned'</script>"
+    (path / f"{latest.id}.json").write_text(json.dumps(data))
+    report = tmp_path / "report.html"
+    assert cli(["report", "demo", latest.id, "-o", str(report), "--state-dir", env.state]) == 0
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+        "--window-size=1100,2200",
+    ):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    try:
+        driver.get(report.as_uri())
+        assert driver.title.startswith("demo 2.0.0: rolled_back")  # the script did not run
+        assert driver.find_element(By.ID, "outcome").text == "rolled_back"
+        reason = driver.find_element(By.ID, "reason").text
+        assert "5xx rate" in reason and "<script>document.title='owned'</script>" in reason
+        steps = [
+            e.text for e in driver.find_elements(By.CSS_SELECTOR, "#steps tr.step td:first-child")
+        ]
+        assert any(s.startswith("roll back: weight of green -> 0") for s in steps), steps
+        chart = driver.find_element(By.CSS_SELECTOR, "figure[data-metric='error_rate'] svg")
+        assert chart.find_elements(By.CSS_SELECTOR, "line.threshold")
+        assert chart.find_elements(By.CSS_SELECTOR, "circle.point.fail")
+        assert chart.size["width"] > 300  # really laid out and drawn
+        crossed = driver.find_element(By.CSS_SELECTOR, "p.crossed").text
+        assert crossed.startswith("error_rate crossed its threshold 5.00%")
+        weights = driver.find_element(By.ID, "weights")
+        assert weights.find_elements(By.CSS_SELECTOR, "polyline[data-series='green']")
+        # Opened from a file with nothing else to load.
+        assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
+        shot = driver.get_screenshot_as_png()
+    finally:
+        driver.quit()
+    (tmp_path / "report.png").write_bytes(shot)
+    if os.environ.get("CDLIB_SCREENSHOT_DIR"):
+        out = Path(os.environ["CDLIB_SCREENSHOT_DIR"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "release-report-rolled-back-canary.png").write_bytes(shot)

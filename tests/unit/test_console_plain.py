@@ -56,3 +56,64 @@ def test_no_rich_import_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     sink = ConsoleSink(io.StringIO())
     assert not sink.tty
     assert type(sink.console).__module__ == "cdlib.engine.console"
+
+
+def test_pause_countdown_shows_time_left_and_latest_metrics() -> None:
+    sink = ConsoleSink(io.StringIO())
+    show = {"release": "demo", "step": "analysis at 10%"}
+    sink.progress({"kind": "pause", **show, "pause": 60.0, "left": 60.0, "metrics": {}})
+    sink.progress(
+        {
+            "kind": "pause",
+            **show,
+            "pause": None,
+            "left": 42.0,
+            "requests": 40,
+            "metrics": {
+                "error_rate": (0.2, 0.05, "fail"),
+                "response_time_ms": (12.0, None, "pass"),
+            },
+        }
+    )
+    line = console._strip(sink.live_lines()[-1])
+    assert line.startswith("analysis at 10%; 42s left of 60s; ")
+    assert "error_rate 20.00% (max 5.00%) fail; response_time_ms 12 pass; 40 requests" in line
+    sink.progress({"kind": "pause_end", **show})
+    assert sink.live_lines() == []
+
+
+def test_results_are_grouped_per_task_and_recap_sorted(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    sink = ConsoleSink(out)
+    sink.play_start("p", ["web10", "web2", "web1"], False)
+    for i, host in [(0, "web10"), (1, "web10"), (0, "web2"), (0, "web1"), (1, "web1")]:
+        r = TaskResult("p", host, f"task{i} on {host}", Status.OK, duration=0.5)
+        r.index = i
+        sink.task_result(r)
+    # web2 fails its next task: it is out of the play, so task 1 is complete without it.
+    assert "task1" not in out.getvalue()
+    bad = TaskResult("p", "web2", "task1 on web2", Status.FAILED, "boom")
+    bad.index = 1
+    sink.task_result(bad)
+    run = RunResult()
+    for h in ("web10", "web2", "web1"):
+        run.stats[h] = HostStats(ok=1)
+    sink.run_end(run)
+    lines = [ln for ln in out.getvalue().splitlines() if ln.strip()]
+    assert lines[1].startswith("TASK [task0 on web10] 3/3 host(s)")
+    assert [ln.split()[1] for ln in lines[2:5]] == ["[web1]", "[web2]", "[web10]"]
+    assert lines[5].startswith("TASK [task1 on web10] 3/3 host(s)")
+    assert lines[-3:] == [ln for ln in lines[-3:] if ln.startswith("web")]
+    assert [ln.split()[0] for ln in lines[-3:]] == ["web1", "web2", "web10"]
+
+
+def test_a_handler_on_some_hosts_prints_before_the_next_play() -> None:
+    out = io.StringIO()
+    sink = ConsoleSink(out)
+    sink.play_start("one", ["a", "b"], False)
+    r = TaskResult("one", "a", "restart app", Status.CHANGED, handler=True)
+    r.index = 0
+    sink.task_result(r)
+    sink.play_start("two", ["a", "b"], False)
+    text = out.getvalue()
+    assert text.index("restart app") < text.index("PLAY [two]")

@@ -60,9 +60,9 @@ HERE = Machine("ci", boot_id="b1", machine_id="m1", pidns="pid:[1]")
 def _owner(**kw: Any) -> LockOwner:
     base: dict[str, Any] = {
         "user": "u",
-        "controlhost": "ci",
+        "host": "ci",
         "pid": 4242,
-        "since": "s",
+        "since": 0.0,
         "token": "t",
         "boot_id": "b1",
         "machine_id": "m1",
@@ -96,7 +96,7 @@ def _alive(pid: int) -> bool:
         # A lock file of an older version (no identity): never judged by its pid.
         (_owner(boot_id="", machine_id="", pidns=""), False),
         # Another hostname, no token: never.
-        (_owner(controlhost="laptop"), False),
+        (_owner(host="laptop"), False),
         (_owner(token=""), False),
         (_owner(pid=0), False),
     ],
@@ -122,10 +122,10 @@ def test_this_machine_unknown_identity_is_conservative() -> None:
 
 def test_lock_files_old_and_new_parse() -> None:
     old = parse_owner('{"user":"a","controlhost":"h","pid":5,"since":"s","token":"t"}')
-    assert old == LockOwner("a", "h", 5, "s", "t")
+    assert old == LockOwner("a", "h", 5, 0.0, "t")
     new = _owner()
     assert parse_owner(new.to_json()) == new
-    assert parse_owner("[1, 2]") == LockOwner("unknown", "unknown", 0, "unknown", "")
+    assert parse_owner("[1, 2]") == LockOwner("unknown", "unknown", 0, 0.0, "")
     here = this_machine()
     assert here.pidns.startswith("pid:[") and len(here.boot_id) == 32
     raw = Path("/proc/sys/kernel/random/boot_id").read_text().strip()

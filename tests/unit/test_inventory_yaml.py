@@ -41,7 +41,7 @@ def test_nested_children_to_any_depth(tmp_path: Path) -> None:
         ("all:\n  hosts:\n    42:\n", 3, "must be text"),
         ("all:\n  vars: [1]\n", 2, "'vars' of group 'all' must be a mapping"),
         ("a:\n  children:\n    b:\n      children:\n        a:\n", 4, "loop"),
-        ("all:\n  hosts:\n    x: !vault |\n      abc\n", 3, "invalid YAML"),
+        ("all:\n  hosts:\n    x: !vault |\n      abc\n", 3, "not vault-encrypted"),
     ],
 )
 def test_yaml_errors_name_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:

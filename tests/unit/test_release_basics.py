@@ -48,7 +48,7 @@ def test_stale_lock_of_a_dead_process_can_be_broken(tmp_path: Path) -> None:
     with pytest.raises(LockHeld, match="STALE"):
         ReleaseLock("app", "r3", state_dir=str(tmp_path)).acquire()
     owner = break_lock("app", state_dir=str(tmp_path))
-    assert owner.release_id == "dead"
+    assert owner.token == "dead"
     ReleaseLock("app", "r3", state_dir=str(tmp_path)).acquire(break_stale=True)
 
 
@@ -92,3 +92,11 @@ def test_analysis_no_data_is_inconclusive_and_errors_fail() -> None:
     assert a.verdict() == ("fail", "smoke checks failed: health 503")
     with pytest.raises(ValueError):
         Thresholds(min_requests=0)
+
+
+def test_gate_names_who_promoted(tmp_path: Path) -> None:
+    sd = str(tmp_path)
+    gates.send("app", "r9", gates.PROMOTE, by="alice", state_dir=sd)
+    assert gates.Gate("go", timeout=5, poll=0.01).wait("app", "r9", state_dir=sd) == (
+        "promote from alice"
+    )

@@ -3,10 +3,12 @@ release lock, manual traffic changes and a rollback during a running release."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
-import socket
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +18,28 @@ import pytest
 import yaml
 
 from cdlib.cli.main import main
-from cdlib.release import Canary, CanaryStep, History, HookEvent, Hooks, rollback, routers
+from cdlib.engine.errors import CdlibError
+from cdlib.lockowner import this_machine
+from cdlib.release import (
+    Canary,
+    CanaryStep,
+    History,
+    HookEvent,
+    Hooks,
+    Rolling,
+    interrupt,
+    rollback,
+    routers,
+)
 from cdlib.release.history import SUCCEEDED, Recorder, ReleaseRecord
-from cdlib.release.lock import CorruptLock, LockHeld, LockOwner, ReleaseLock, read_owner
+from cdlib.release.lock import (
+    CorruptLock,
+    LockHeld,
+    LockOwner,
+    ReleaseLock,
+    break_lock,
+    read_owner,
+)
 from cdlib.release.ops import status
 from cdlib.traffic.base import HealthReport, Router, RouterState, Target, TargetHealth
 
@@ -180,13 +201,13 @@ def test_lock_appears_whole_or_not_at_all_on_a_full_disk(
 
     lock = ReleaseLock("app", "r1", state_dir=str(tmp_path))
     with monkeypatch.context() as m:
-        m.setattr(json, "dump", full)
+        m.setattr(os, "fsync", full)  # the write of the temp file fails
         with pytest.raises(OSError, match="No space"):
             lock.acquire()
     assert not lock.path.exists() and os.listdir(tmp_path / "app") == []
     lock.acquire()
     owner = read_owner(lock.path)
-    assert owner is not None and owner.release_id == "r1"
+    assert owner is not None and owner.token == "r1"
     lock.release()
 
 
@@ -221,12 +242,62 @@ def test_corrupt_lock_is_named_reported_and_breakable(
     lock.release()
 
 
-def test_pid_zero_negative_or_huge_is_never_alive() -> None:
-    here = socket.gethostname()
-    for pid in (0, -1, 2**63):
-        assert LockOwner("u", here, pid, 0.0, "r").is_stale()
-    assert not LockOwner("u", here, os.getpid(), 0.0, "r").is_stale()
-    assert not LockOwner("u", "other-machine", 0, 0.0, "r").is_stale()
+def _dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], **_OUT)
+    return int(proc.stdout)
+
+
+_OUT: dict[str, Any] = {"capture_output": True, "text": True, "check": True}
+
+
+def test_pid_zero_negative_or_huge_names_no_run_of_ours() -> None:
+    here = this_machine()
+    ident = {"boot_id": here.boot_id, "machine_id": here.machine_id, "pidns": here.pidns}
+    # No single process: nothing proves its run is gone (break it with --force).
+    for pid in (0, -1):
+        assert not LockOwner("u", here.hostname, pid, 0.0, "r", **ident).is_stale()
+    assert LockOwner("u", here.hostname, 2**63, 0.0, "r", **ident).is_stale()
+    assert not LockOwner("u", here.hostname, os.getppid(), 0.0, "r", **ident).is_stale()
+    assert not LockOwner("u", "other-machine", _dead_pid(), 0.0, "r").is_stale()
+
+
+def test_release_lock_from_another_pid_namespace_is_not_stale(tmp_path: Path) -> None:
+    # Same hostname, a pid that is dead here: a run in another container or pid namespace
+    # (or an older cdlib without identity) may still be going, so nothing breaks it.
+    here = this_machine()
+    lock = ReleaseLock("app", "mine", state_dir=str(tmp_path))
+    for pidns in ("pid:[1]", ""):
+        other = LockOwner(
+            "u", here.hostname, _dead_pid(), 1.0, "theirs",
+            boot_id=here.boot_id, machine_id=here.machine_id, pidns=pidns,
+        )  # fmt: skip
+        lock.path.write_text(other.to_json())
+        with pytest.raises(LockHeld) as err:
+            lock.acquire(break_stale=True)
+        assert "STALE" not in str(err.value) and "release theirs" in str(err.value)
+        with pytest.raises(CdlibError, match="may still be running"):
+            break_lock("app", state_dir=str(tmp_path))
+    # The same holder in our own pid namespace is provably gone.
+    gone = dataclasses.replace(other, pidns=here.pidns)
+    lock.path.write_text(gone.to_json())
+    assert read_owner(lock.path) == gone and gone.is_stale()
+    lock.acquire(break_stale=True)
+    lock.release()
+
+
+def test_release_lock_files_of_older_versions_load(tmp_path: Path) -> None:
+    lock = ReleaseLock("app", "mine", state_dir=str(tmp_path))
+    lock.path.write_text(
+        '{"user": "u", "machine": "ci", "pid": 5, "since": 1767225600.0, "release_id": "r"}'
+    )
+    assert read_owner(lock.path) == LockOwner("u", "ci", 5, 1767225600.0, "r")
+    # What this version writes, older versions can read (their field names are there).
+    lock.path.unlink()
+    lock.acquire()
+    data = json.loads(lock.path.read_text())
+    assert {"machine", "controlhost", "release_id", "token"} <= data.keys()
+    assert isinstance(data["since"], float) and data["release_id"] == "mine"
+    lock.release()
 
 
 def test_rollback_breaks_a_corrupt_lock(tmp_path: Path, router: MemoryRouter) -> None:
@@ -314,3 +385,33 @@ def test_a_second_rollback_does_not_interrupt_a_running_rollback(
     finally:
         lock.release()
     assert router.changes == []
+
+
+def test_rollback_from_another_operator_stops_a_rolling_release_before_its_next_change(
+    tmp_path: Path, router: MemoryRouter, inventory: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sd = str(tmp_path / "state")
+    target = Target("127.0.0.1", 8080)
+    router.register("blue", [target])
+    deregister = router.deregister
+    done: list[str] = []
+
+    def then_rollback(group: str, targets: Iterable[Target]) -> None:
+        deregister(group, targets)
+        # While batch 1 is out of the router, another shell runs 'cdlib rollback': its
+        # first act is the interrupt marker (its switch then waits for the traffic lock).
+        running = History("app", state_dir=sd).latest()
+        assert running is not None
+        interrupt.request("app", running.id, by="'cdlib rollback'", reason="rollback", state_dir=sd)
+        done.append(running.id)
+
+    monkeypatch.setattr(router, "deregister", then_rollback)
+    res = Rolling(
+        app="app", version="2.0.0", router=MemorySpec("r"), state_dir=sd, port=8080,
+        group="blue",
+    ).run(inventory)  # fmt: skip
+    assert not res.ok and done
+    # Never registered again after the rollback (the release's next traffic change).
+    assert router.members["blue"] == set()
+    rec = next(r for r in History("app", state_dir=sd).all() if r.strategy == "rolling")
+    assert rec.outcome == "interrupted" and "'cdlib rollback'" in rec.reason

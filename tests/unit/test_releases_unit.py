@@ -99,7 +99,7 @@ def test_to_prune_keeps_n_and_never_current_or_previous() -> None:
 
 
 def test_lock_owner_roundtrip_and_message() -> None:
-    o = LockOwner("alice", "laptop", 42, "2026-01-01T00:00:00Z", "tok")
+    o = LockOwner("alice", "laptop", 42, 1767225600.0, "tok")
     assert parse_owner(o.to_json()) == o
     assert parse_owner("") is None
     assert parse_owner("garbage").user == "unknown"  # type: ignore[union-attr]
@@ -110,8 +110,8 @@ def test_lock_owner_roundtrip_and_message() -> None:
 
 def test_lock_snippets_exclude_each_other_and_release_only_their_own(tmp_path: Path) -> None:
     lock = str(tmp_path / "x" / "deploy.lock")
-    a = LockOwner("a", "h", 1, "t", "token-a")
-    b = LockOwner("b", "h", 2, "t", "token-b")
+    a = LockOwner("a", "h", 1, 0.0, "token-a")
+    b = LockOwner("b", "h", 2, 0.0, "token-b")
 
     def sh(cmd: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=30)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import cdlib
 from cdlib import Host, Inventory, Play, Status, tasks
+from cdlib.engine.contract import RunContext, Scope
 
 
 def _inv(tmp_path: Path, n: int = 4) -> Inventory:
@@ -141,3 +144,70 @@ def test_check_mode_sees_predicted_state_of_earlier_tasks(tmp_path: Path) -> Non
     assert ("h1", "guarded") not in real.changed()
     assert ("h1", "same content again") not in real.changed()
     assert ("h1", "same link again") not in real.changed()
+
+
+def test_extra_vars_do_not_change_the_callers_inventory(tmp_path: Path) -> None:
+    inv = _inv(tmp_path, 2)
+    before = {h.name: dict(h.vars) for h in inv.hosts.values()}
+    play = Play("p", hosts="web")
+    play.task(tasks.directory("{{ dir }}/{{ sub }}"))
+    r = cdlib.run(play, inv, extra_vars={"sub": "one"})
+    assert r.ok, r.results
+    assert (tmp_path / "h1" / "one").is_dir()
+    # The run saw the extra var; the caller's hosts did not get it.
+    assert {h.name: h.vars for h in inv.hosts.values()} == before
+    # 'sub' is undefined without -e: nothing leaked from the first run.
+    with pytest.raises(cdlib.PlaybookErrors, match="sub"):
+        cdlib.run(play, inv)
+
+
+class _Nested:
+    """A playbook item of its own: runs a play inside the run, as a release deploy does."""
+
+    def __init__(self, play: Play) -> None:
+        from cdlib.engine.errors import Origin
+
+        self.play = play
+        self.origin = Origin("nested.py", 1)
+        self.sub: cdlib.RunResult | None = None
+
+    @property
+    def label(self) -> str:
+        return "nested"
+
+    def validate(self, scope: Scope) -> list[cdlib.PlaybookError]:
+        return scope.check_plays([self.play], limit="h1", extra_vars={"sub": "n"})
+
+    def execute(self, ctx: RunContext) -> None:
+        ctx.start("nested", ["h1"])
+        self.sub = ctx.run_plays([self.play], limit="h1", extra_vars={"sub": "n"})
+
+
+def test_an_item_runs_plays_inside_the_run_and_they_count_once(tmp_path: Path) -> None:
+    from cdlib.engine.contract import Runnable
+
+    inner = Play("inner", hosts="web")
+    inner.task(tasks.directory("{{ dir }}/{{ sub }}"))
+    item = _Nested(inner)
+    assert isinstance(item, Runnable)
+    events: list[dict[str, object]] = []
+    r = cdlib.run([item], _inv(tmp_path, 2), sinks=[cdlib.CallbackSink(events.append)])
+    assert r.ok and item.sub is not None
+    assert (tmp_path / "h1" / "n").is_dir() and not (tmp_path / "h2" / "n").exists()
+    assert item.sub.results and all(x in r.results for x in item.sub.results)
+    assert len(r.results) == len(item.sub.results) == 1
+    assert r.stats["h1"].changed == 1  # counted once, in the run and the nested result
+    kinds = [e["event"] for e in events]
+    # One run: the nested play announces itself, and the run ends once.
+    assert kinds.count("recap") == 1 and kinds[-1] == "recap"
+    assert [e["play"] for e in events if e["event"] == "play_start"] == ["nested", "inner"]
+
+
+def test_an_items_validation_error_stops_everything_before_it_runs(tmp_path: Path) -> None:
+    first = Play("first", hosts="web")
+    first.task(tasks.directory("{{ dir }}/first"))
+    bad = Play("bad", hosts="web")
+    bad.task(tasks.directory("{{ dir }}/{{ undefined_var }}"))
+    with pytest.raises(cdlib.PlaybookError, match="undefined_var"):
+        cdlib.run([first, _Nested(bad)], _inv(tmp_path, 2))
+    assert not (tmp_path / "h1" / "first").exists()

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from cdlib.traffic._aws import cloudwatch_client, elbv2_client
+from cdlib.traffic.aws_api import cloudwatch_client, elbv2_client
 from cdlib.traffic.local import LocalHAProxy
 from tests.integration.traffic.traffic_helpers import (
     AWS,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cdlib.traffic._aws import call, check_arn, until
+from cdlib.traffic.aws_api import call, check_arn, until
 from cdlib.traffic.base import (
     HealthReport,
     ReadBackError,

@@ -1,4 +1,4 @@
-"""AWS plumbing shared by the ELBv2 router and provisioning: lazy boto3, retries, ARNs.
+"""AWS plumbing shared by the ELBv2 router and AWS provisioning: lazy boto3, retries, ARNs.
 
 boto3 is imported only here and only when a client is built, so using cdlib
 without AWS never pays for importing it.

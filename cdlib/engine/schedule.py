@@ -1,0 +1,242 @@
+"""Scheduling: the hosts of a play in parallel, in serial batches, with handlers.
+
+Each host goes through a play's tasks on its own (like Ansible's ``free`` strategy),
+bounded by the run's ``forks`` and the play's; ``serial`` batches,
+``max_fail_percentage``, ``any_errors_fatal``, ``run_once`` and handlers coordinate
+hosts where a play asks for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cdlib.connections.base import UnreachableError
+from cdlib.engine.errors import PlaybookError
+from cdlib.engine.execute import execute_task, make_result
+from cdlib.engine.hostfacts import read_facts, with_facts
+from cdlib.engine.play import batches
+from cdlib.engine.prepare import Prepared, prepare_task
+from cdlib.engine.results import TaskResult
+from cdlib.engine.task import HostContext, Plan, Status, Task
+from cdlib.inventory.model import Host
+
+if TYPE_CHECKING:
+    from cdlib.engine.session import Session
+
+
+@dataclass
+class _RunOnce:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    started: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    result: TaskResult | None = None
+
+
+def run_prepared(s: Session, p: Prepared) -> None:
+    """Run a prepared play on its hosts that are still in the run, batch by batch."""
+    names = [h.name for h in p.hosts if h.name not in s.dead]
+    s.start(p.play.name, names)
+    if not p.selected:
+        return  # every task was left out by tags or --start-at-task
+    hosts = {h.name: h for h in p.hosts}
+    limit = threading.Semaphore(p.play.forks) if p.play.forks else None
+    for batch in batches(names, p.play.serial):
+        once: dict[int, _RunOnce] = {i: _RunOnce() for i, t in enumerate(p.selected) if t.run_once}
+        futures: list[Future[bool]] = [
+            s.pool.submit(_host_worker, s, p, hosts[n], once, limit) for n in batch
+        ]
+        ok = [f.result() for f in futures]
+        failed = ok.count(False)
+        if s.stop.is_set():
+            return
+        pct = p.play.max_fail_percentage
+        if pct is not None and failed and failed / len(batch) * 100 > pct:
+            s.result.aborted = (
+                f"play {p.play.name!r}: {failed} of {len(batch)} hosts failed, over "
+                f"max_fail_percentage {pct:g}"
+            )
+            s.stop.set()
+            return
+        if failed == len(batch) and batch:
+            # As Ansible: a batch where every host failed ends the play.
+            return
+
+
+def _host_worker(
+    s: Session,
+    p: Prepared,
+    host: Host,
+    once: dict[int, _RunOnce],
+    limit: threading.Semaphore | None,
+) -> bool:
+    if limit is not None:
+        limit.acquire()
+    try:
+        return _host_tasks(s, p, host, once)
+    finally:
+        if limit is not None:
+            limit.release()
+
+
+def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) -> bool:
+    tasks = p.tasks[host.name]
+    play = p.play
+    notified: set[str] = set()
+    try:
+        conn, facts = s.host_connection(host)
+        conn.connect()
+    except (UnreachableError, ValueError) as exc:
+        at = next((i for i, t in enumerate(tasks) if t is not None), None)
+        first = tasks[at] if at is not None else None
+        r = make_result(
+            play.name,
+            host.name,
+            first.label if first else "connect",
+            Status.UNREACHABLE,
+            str(exc),
+            exc=exc,
+            origin=str(first.origin) if first else "",
+        )
+        r.index = at
+        s.emit(r)
+        s.mark_dead(host.name)
+        return False
+    hv = p.vars[host.name]
+    handlers = p.handlers[host.name]
+    broken: dict[int, str] = {}
+    if p.gather:
+        try:
+            hv = with_facts(hv, read_facts(facts, tasks), {**play.vars, **s.extra_vars})
+        except UnreachableError as exc:
+            s.emit(make_result(play.name, host.name, "gather facts", Status.UNREACHABLE, str(exc)))
+            s.mark_dead(host.name)
+            return False
+        tasks, handlers = list(tasks), dict(handlers)
+        for i in p.deferred:
+            errs: list[PlaybookError] = []
+            tasks[i] = prepare_task(p.selected[i], hv, s.preparer.templar, host.name, errs)
+            if errs:
+                broken[i] = str(errs[0])
+        for hd in p.play.handlers:
+            if hd.name in p.deferred_handlers:
+                handlers[hd.name] = prepare_task(hd.task, hv, s.preparer.templar, host.name, [])
+    ctx = HostContext(host.name, conn, facts, hv, s.check, s.diff, s.redact)
+    for i, task in enumerate(tasks):
+        if s.stop.is_set():
+            return True
+        orig = p.selected[i]
+        if s.step is not None and not s.step.allow(id(p), i, play.name, orig.label):
+            s.emit(
+                make_result(
+                    play.name,
+                    host.name,
+                    orig.label,
+                    Status.SKIPPED,
+                    "declined at --step",
+                    origin=str(orig.origin),
+                )
+            )
+            continue
+        if i in broken:
+            r = make_result(
+                play.name, host.name, orig.label, Status.FAILED, broken[i], origin=str(orig.origin)
+            )
+            s.emit(r)
+            s.mark_dead(host.name)
+            return False
+        if task is None:
+            r = make_result(
+                play.name,
+                host.name,
+                orig.label,
+                Status.SKIPPED,
+                "condition is false",
+                origin=str(orig.origin),
+            )
+            r.index = i
+            s.emit(r)
+            continue
+        facts.set_upcoming(f for t in tasks[i:] if t is not None for f in t.facts())
+        after = next((t for t in tasks[i + 1 :] if t is not None), None)
+        soon = after.facts() if after is not None else []
+        if task.run_once:
+            r = _run_once(play.name, task, ctx, once[i])
+        else:
+            r = execute_task(play.name, task, ctx, soon=soon)
+        r.index = i
+        s.emit(r)
+        if r.status is Status.CHANGED:
+            notified.update(task.notify)
+        if r.status is Status.UNREACHABLE or (r.status is Status.FAILED and not task.ignore_errors):
+            s.mark_dead(host.name)
+            if play.any_errors_fatal:
+                s.result.aborted = f"any_errors_fatal: {r.task!r} failed on {host.name}"
+                s.stop.set()
+            return False
+    return _handlers(s, p, handlers, ctx, notified)
+
+
+def _handlers(
+    s: Session,
+    p: Prepared,
+    rendered: dict[str, Task[Plan] | None],
+    ctx: HostContext,
+    notified: set[str],
+) -> bool:
+    # Handlers may notify further handlers; run in definition order, once each.
+    done: set[str] = set()
+    progress = True
+    while progress:
+        progress = False
+        for n, hd in enumerate(p.play.handlers):
+            if hd.name in notified and hd.name not in done:
+                done.add(hd.name)
+                progress = True
+                task = rendered[hd.name]
+                if task is None:
+                    continue
+                ctx.facts.set_upcoming(task.facts())
+                r = execute_task(p.play.name, task, ctx, handler_name=hd.name)
+                r.index = n
+                s.emit(r)
+                if r.status is Status.CHANGED:
+                    notified.update(task.notify)
+                if r.status in (Status.FAILED, Status.UNREACHABLE) and not task.ignore_errors:
+                    s.mark_dead(ctx.host)
+                    return False
+    return True
+
+
+def _run_once(play: str, task: Task[Plan], ctx: HostContext, state: _RunOnce) -> TaskResult:
+    with state.lock:
+        mine = not state.started
+        state.started = True
+    if mine:
+        try:
+            state.result = execute_task(play, task, ctx)
+        finally:
+            state.done.set()
+        return state.result
+    state.done.wait()
+    first = state.result
+    if first is None or first.status in (Status.FAILED, Status.UNREACHABLE):
+        who = first.host if first else "another host"
+        return make_result(
+            play,
+            ctx.host,
+            task.label,
+            Status.FAILED,
+            f"run_once task failed on {who}",
+            origin=str(task.origin),
+        )
+    return make_result(
+        play,
+        ctx.host,
+        task.label,
+        Status.SKIPPED,
+        f"run_once: ran on {first.host}",
+        origin=str(task.origin),
+    )

@@ -1,0 +1,123 @@
+"""Steps every strategy shares: deploy a group, register its targets, run checks."""
+
+from __future__ import annotations
+
+from cdlib.checks.suite import Suite, SuiteHost, SuiteReport, run_suite
+from cdlib.release.history import SUCCEEDED, History
+from cdlib.release.journal import Journal, ReleaseFailed
+from cdlib.release.options import option_vars
+from cdlib.traffic.base import Router
+
+
+class Run(Journal):
+    """One execution of a strategy: the :class:`Journal` and the shared steps."""
+
+    def limited(self, group: str) -> list[str] | None:
+        """The group's hosts inside the run's ``--limit`` (``None`` without one)."""
+        return self.s.limited_hosts(self.ctx.inventory, group, self.ctx.limit)
+
+    def require_whole(self, group: str) -> None:
+        """Refuse, before anything is deployed, to move traffic to ``group`` when the
+        run's ``--limit`` would leave it partly deployed."""
+        names = self.limited(group)
+        every = self.ctx.inventory.select(self.s.group_patterns()[group])
+        if names is not None and len(names) != len(every):
+            raise ReleaseFailed(
+                f"--limit {self.ctx.limit!r} covers {len(names)} of the {len(every)} host(s) "
+                f"of {group}, the group this release would move traffic to; nothing was "
+                f"deployed and traffic is unchanged (limit to the whole group, or drop --limit)"
+            )
+
+    def promotion_check(self) -> None:
+        """With ``require_released_in``: the same build (sha256) must have been released
+        successfully to that environment first; else stop before deploying."""
+        env = self.s.require_released_in
+        if env is None:
+            return
+        sha = self.rec.build_sha256
+        with self.step(f"build released in {env} first") as st:
+            ok = [
+                r
+                for r in History(self.s.app, state_dir=self.s.state_dir).all()
+                if r.environment == env and r.outcome == SUCCEEDED and r.build_sha256 == sha
+            ]
+            if not ok:
+                raise ReleaseFailed(
+                    f"build {self.rec.build} (sha256 {sha}) has no successful release to "
+                    f"{env} recorded for {self.s.app}: release it to {env} first; nothing "
+                    "was deployed"
+                )
+            r = ok[-1]
+            st.detail = f"released to {env} as {r.version} in {r.id} by {r.user}@{r.machine}"
+
+    def deploy(self, group: str, limit: str | None = None) -> None:
+        """Install the version on the group's hosts (plays from ``deploy``); with a run
+        ``--limit``, only on the group's hosts inside it."""
+        pattern = self.s.group_patterns()[group]
+        where = pattern if limit is None else f"{pattern}:&{limit}"
+        if limit is None:
+            names = self.limited(group)
+            if names is not None:
+                where = ",".join(names)
+                if not names:
+                    return
+        plays = self.s._deploy_plays(group, pattern)
+        if not plays:
+            return
+        self.hook("before_install", group)
+        with self.step(f"deploy {self.s.version} to {group}", changes=True) as st:
+            sub = self.ctx.run_plays(plays, limit=where, extra_vars=self.s._vars(group))
+            if not sub.ok:
+                bad = sorted(set(sub.failed_hosts) | set(sub.unreachable_hosts))
+                raise ReleaseFailed(f"deploy failed on {', '.join(bad)}; traffic unchanged")
+            st.detail = f"{len(sub.stats)} host(s), {len(sub.changed())} change(s)"
+            st.changed = bool(sub.changed())
+        self.hook("after_install", group)
+
+    def ensure_targets(self, router: Router, group: str) -> None:
+        """Register the group's hosts in the router and wait until they are healthy."""
+        pattern = self.s.group_patterns()[group]
+        want = set(self.s._targets(self.ctx.inventory, pattern))
+        have = set(router.targets(group))
+        diff = bool(want - have or have - want)
+        with self.step(f"router targets of {group}", changes=diff) as st:
+            if self.ctx.check:
+                st.detail = f"would register {len(want - have)}, remove {len(have - want)}"
+                return
+            if want - have:
+                router.register(group, sorted(want - have))
+            if have - want:
+                router.deregister(group, sorted(have - want))
+            report = router.wait_healthy(group, timeout=self.s.health_timeout)
+            if not report.healthy:
+                raise ReleaseFailed(f"{report.describe()}; traffic unchanged")
+            st.detail = f"{len(want)} target(s) healthy"
+
+    def checks(self, suite: Suite | None, title: str, hosts: list[SuiteHost]) -> SuiteReport | None:
+        """Run a smoke-check suite; raise :class:`ReleaseFailed` when it fails."""
+        if suite is None:
+            return None
+        with self.step(title) as st:
+            if self.ctx.check:
+                st.detail = f"would run suite {suite.name} on {len(hosts)} host(s)"
+                return None
+            report = run_suite(suite, hosts, forks=self.ctx.forks)
+            if not report.ok:
+                raise ReleaseFailed(f"{title} failed:\n{report.render()}")
+            st.detail = f"suite {suite.name} passed on {len(hosts)} target(s)"
+            return report
+
+    def preview_hosts(self, group: str) -> list[SuiteHost]:
+        """The group's hosts as suite targets (checked directly, not through the router)."""
+        pattern = self.s.group_patterns()[group]
+        return [
+            SuiteHost(h.name, self.ctx.connection(h), {**h.vars, **self.s._vars(group)})
+            for h in self.ctx.inventory.select(pattern)
+        ]
+
+    def router_host(self, group: str) -> list[SuiteHost]:
+        """One pseudo-host for checks through the load balancer; its vars are those the
+        strategy's options were rendered with, and the release's."""
+        base = option_vars(self.ctx.inventory, self.s.vars, self.ctx.extra_vars)
+        base.pop("lookup", None)
+        return [SuiteHost("router", None, {**base, **self.s._vars(group)})]
