@@ -326,11 +326,12 @@ class HAProxyRouter(Router):
             return self._apply(wanted, servers)
         only = [g for g, w in wanted.items() if w > 0]
         if len(only) == 1:
-            # All to one group: its backend, in one step; then the weighted backend
-            # (not in use) is set to match, for a later canary and for the record.
+            # All to one group: its backend, in one step. The weighted backend (not in
+            # use unless a canary runs) is set to match first: were a request routed to
+            # it while the map changes, it gets the new group too.
             self._wait_group_backend(only[0])
-            self._set_route(group_backend(self.backend, only[0]))
             self._apply(wanted, servers)
+            self._set_route(group_backend(self.backend, only[0]))
         else:
             # A split: weights on the weighted backend first (not in use while a group's
             # own backend is), then route to it in one step.

@@ -33,6 +33,11 @@ global
 {%- if site.pidfile %}
     pidfile {{ site.pidfile }}
 {%- endif %}
+{%- if site.route_map %}
+    # Map lookups are cached per thread; a cached route could outlive a "set map" on
+    # one thread and send a client back to the old group.
+    tune.pattern.cache-size 0
+{%- endif %}
 
 defaults
     mode http
