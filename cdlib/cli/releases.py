@@ -79,7 +79,8 @@ def add_parser(sub: Any) -> None:
         parents=[common],
         help="stop a running release; it moves traffic back",
         description="Stop a running release of APP at its next wait; it moves traffic back "
-        "to the stable group and is recorded as aborted.",
+        "to the stable group and is recorded as 'aborted' (its reason says traffic was "
+        "rolled back).",
     )
     p.set_defaults(func=lambda a: _signal(a, "abort"))
     p = sub.add_parser(
@@ -139,7 +140,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif st.lock_owner:
         print(
             f"lock: held by {st.lock_owner}"
-            + (" (STALE: 'cdlib unlock' or 'cdlib rollback')" if st.lock_stale else "")
+            + (
+                f" (STALE: 'cdlib unlock {st.app}' or 'cdlib rollback {st.app}')"
+                if st.lock_stale
+                else ""
+            )
         )
     return EXIT_OK
 

@@ -206,7 +206,7 @@ def _create(args: argparse.Namespace, keyring: Keyring) -> None:
     for name in args.files:
         path = Path(name)
         if path.exists():
-            raise _Refused(f"{path}: already exists (use 'cdlib vault edit')")
+            raise _Refused(f"{path}: already exists (use 'cdlib vault edit {path}')")
         keyring.for_encryption(args.encrypt_vault_id)  # fail before the editor opens
     for name in args.files:
         path = Path(name)

@@ -10,6 +10,8 @@ that would make the flags invalid fails the task and leaves them as they were.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from cdlib.flags.mutate import (
 )
 from cdlib.flags.stores import SSMParameterStore
 from cdlib.flags.validate import check_document
-from cdlib.tasks.files import File
+from cdlib.tasks.files import ContentPlan, File
 
 __all__ = [
     "FlagChangePlan",
@@ -58,6 +60,14 @@ class FlagFile(File):
     play is prepared, so a bad file fails the play with ``file:line``, flag and field
     before any host is touched, and the file on the hosts stays as it was.
 
+    With ``keep_live=True`` the file deploys the flags' definitions and leaves their live
+    values to :class:`FlagSet`, :class:`FlagRamp` and :class:`FlagKill`: for each flag
+    already in the host's file, its ``state``, ``defaultVariant`` and ``targeting`` (a
+    rollout's weights) are kept as the host has them. So ``flag_file`` followed by
+    ``flag_ramp`` writes nothing on a re-run and never passes through the file's own
+    rollout between the two. The result is validated; if the kept values no longer fit
+    the new definitions (a variant removed), the task fails and the file stays as it was.
+
     Check mode reports the change (with a diff under ``--diff``), validated the same
     way; nothing is written.
 
@@ -66,6 +76,8 @@ class FlagFile(File):
         play.task(tasks.flag_file("/etc/app/flags.json", src="flags/prod.json"))
         ```
     """
+
+    keep_live: bool = field(default=False, metadata=option())
 
     kind = "flag_file"
 
@@ -89,6 +101,68 @@ class FlagFile(File):
         except (FlagsError, UnicodeDecodeError) as exc:
             raise self.error(f"invalid flag file, nothing was deployed: {exc}") from None
         return t
+
+    def plan(self, ctx: HostContext) -> ContentPlan:
+        """As ``file``; with ``keep_live``, the content is the file with the host's live
+        values of its flags (the host's bytes when that is what the host has)."""
+        data = self.desired_bytes()
+        if not self.keep_live or self.state != "present" or data is None:
+            return super().plan(ctx)
+        st: FileState = ctx.fact(PathFact(self.path))
+        if not st.exists or st.kind != "file":
+            return super().plan(ctx)
+        raw = st.content
+        if raw is None:  # too large for the fact: one more round trip
+            raw = ctx.run(f"cat -- {q(self.path)}").stdout.encode("utf-8")
+        fmt = format_for(self.path)
+        try:
+            live = parse_document(raw.decode("utf-8"), f"{ctx.host}:{self.path}", fmt)
+        except (FlagsError, UnicodeDecodeError):
+            # Nothing readable to keep: the file as given repairs it.
+            return super().plan(ctx)
+        want = parse_document(data.decode("utf-8"), self.path, format_for(self.src or self.path))
+        merged = _keep_live_values(want, live)
+        try:
+            check_document(merged)
+        except FlagValidationError as exc:
+            lines = "\n".join(f"  {p}" for p in exc.problems if p.severity == "error")
+            raise TaskFailed(
+                f"keeping the host's live flag values (keep_live) would make the flags "
+                f"invalid; nothing was written:\n{lines}"
+            ) from None
+        if merged.data == live.data:
+            out = raw  # same flags as the host has: no write, whatever the formatting
+        elif merged.data == want.data and format_for(self.src or self.path) == fmt:
+            out = data
+        else:
+            out = merged.dumps(fmt).encode("utf-8")
+        merged_task = copy.copy(self)
+        merged_task._data = out
+        return File.plan(merged_task, ctx)
+
+
+#: The fields of a flag that flag_set / flag_ramp / flag_kill change.
+_LIVE_FIELDS = ("state", "defaultVariant", "targeting")
+
+
+def _keep_live_values(want: FlagDocument, live: FlagDocument) -> FlagDocument:
+    """``want`` with, for each of its flags also in ``live``, the live fields of ``live``
+    (``_LIVE_FIELDS``; a field the live flag lacks, such as a killed flag's
+    ``targeting``, is dropped)."""
+    data = copy.deepcopy(want.data)
+    flags = data.get("flags")
+    if not isinstance(flags, dict):
+        return want
+    for key, definition in flags.items():
+        current = live.flags.get(key)
+        if not isinstance(definition, dict) or not isinstance(current, dict):
+            continue
+        for name in _LIVE_FIELDS:
+            if name in current:
+                definition[name] = copy.deepcopy(current[name])
+            else:
+                definition.pop(name, None)
+    return dataclasses.replace(want, data=data, lines={})
 
 
 @dataclass(kw_only=True)

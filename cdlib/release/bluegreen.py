@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass
 
 from cdlib.engine.task import Status
-from cdlib.release.history import ROLLED_BACK, SUCCEEDED
+from cdlib.release.gates import Aborted
+from cdlib.release.history import ABORTED, ROLLED_BACK, SUCCEEDED
 from cdlib.release.interrupt import Interrupted, change_traffic
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 from cdlib.traffic.base import Router, RouterState
@@ -115,8 +116,10 @@ class BlueGreen(Strategy):
                 raise ReleaseFailed(
                     f"{exc}; this was the first release, there is no group to switch back to"
                 ) from exc
-            self._switch_back(run, router, live, str(exc))
-            raise ReleaseFailed(f"rolled back to {live}: {exc}", rolled_back=True) from exc
+            self._switch_back(run, router, live, str(exc), isinstance(exc, Aborted))
+            raise ReleaseFailed(
+                f"rolled back to {live}: {exc}", rolled_back=True, aborted=isinstance(exc, Aborted)
+            ) from exc
         run.finish(SUCCEEDED)
 
     def _post_checks(self, run: Run, group: str) -> None:
@@ -129,7 +132,7 @@ class BlueGreen(Strategy):
             run.sleep(min(self.check_interval, max(0.0, end - time.monotonic())))
             run.checks(self.post_checks, title + " (rollback window)", run.router_host(group))
 
-    def _switch_back(self, run: Run, router: Router, to: str, why: str) -> None:
+    def _switch_back(self, run: Run, router: Router, to: str, why: str, aborted: bool) -> None:
         run.hook("on_rollback", to, detail=why)
         with run.step(f"roll back: switch traffic -> {to}", changes=True) as st:
             state = change_traffic(
@@ -142,4 +145,7 @@ class BlueGreen(Strategy):
             )
             run.weights(state.weights)
             st.detail = f"live: {state.live}; reason: {why.splitlines()[0]}"
-        run.finish(ROLLED_BACK, why)
+        if aborted:
+            run.finish(ABORTED, f"{why}; traffic rolled back to {to}")
+        else:
+            run.finish(ROLLED_BACK, why)

@@ -21,7 +21,7 @@ from cdlib.checks.suite import Suite
 from cdlib.release.analysis import Analysis, Measurement, Thresholds
 from cdlib.release.bluegreen import live_and_idle
 from cdlib.release.gates import Aborted, Gate
-from cdlib.release.history import ROLLED_BACK, SUCCEEDED
+from cdlib.release.history import ABORTED, ROLLED_BACK, SUCCEEDED
 from cdlib.release.interrupt import change_traffic
 from cdlib.release.sampling import Sampler, samples_of
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
@@ -144,8 +144,12 @@ class Canary(Strategy):
         except (ReleaseFailed, Aborted) as exc:
             if run.ctx.check:
                 raise
-            self._back_to_stable(run, router, stable, canary, str(exc))
-            raise ReleaseFailed(f"canary rolled back to {stable}: {exc}", rolled_back=True) from exc
+            self._back_to_stable(run, router, stable, canary, str(exc), isinstance(exc, Aborted))
+            raise ReleaseFailed(
+                f"canary rolled back to {stable}: {exc}",
+                rolled_back=True,
+                aborted=isinstance(exc, Aborted),
+            ) from exc
         run.finish(SUCCEEDED)
 
     def _step(self, run: Run, router: Router, step: CanaryStep, stable: str, canary: str) -> None:
@@ -226,7 +230,9 @@ class Canary(Strategy):
             f"'cdlib promote {self.app}' or 'cdlib abort {self.app}'",
         )
 
-    def _back_to_stable(self, run: Run, router: Router, stable: str, canary: str, why: str) -> None:
+    def _back_to_stable(
+        self, run: Run, router: Router, stable: str, canary: str, why: str, aborted: bool
+    ) -> None:
         run.hook("on_rollback", stable, detail=why)
         with run.step(f"roll back: weight of {canary} -> 0", changes=True) as st:
             # No read-back check: an abort or a failed analysis wants the stable group
@@ -241,7 +247,10 @@ class Canary(Strategy):
             )
             run.weights(state.weights)
             st.detail = f"live: {state.live}"
-        run.finish(ROLLED_BACK, why)
+        if aborted:
+            run.finish(ABORTED, f"{why}; traffic rolled back to {stable}")
+        else:
+            run.finish(ROLLED_BACK, why)
 
 
 def _cumulative(router: Router) -> bool:

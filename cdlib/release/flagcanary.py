@@ -15,7 +15,7 @@ from cdlib.checks.suite import Suite, SuiteHost
 from cdlib.engine.errors import PlaybookError
 from cdlib.release.canary import CanaryStep, _steps
 from cdlib.release.gates import Aborted
-from cdlib.release.history import FAILED, ROLLED_BACK, SUCCEEDED
+from cdlib.release.history import ABORTED, FAILED, ROLLED_BACK, SUCCEEDED
 from cdlib.release.strategy import ReleaseFailed, Run, Strategy
 
 
@@ -99,8 +99,12 @@ class FlagCanary(Strategy):
                 raise ReleaseFailed(
                     f"flag {self.flag}: {exc}\nrollback incomplete: {partial}"
                 ) from partial
-            run.finish(ROLLED_BACK, str(exc))
+            aborted = isinstance(exc, Aborted)
+            if aborted:
+                run.finish(ABORTED, f"{exc}; flag {self.flag} ramped back to 0%")
+            else:
+                run.finish(ROLLED_BACK, str(exc))
             raise ReleaseFailed(
-                f"flag {self.flag} ramped back to 0%: {exc}", rolled_back=True
+                f"flag {self.flag} ramped back to 0%: {exc}", rolled_back=True, aborted=aborted
             ) from exc
         run.finish(SUCCEEDED)

@@ -90,7 +90,7 @@ class LockHeld(CdlibError):
         hint = (
             f"; {gone}: the lock is STALE, break it with 'cdlib unlock {app}'"
             if stale
-            else "; wait for it to finish, or 'cdlib abort' it"
+            else f"; wait for it to finish, or stop it with 'cdlib abort {app}'"
         )
         super().__init__(f"release lock of {app!r} is held by {who}{hint}")
 

@@ -239,7 +239,7 @@ def _warn_if_newer_skipped(
         warn(
             f"rollback acts on release {chosen.id}, but unreadable record(s) "
             f"{', '.join(str(b.path) for b in newer)} may be newer: if traffic goes to the "
-            "wrong group, run 'cdlib rollback --to GROUP'"
+            f"wrong group, run 'cdlib rollback {chosen.app} --to GROUP'"
         )
 
 

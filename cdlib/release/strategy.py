@@ -369,11 +369,14 @@ class Strategy:
                     self._execute(run)
                 except BaseException as exc:
                     if run.recorder is not None and run.rec.unfinished:
-                        outcome = (
-                            ROLLED_BACK
-                            if getattr(exc, "rolled_back", False)
-                            else (ABORTED if isinstance(exc, Aborted) else FAILED)
-                        )
+                        # An abort is recorded as such even when traffic was moved back
+                        # (the reason says so): 'cdlib abort --help' promises it.
+                        if isinstance(exc, Aborted) or getattr(exc, "aborted", False):
+                            outcome = ABORTED
+                        elif getattr(exc, "rolled_back", False):
+                            outcome = ROLLED_BACK
+                        else:
+                            outcome = FAILED
                         if isinstance(exc, Interrupted):
                             outcome = INTERRUPTED
                         run.finish(outcome, str(exc))

@@ -130,6 +130,9 @@ class SupervisorWant:
     main_changed: bool  # supervisord.conf missing or different
     program_changed: bool  # program file missing or different (only when it is managed)
     program_managed: bool
+    #: The program's ``startsecs``: a start counts only once the program has been RUNNING
+    #: (up that long, for supervisord) and still is, same pid, that long after.
+    start_secs: int = 1
 
 
 def decide(want: SupervisorWant, st: SupervisorStatus) -> list[str]:
@@ -148,10 +151,12 @@ def decide(want: SupervisorWant, st: SupervisorStatus) -> list[str]:
         steps.append("update")
     # After "update" a managed program is (re)started by supervisord when autostart is on;
     # the start step checks again on the host, so predicting "start" here is exact.
-    running = prog is not None and prog.running and not want.program_changed
+    # Only RUNNING is started: STARTING may end in BACKOFF, and BACKOFF is a crash loop.
+    running = prog is not None and prog.state == "RUNNING" and not want.program_changed
+    alive = prog is not None and prog.state in ("RUNNING", "STARTING", "BACKOFF")
     if want.state == "started" and not running:
         steps.append("start")
-    elif want.state == "stopped" and ((prog is not None and prog.running) or want.program_changed):
+    elif want.state == "stopped" and (alive or want.program_changed):
         steps.append("stop")
     elif want.state == "restarted":
         steps.append("restart")
@@ -200,23 +205,40 @@ def script(
             # update re-reads the config itself, then adds / restarts what changed.
             out.append(f"{ctl} update {name}")
         elif s == "start":
-            out.append(_ctl_checked(ctl, f"start {name}", want.name))
+            out.append(_ctl_checked(ctl, f"start {name}", want.name, want.start_secs))
         elif s == "stop":
             out.append(f"{ctl} stop {name}")
         elif s == "restart":
-            out.append(_ctl_checked(ctl, f"restart {name}", want.name))
+            out.append(_ctl_checked(ctl, f"restart {name}", want.name, want.start_secs))
         elif s == "reload":
             out.append(f"{ctl} signal HUP {name}")
     return "\n".join(out), data
 
 
-def _ctl_checked(ctl: str, action: str, name: str) -> str:
-    """Run a start/restart; fail with the program's log tail unless it ends RUNNING.
+def _ctl_checked(ctl: str, action: str, name: str, start_secs: int) -> str:
+    """Run a start/restart; fail with the program's log tail unless the program reaches
+    RUNNING and is still RUNNING, same pid, ``start_secs`` later.
 
-    ``start`` of a running program answers "already started": that is success.
+    supervisorctl's own answer is not enough: ``start`` of a program in BACKOFF (crash
+    looping) answers "already started", and a program can die right after supervisord
+    called it RUNNING. So the script reads ``status`` until the program is RUNNING (a
+    STARTING one is waited for; anything else fails at once), then once more after
+    ``start_secs``.
     """
-    return (
-        f'o=$({ctl} {action} 2>&1) && ! printf "%s" "$o" | grep -q ERROR || '
-        f'printf "%s" "$o" | grep -q "already started" || {{ printf "%s\\n" "$o" >&2; '
+    secs = max(int(start_secs), 0)
+    tries = (secs + 10) * 5  # polls of 0.2 s while STARTING
+    status = f"{ctl} status {q(name)} 2>&1 </dev/null | awk 'NR==1{{print $2, $4}}'"
+    what = q(f"program {name!r} did not stay RUNNING for {secs}s (startsecs)")
+    fail = (
+        f'{{ s=${{s:-none}}; printf "%s: %s\\n" {what} "${{s%% *}}" >&2; '
+        f'[ -z "$o" ] || printf "%s\\n" "$o" >&2; '
         f"{ctl} tail {q(name)} stdout 2>/dev/null | tail -n 20 >&2; exit 1; }}"
+    )
+    return "\n".join(
+        [
+            f"o=$({ctl} {action} 2>&1 </dev/null) || true",
+            f'n=0; while :; do s=$({status}); case "$s" in RUNNING*) break;; STARTING*) ;; '
+            f"*) {fail};; esac; n=$((n+1)); [ $n -le {tries} ] || {fail}; sleep 0.2; done",
+            f'p=$s; sleep {secs}; s=$({status}); [ "$s" = "$p" ] || {fail}',
+        ]
     )

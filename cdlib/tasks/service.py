@@ -285,6 +285,7 @@ class Service(Task[SystemdPlan | SupervisordPlan]):
             main_changed,
             prog_changed,
             prog_text is not None,
+            start_secs=self.start_secs,
         )
         steps = supervisord.decide(want, status)
         p = status.programs.get(self.name)

@@ -6,6 +6,13 @@ a weight step never reloads HAProxy and never drops a connection. Servers are
 named ``<group>_<host>:<port>`` so the state can be read back from HAProxy
 alone. After every change the router re-renders the config file and writes
 the server-state file, so a restart comes back in the same state.
+
+With a route map (``HAProxySite.route_map_dir``; found by its name in ``show map``)
+each group also has a backend of its own, ``<backend>_<group>``, and the frontend
+picks the backend from the map's ``live`` key. A switch is then ONE runtime command,
+``set map``: every request after it goes to the new group, none before it does, so a
+client never gets the new version and then the old one again. Weights between groups
+(a canary) are set on the weighted backend first, then the map points to it.
 """
 
 from __future__ import annotations
@@ -31,12 +38,26 @@ from cdlib.traffic.base import (
     check_group_name,
     check_weights,
 )
-from cdlib.traffic.haproxy_config import HAProxySite, ServerEntry, render_config
-from cdlib.traffic.haproxy_parse import ServerState, server_name, split_server_name
+from cdlib.traffic.haproxy_config import (
+    GROUP_BACKEND_WEIGHT,
+    HAProxySite,
+    ServerEntry,
+    group_backend,
+    render_config,
+)
+from cdlib.traffic.haproxy_parse import (
+    ServerStat,
+    ServerState,
+    server_name,
+    server_stats,
+    split_server_name,
+)
 from cdlib.traffic.haproxy_runtime import RuntimeAPIError, RuntimeClient
 
 #: Weight a group gets from :meth:`HAProxyRouter.switch`.
 FULL_WEIGHT = 100
+#: The route map's key whose value names the backend in use.
+ROUTE_KEY = "live"
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,8 @@ class HAProxyRouter(Router):
         self._clock = clock
         self._sleep = sleep
         self._releases: dict[str, dict[str, str]] = self._load_releases()
+        self._route_map: str | None = None
+        self._route_known = False
 
     # -- reading ---------------------------------------------------------------
     @property
@@ -127,7 +150,85 @@ class HAProxyRouter(Router):
         per-server weights only, so ``{"blue": 1, "green": 3}`` reads back as
         ``{"blue": 25, "green": 75}``.
         """
+        routed = self._routed_group()
+        if routed is not None:
+            # All traffic goes to the group's own backend: 100 %, or 0 when it has no
+            # active server left (drained), as the weighted backend would say.
+            servers = self._servers()
+            full = 100 if self._counts(servers)[routed] else 0
+            return RouterState.from_weights({g: full if g == routed else 0 for g in self._groups})
         return RouterState.from_weights(self._shares(self._servers()))
+
+    # -- the route map ---------------------------------------------------------
+    def route_map(self) -> str | None:
+        """The route map file HAProxy loaded for this backend, or ``None`` (no per-group
+        backends: a switch sets server weights)."""
+        if not self._route_known:
+            from cdlib.traffic.haproxy_config import route_map_path
+
+            wanted = route_map_path("", self.backend).lstrip("/")
+            for line in self.runtime.raw("show map").splitlines():
+                start, end = line.find("("), line.find(")")
+                path = line[start + 1 : end] if 0 <= start < end else ""
+                if path.rsplit("/", 1)[-1] == wanted:
+                    self._route_map = path
+            self._route_known = True
+        return self._route_map
+
+    def _route(self) -> str | None:
+        """The backend the route map sends traffic to (``None``: the weighted one)."""
+        path = self.route_map()
+        if path is None:
+            return None
+        for line in self.runtime.raw(f"show map {path}").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == ROUTE_KEY:
+                return parts[2]
+        return None
+
+    def _routed_group(self) -> str | None:
+        route = self._route()
+        for g in self._groups:
+            if route == group_backend(self.backend, g):
+                return g
+        return None
+
+    def _set_route(self, backend: str) -> None:
+        """Point the frontend at ``backend``: one runtime command, atomic for HAProxy."""
+        path = self.route_map()
+        assert path is not None
+        current = self._route()
+        if current == backend:
+            return
+        verb = "add" if current is None else "set"
+        self.runtime.execute(f"{verb} map {path} {ROUTE_KEY} {backend}")
+
+    def _group_servers(self, group: str) -> list[ServerState]:
+        return [
+            st
+            for st in self.runtime.show_servers_state(group_backend(self.backend, group))
+            if split_server_name(st.name) is not None
+        ]
+
+    def _wait_group_backend(self, group: str, timeout: float = 30.0) -> None:
+        """Before routing to ``group``'s backend: its active servers have weight and have
+        passed a check there (they are checked apart from the weighted backend's)."""
+        be = group_backend(self.backend, group)
+        for st in self._group_servers(group):
+            if not st.in_maint and not st.draining and st.uweight != GROUP_BACKEND_WEIGHT:
+                self.runtime.execute(f"set server {be}/{st.name} weight {GROUP_BACKEND_WEIGHT}")
+        deadline = self._clock() + timeout
+        while True:
+            active = {st.name for st in self._group_servers(group) if not st.in_maint}
+            stats = [s for s in self.runtime.show_stat(be) if s.name in active]
+            if stats and any(s.up and s.check_passed for s in stats):
+                return
+            if self._clock() >= deadline:
+                raise ReadBackError(
+                    f"{be}: no server passed its health check within {timeout:g}s; "
+                    "traffic not switched"
+                )
+            self._sleep(0.1)
 
     def targets(self, group: str) -> tuple[Target, ...]:
         """Targets registered in ``group`` (including draining ones)."""
@@ -167,7 +268,7 @@ class HAProxyRouter(Router):
         """
         acc: dict[str, list[int]] = {g: [0, 0] for g in self._groups}
         times: dict[str, list[int]] = {g: [] for g in self._groups}
-        for stat in self.runtime.show_stat(self.backend):
+        for stat in self._all_stats():
             parsed = split_server_name(stat.name)
             if parsed is None or parsed[0] not in acc:
                 continue
@@ -185,9 +286,24 @@ class HAProxyRouter(Router):
             for g in self._groups
         }
 
+    def _all_stats(self) -> list[ServerStat]:
+        """``show stat`` rows of the weighted backend and, with a route map, the groups'."""
+        if self.route_map() is None:
+            return self.runtime.show_stat(self.backend)
+        text = self.runtime.raw("show stat")
+        out = server_stats(text, self.backend)
+        for g in self._groups:
+            out += server_stats(text, group_backend(self.backend, g))
+        return out
+
     # -- changing --------------------------------------------------------------
     def switch(self, to_group: str) -> RouterState:
-        """All traffic to ``to_group``: raise its weight first, then zero the others."""
+        """All traffic to ``to_group``.
+
+        With a route map: one ``set map`` sends every new request to the group's own
+        backend at once (then the weighted backend is set to match, unused). Without:
+        raise its weights first, then zero the others.
+        """
         self._known(to_group)
         return self.set_weights({to_group: FULL_WEIGHT})
 
@@ -206,7 +322,27 @@ class HAProxyRouter(Router):
         wanted = check_weights(weights, self._groups, maximum=self.max_weight)
         servers = self._servers()
         self._require_up(wanted, servers)
-        return self._apply(wanted, servers)
+        if self.route_map() is None:
+            return self._apply(wanted, servers)
+        only = [g for g, w in wanted.items() if w > 0]
+        if len(only) == 1:
+            # All to one group: its backend, in one step. The weighted backend (not in
+            # use unless a canary runs) is set to match first: were a request routed to
+            # it while the map changes, it gets the new group too.
+            self._wait_group_backend(only[0])
+            self._apply(wanted, servers)
+            self._set_route(group_backend(self.backend, only[0]))
+        else:
+            # A split: weights on the weighted backend first (not in use while a group's
+            # own backend is), then route to it in one step.
+            self._apply(wanted, servers)
+            self._set_route(self.backend)
+        state = self._read_back(
+            lambda s: dict(s.weights) == _percent(_expected(wanted, self._counts(servers))),
+            f"route {dict(wanted)}",
+        )
+        self._persist()
+        return state
 
     def _apply(
         self, wanted: Mapping[str, int], servers: list[tuple[str, Target, ServerState]]
@@ -226,7 +362,11 @@ class HAProxyRouter(Router):
                 if active and st.uweight != per_server[group]:
                     self._set_weight(server_name(g, target), per_server[group])
         expected = _percent({g: per_server[g] * counts[g] for g in self._groups})
-        state = self._read_back(lambda s: dict(s.weights) == expected, f"shares {expected}")
+        state = self._read_back(
+            lambda s: dict(s.weights) == expected,
+            f"shares {expected}",
+            read=lambda: RouterState.from_weights(self._shares(self._servers())),
+        )
         self._persist()
         return state
 
@@ -260,12 +400,33 @@ class HAProxyRouter(Router):
             self.runtime.execute(f"enable health {self.backend}/{name}")
             self.runtime.execute(f"enable server {self.backend}/{name}")
             added.append(target)
+        if self.route_map() is not None:
+            self._register_in_group_backend(group, wanted)
         self._read_back(
             lambda _s: all(t in self.targets(group) for t in wanted), f"{group}: register"
         )
         self._persist()
         if added and shares[group] > 0:
             self._promote(group, added, shares, timeout)
+
+    def _register_in_group_backend(self, group: str, wanted: list[Target]) -> None:
+        be = group_backend(self.backend, group)
+        existing = {st.name: st for st in self._group_servers(group)}
+        # A server joining the group in use gets weight once it passed its checks.
+        weight = 0 if self._routed_group() == group else GROUP_BACKEND_WEIGHT
+        for target in wanted:
+            name = server_name(group, target)
+            st = existing.get(name)
+            if st is not None:
+                if st.in_maint or st.draining:
+                    self.runtime.execute(f"set server {be}/{name} state ready")
+                continue
+            self.runtime.execute(
+                f"add server {be}/{name} {target} weight {weight} {self._check}",
+                ok=("New server registered",),
+            )
+            self.runtime.execute(f"enable health {be}/{name}")
+            self.runtime.execute(f"enable server {be}/{name}")
 
     def _promote(
         self, group: str, added: list[Target], shares: Mapping[str, int], timeout: float
@@ -285,6 +446,11 @@ class HAProxyRouter(Router):
                 f"{group}: {len(pending)} new server(s) never became healthy; left at weight 0\n"
                 + report.describe()
             )
+        if self.route_map() is not None:
+            be = group_backend(self.backend, group)
+            for target in added:
+                name = server_name(group, target)
+                self.runtime.execute(f"set server {be}/{name} weight {GROUP_BACKEND_WEIGHT}")
         self._apply(shares, self._servers())
 
     def drain(self, group: str, targets: Iterable[Target], *, timeout: float = 30.0) -> None:
@@ -294,12 +460,17 @@ class HAProxyRouter(Router):
             server_name(group, t) for g, t, _ in self._servers() if g == group and t in set(targets)
         }
         shares = self._shares(self._servers())
+        backends = self._backends_of(group)
         for name in sorted(names):
-            self.runtime.execute(f"set server {self.backend}/{name} state drain")
+            for be in backends:
+                self.runtime.execute(f"set server {be}/{name} state drain")
         self._rebalance(shares)
         deadline = self._clock() + timeout
         while names:
-            busy = {s.name: s.scur for s in self.runtime.show_stat(self.backend) if s.name in names}
+            busy: dict[str, int] = {}
+            for s in self._all_stats():
+                if s.name in names:
+                    busy[s.name] = busy.get(s.name, 0) + s.scur
             if not any(busy.values()):
                 break
             if self._clock() >= deadline:
@@ -317,8 +488,16 @@ class HAProxyRouter(Router):
             return
         self.drain(group, present, timeout=timeout)
         deadline = self._clock() + timeout
+        in_group_backend = (
+            {st.name for st in self._group_servers(group)} if self.route_map() else set()
+        )
+        names = []
         for target in sorted(present):
-            name = f"{self.backend}/{server_name(group, target)}"
+            sname = server_name(group, target)
+            names.append(f"{self.backend}/{sname}")
+            if sname in in_group_backend:
+                names.append(f"{group_backend(self.backend, group)}/{sname}")
+        for name in names:
             self.runtime.execute(f"set server {name} state maint")
             while True:
                 try:
@@ -382,6 +561,11 @@ class HAProxyRouter(Router):
         if self.persistence is None:
             return
         site = self.persistence.site
+        route_map = self.route_map()
+        if route_map is not None:
+            # HAProxy loads the map at start: a restart keeps the backend in use.
+            route = self._route()
+            write_atomic(route_map, f"{ROUTE_KEY} {route}\n" if route else "", mode=0o644)
         write_atomic(self.persistence.config_path, self.rendered_config(site), mode=0o644)
         if site.state_file:
             write_atomic(site.state_file, self.runtime.raw("show servers state"), mode=0o644)
@@ -421,13 +605,23 @@ class HAProxyRouter(Router):
         if any(kept.values()):
             self._apply(kept, servers)
 
+    def _backends_of(self, group: str) -> list[str]:
+        if self.route_map() is None:
+            return [self.backend]
+        return [self.backend, group_backend(self.backend, group)]
+
     def _set_weight(self, name: str, weight: int) -> None:
         self.runtime.execute(f"set server {self.backend}/{name} weight {weight}")
 
-    def _read_back(self, done: Callable[[RouterState], bool], what: str) -> RouterState:
+    def _read_back(
+        self,
+        done: Callable[[RouterState], bool],
+        what: str,
+        read: Callable[[], RouterState] | None = None,
+    ) -> RouterState:
         """Re-read until ``done`` holds; HAProxy applies at once, so this is bounded short."""
         for _ in range(20):
-            state = self.state()
+            state = (read or self.state)()
             if done(state):
                 return state
             self._sleep(0.05)
@@ -447,6 +641,12 @@ def _percent(totals: Mapping[str, int]) -> dict[str, int]:
     return out
 
 
+def _expected(wanted: Mapping[str, int], counts: Mapping[str, int]) -> dict[str, int]:
+    """Group totals the weighted backend carries for ``wanted``."""
+    per_server = _server_weights(wanted, counts)
+    return {g: per_server[g] * counts[g] for g in wanted}
+
+
 def _server_weights(wanted: Mapping[str, int], counts: Mapping[str, int]) -> dict[str, int]:
     """Per-server weight (1..256) for each group so group totals follow ``wanted``.
 
@@ -460,4 +660,4 @@ def _server_weights(wanted: Mapping[str, int], counts: Mapping[str, int]) -> dic
     return {g: (max(1, round(ratios[g] * 256 / top)) if g in ratios else 0) for g in wanted}
 
 
-__all__ = ["FULL_WEIGHT", "HAProxyPersistence", "HAProxyRouter"]
+__all__ = ["FULL_WEIGHT", "ROUTE_KEY", "HAProxyPersistence", "HAProxyRouter"]

@@ -33,6 +33,11 @@ global
 {%- if site.pidfile %}
     pidfile {{ site.pidfile }}
 {%- endif %}
+{%- if site.route_map %}
+    # Map lookups are cached per thread; a cached route could outlive a "set map" on
+    # one thread and send a client back to the old group.
+    tune.pattern.cache-size 0
+{%- endif %}
 
 defaults
     mode http
@@ -59,19 +64,40 @@ defaults
 
 frontend {{ site.frontend }}
     bind {{ site.bind }}
+{%- if site.route_map %}
+    # The backend in use: key "live" of the route map (one runtime-API "set map" switches
+    # every new request at once); none or the weighted backend: the weighted one.
+    use_backend %[str(live),map({{ site.route_map }},{{ site.backend }})]
+{%- endif %}
     default_backend {{ site.backend }}
-
-backend {{ site.backend }}
+{% for be, members, fixed in backends %}
+backend {{ be }}
     balance roundrobin
     option httpchk GET {{ site.health_path }}
     http-check expect status 200
     http-reuse safe
-{%- for s in servers %}
+{%- for s in members %}
     server {{ s.name }} {{ s.target }} check inter {{ site.check_inter_ms }}ms \
-fall {{ site.check_fall }} rise {{ site.check_rise }} weight {{ s.weight }}\
+fall {{ site.check_fall }} rise {{ site.check_rise }} \
+weight {{ s.weight if fixed is none else fixed }}\
 {% if s.maint %} disabled{% endif %}
 {%- endfor %}
+{% endfor -%}
 """
+
+#: Weight of every server in a group's own backend (the group gets all of that
+#: backend's traffic; its servers share it equally).
+GROUP_BACKEND_WEIGHT = 1
+
+
+def group_backend(backend: str, group: str) -> str:
+    """The backend holding only ``group``'s servers, used when all traffic goes to it."""
+    return f"{backend}_{check_group_name(group)}"
+
+
+def route_map_path(directory: str, backend: str) -> str:
+    """The route map file of ``backend`` in ``directory`` (the router finds it by name)."""
+    return f"{directory.rstrip('/')}/cdlib-{backend}-route.map"
 
 
 class ConfigError(TrafficError):
@@ -126,11 +152,22 @@ class HAProxySite:
     timeout_server_ms: int = 30000
     timeout_keepalive_ms: int = 10000
     timeout_check_ms: int = 2000
+    #: Directory of the route map (``cdlib-<backend>-route.map``, created empty when
+    #: missing by :class:`~cdlib.traffic.local.LocalHAProxy`; by you otherwise). With it,
+    #: each group also gets a backend of its own and a switch is one ``set map``.
+    route_map_dir: str | None = None
+
+    @property
+    def route_map(self) -> str | None:
+        """The route map file, or ``None`` without ``route_map_dir``."""
+        if self.route_map_dir is None:
+            return None
+        return route_map_path(self.route_map_dir, self.backend)
 
     def __post_init__(self) -> None:
         for name in ("bind", "admin_socket", "frontend", "backend", "health_path"):
             _check_word(name, getattr(self, name))
-        for name in ("state_file", "pidfile"):
+        for name in ("state_file", "pidfile", "route_map_dir"):
             value = getattr(self, name)
             if value is not None:
                 _check_word(name, value)
@@ -165,7 +202,14 @@ def render_config(site: HAProxySite) -> str:
     admin = site.admin_socket
     if not admin.startswith("/"):
         admin = f"ipv4@{admin}"
-    return env.from_string(_TEMPLATE).render(site=site, servers=site.servers, admin_socket=admin)
+    backends: list[tuple[str, tuple[ServerEntry, ...], int | None]] = [
+        (site.backend, site.servers, None)
+    ]
+    if site.route_map:
+        for g in site.groups:
+            members = tuple(s for s in site.servers if s.group == g)
+            backends.append((group_backend(site.backend, g), members, GROUP_BACKEND_WEIGHT))
+    return env.from_string(_TEMPLATE).render(site=site, backends=backends, admin_socket=admin)
 
 
 _SERVER_LINE = re.compile(
@@ -178,7 +222,9 @@ def runtime_state_of(config_text: str) -> dict[str, tuple[int, bool]]:
     out: dict[str, tuple[int, bool]] = {}
     for line in config_text.splitlines():
         m = _SERVER_LINE.match(line)
-        if m:
+        # The weighted backend comes first; a group's own backend repeats its servers
+        # with a fixed weight.
+        if m and m.group(1) not in out:
             out[m.group(1)] = (int(m.group(2)), bool(m.group(3)))
     return out
 
@@ -272,13 +318,16 @@ def reload_if_changed(
 
 
 __all__ = [
+    "GROUP_BACKEND_WEIGHT",
     "ConfigError",
     "HAProxySite",
     "ServerEntry",
     "carry_runtime_state",
+    "group_backend",
     "read_text",
     "reload_if_changed",
     "render_config",
+    "route_map_path",
     "runtime_state_of",
     "validate_config",
     "write_atomic",

@@ -47,6 +47,7 @@ class LocalHAProxy:
             check_inter_ms=check_inter_ms,
             check_rise=check_rise,
             check_fall=check_fall,
+            route_map_dir=str(self.workdir),
         )
         self.config_path = self.workdir / "haproxy.cfg"
         self.process = HAProxyProcess(
@@ -72,6 +73,10 @@ class LocalHAProxy:
     def start(self) -> HAProxyRouter:
         """Render the config (first time only) and start HAProxy; returns the router."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        route_map = Path(self.site.route_map or "")
+        if self.site.route_map and not route_map.exists():
+            # The config names it; empty means the weighted backend until a switch.
+            route_map.write_text("")
         if not self.config_path.exists():
             # A config from an earlier run holds its servers; keep it.
             self.config_path.write_text(render_config(self.site))

@@ -138,7 +138,9 @@ def test_concurrent_release_is_refused_with_holder_named(env: Env) -> None:
     t.join(60)
     assert out and not out[0].ok
     assert status("demo", state_dir=env.state).weights == {"blue": 100, "green": 0}
-    assert History("demo", state_dir=env.state).latest().outcome == "rolled_back"  # type: ignore[union-attr]
+    latest = History("demo", state_dir=env.state).latest()
+    assert latest is not None and latest.outcome == "aborted"
+    assert "cdlib abort" in latest.reason and "traffic rolled back to blue" in latest.reason
 
 
 def test_haproxy_restart_during_canary_restores_weights(env: Env, tmp_path: Path) -> None:

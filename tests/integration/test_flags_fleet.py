@@ -257,3 +257,60 @@ def test_flag_kill_task_with_a_host_down(fleet: Fleet, deployed: Path) -> None:
     for h in fleet.hosts:
         flag = load_document(fleet.path(h.index, FLAGS_PATH)).flag("new-greeting")
         assert ("targeting" not in flag) is (h.index != down.index), h.name
+
+
+def _record_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Every flag document written to FLAGS_PATH on any host, in order."""
+    from cdlib.connections.ssh import SSHConnection
+
+    seen: list[dict[str, object]] = []
+    real = SSHConnection._run
+
+    def spy(self: SSHConnection, command: str, **kw: object) -> cdlib.CommandResult:
+        data = kw.get("stdin")
+        if isinstance(data, bytes) and FLAGS_PATH in command and data.startswith(b"{"):
+            seen.append(json.loads(data))
+        return real(self, command, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SSHConnection, "_run", spy)
+    return seen
+
+
+def _rollout(doc: dict[str, object]) -> object:
+    flag = doc["flags"]["new-greeting"]  # type: ignore[index]
+    return flag.get("targeting")
+
+
+def test_documented_flag_file_then_ramp_is_idempotent_and_never_resets(
+    fleet: Fleet, deployed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/flags.md "In playbooks": flag_file(keep_live=True), then flag_ramp.
+    src = tmp_path / "flags.json"  # the fixture's file: the flag without a rollout
+    log = tmp_path / "audit.jsonl"
+
+    def play(percent: int) -> cdlib.RunResult:
+        p = Play("shop flags", hosts="web")
+        p.task(flag_file(FLAGS_PATH, src=str(src), mode="0644", keep_live=True))
+        p.task(flag_ramp(path=FLAGS_PATH, flag="new-greeting", percent=percent, audit_log=str(log)))
+        return cdlib.run(p, deployed)
+
+    assert play(10).ok
+    ten = {"fractional": [["on", 10], ["off", 90]]}
+    assert load_document(fleet.path(1, FLAGS_PATH)).flag("new-greeting")["targeting"] == ten
+    writes = _record_writes(monkeypatch)
+    again = play(10)
+    assert again.ok and again.changed() == set() and writes == []
+    ramped = play(50)
+    assert ramped.ok
+    fifty = {"fractional": [["on", 50], ["off", 50]]}
+    # One write per host, straight from 10 % to 50 %: never the file's own (no) rollout.
+    assert [_rollout(w) for w in writes] == [fifty] * len(fleet.hosts)
+    # A new definition in the file (metadata) goes out with the live rollout kept.
+    data = json.loads(src.read_text())
+    data["flags"]["new-greeting"]["metadata"]["owner"] = "team-shop"
+    src.write_text(json.dumps(data, indent=2))
+    writes.clear()
+    assert play(50).ok
+    assert len(writes) == len(fleet.hosts) and all(_rollout(w) == fifty for w in writes)
+    doc = load_document(fleet.path(1, FLAGS_PATH)).flag("new-greeting")
+    assert doc["metadata"]["owner"] == "team-shop" and doc["targeting"] == fifty

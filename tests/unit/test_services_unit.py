@@ -120,6 +120,18 @@ def test_supervisord_decisions() -> None:
     assert supervisord.decide(_sv("started"), SupervisorStatus(True, True)) == ["update", "start"]
 
 
+def test_supervisord_crash_loop_is_not_started() -> None:
+    # BACKOFF (died before startsecs, being retried) and STARTING are not "started";
+    # a crash-looping program is still stopped by state=stopped.
+    for state in ("BACKOFF", "STARTING"):
+        st = SupervisorStatus(True, True, {"app": ProgramState("app", state)})
+        assert supervisord.decide(_sv("started"), st) == ["start"]
+        assert supervisord.decide(_sv("stopped"), st) == ["stop"]
+    text, _ = supervisord.script(_sv("started"), ["start"], "", None)
+    # The start is judged by status read back, twice startsecs apart, not by its answer.
+    assert "status app" in text and "sleep 1;" in text and "RUNNING*) break" in text
+
+
 def test_supervisord_configs() -> None:
     prog = supervisord.Program(
         "app", "/srv/app/current/bin/start", user="app", environment={"A": 'x"%y'}

@@ -135,7 +135,8 @@ def test_drain_waits_for_open_sessions(haproxy: HAProxyEnv, thread_app: App) -> 
     slow.start()
     try:
         deadline = time.monotonic() + 5
-        while not any(s.scur for s in router.runtime.show_stat("app")):
+        # The weighted backend, or blue's own one (a switch routes there).
+        while not any(s.scur for be in ("app", "app_blue") for s in router.runtime.show_stat(be)):
             assert time.monotonic() < deadline, "the slow request never reached a server"
             time.sleep(0.02)
         with pytest.raises(DrainTimeoutError, match="1 sessions"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -36,6 +37,21 @@ class SampleApp:
     target: Target
 
 
+def _drain(proc: subprocess.Popen[str]) -> None:
+    """Read the app's request log as it comes: nobody else reads it, and a full pipe
+    would block the app's print() and so every request (servers "down" under load)."""
+    out = proc.stdout
+    if out is None:
+        return
+
+    def run() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            for _line in out:
+                pass
+
+    threading.Thread(target=run, daemon=True).start()
+
+
 @contextlib.contextmanager
 def sample_apps(
     spec: dict[str, tuple[str, int]], env: dict[str, str] | None = None
@@ -47,7 +63,8 @@ def sample_apps(
             out[group] = []
             for _ in range(count):
                 app_env = {"APP_VERSION": version, "APP_COLOR": group, **(env or {})}
-                _proc, url = stack.enter_context(run_app(app_env))
+                proc, url = stack.enter_context(run_app(app_env))
+                _drain(proc)
                 out[group].append(SampleApp(version, Target.parse(url.rsplit("/", 1)[1])))
         yield out
 

@@ -204,3 +204,27 @@ def test_haproxy_shares_follow_groups_not_servers() -> None:
         per = _server_weights({"blue": 100 - w, "green": w}, {"blue": 3, "green": 2})
         got = _percent({"blue": per["blue"] * 3, "green": per["green"] * 2})
         assert got == {"blue": 100 - w, "green": w}, (w, per, got)
+
+
+def test_route_map_gives_each_group_a_backend_and_one_switch_point() -> None:
+    from cdlib.traffic.haproxy_config import route_map_path, runtime_state_of
+
+    site = HAProxySite(
+        bind="127.0.0.1:8080", admin_socket="/s", route_map_dir="/var/lib/lb"
+    ).with_servers([ServerEntry("blue", Target("10.0.0.1", 80), weight=90)])
+    text = render_config(site)
+    lines = [ln.strip() for ln in text.splitlines()]
+    assert (
+        site.route_map
+        == route_map_path("/var/lib/lb", "app")
+        == ("/var/lib/lb/cdlib-app-route.map")
+    )
+    assert "use_backend %[str(live),map(/var/lib/lb/cdlib-app-route.map,app)]" in lines
+    assert {"backend app", "backend app_blue", "backend app_green"} <= set(lines)
+    # The group's own backend repeats the server at a fixed weight; the weighted one rules.
+    blue = [ln for ln in lines if ln.startswith("server blue_")]
+    assert [ln.split()[-1] for ln in blue] == ["90", "1"]
+    assert runtime_state_of(text) == {"blue_10.0.0.1:80": (90, False)}
+    # Without it the config is as before: one backend, no map.
+    plain = render_config(HAProxySite(bind="127.0.0.1:8080", admin_socket="/s"))
+    assert "use_backend" not in plain and "backend app_blue" not in plain
