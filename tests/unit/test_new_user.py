@@ -1,0 +1,51 @@
+"""What a careful new user hits: counting, empty plays, code-built groups, modes, vars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import cdlib
+from cdlib import Host, Inventory, Play, tasks
+
+
+def _local(tmp_path: Path, *names: str, groups: tuple[str, ...] = ()) -> Inventory:
+    return Inventory(
+        [
+            Host(n, {"ansible_connection": "local", "dir": str(tmp_path / n)}, list(groups))
+            for n in names
+        ]
+    )
+
+
+def test_changed_counts_tasks_that_share_a_label(tmp_path: Path) -> None:
+    conf = tmp_path / "h1.conf"
+    play = Play("p", hosts="h1")
+    for line in ("a=1", "b=2", "c=3"):
+        play.task(tasks.line_in_file(str(conf), line=line, create=True, name="conf line"))
+    res = cdlib.run(play, _local(tmp_path, "h1"))
+    assert res.ok
+    changed = res.changed()
+    assert len(changed) == 3  # three tasks, one label
+    assert {t for _, t in changed} == {"conf line"}
+    assert ("h1", "conf line") in changed  # still compares like the plain pair
+    assert sorted(c.position for c in changed) == [0, 1, 2]  # type: ignore[attr-defined]
+    assert cdlib.run(play, _local(tmp_path, "h1")).changed() == set()
+
+
+def test_groups_named_on_hosts_of_a_code_built_inventory_are_groups(tmp_path: Path) -> None:
+    inv = _local(tmp_path, "h1", "h2", groups=("web",))
+    assert [h.name for h in inv.select("web")] == ["h1", "h2"]
+    assert inv.group_hosts("all") == ["h1", "h2"] and inv.groups["ungrouped"].hosts == []
+    play = Play("p", hosts="web")
+    play.task(tasks.directory("{{ dir }}"))
+    res = cdlib.run(play, inv)
+    assert res.ok and {h for h, _ in res.changed()} == {"h1", "h2"}
+
+
+def test_a_group_named_on_a_host_but_missing_from_full_groups_is_refused() -> None:
+    from cdlib.inventory.model import Group
+
+    with pytest.raises(cdlib.InventoryError, match="host h1: groups 'db'"):
+        Inventory([Host("h1", {}, ["db"])], {"all": Group("all")})
