@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cdlib.engine.contract import Runnable
-from cdlib.engine.errors import PlaybookError, PlaybookErrors
+from cdlib.engine.errors import PlaybookError, PlaybookErrors, suggest
 from cdlib.engine.hostfacts import is_real_error, placeholder_vars, uses_facts
 from cdlib.engine.play import Play
 from cdlib.engine.selection import Selection
@@ -130,9 +130,17 @@ class Preparer:
         """Render ``play`` for its hosts, adding problems to ``errors``."""
         errors += play.validate()
         inv = self._inventory
-        hosts = [
-            h for h in inv.select(play.hosts) if self.limited is None or h.name in self.limited
-        ]
+        matched = inv.select(play.hosts)
+        if not matched and not play.allow_empty:
+            errors.append(
+                PlaybookError(
+                    f"play {play.name!r}: host pattern {play.hosts!r} matches no host in the "
+                    f"inventory{suggest(play.hosts, inv.groups.keys() | inv.hosts.keys())} "
+                    "(Play(..., allow_empty=True) lets a play run on no host)",
+                    origin=play.origin,
+                )
+            )
+        hosts = [h for h in matched if self.limited is None or h.name in self.limited]
         selected = [t for t in play.tasks if self.selection.keep(t.label, (*play.tags, *t.tags))]
         every = play.gather_facts
         later = frozenset(i for i, t in enumerate(selected) if every or uses_facts(t, self.templar))

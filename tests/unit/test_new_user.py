@@ -49,3 +49,25 @@ def test_a_group_named_on_a_host_but_missing_from_full_groups_is_refused() -> No
 
     with pytest.raises(cdlib.InventoryError, match="host h1: groups 'db'"):
         Inventory([Host("h1", {}, ["db"])], {"all": Group("all")})
+
+
+def test_a_play_whose_pattern_matches_no_host_is_bad_input(tmp_path: Path) -> None:
+    inv = _local(tmp_path, "h1", "h2", groups=("web",))
+    play = Play("deploy", hosts="webb")
+    play.task(tasks.directory("{{ dir }}"))
+    with pytest.raises(cdlib.PlaybookError, match="deploy") as err:
+        cdlib.run(play, inv)
+    assert "host pattern 'webb' matches no host" in str(err.value)
+    assert "did you mean 'web'" in str(err.value) and err.value.exit_code == 4
+    assert not (tmp_path / "h1").exists()
+
+
+def test_an_empty_play_may_say_so_and_limit_is_no_error(tmp_path: Path) -> None:
+    inv = _local(tmp_path, "h1", "h2", groups=("web",))
+    empty = Play("maybe", hosts="db", allow_empty=True)
+    empty.task(tasks.directory("{{ dir }}"))
+    web = Play("web", hosts="web:!h2")
+    web.task(tasks.directory("{{ dir }}"))
+    # --limit h2 leaves the web play with no host: skipped, as Ansible does.
+    res = cdlib.run([empty, web], inv, limit="h2")
+    assert res.ok and res.exit_code == 0 and res.results == []
