@@ -71,3 +71,26 @@ def test_an_empty_play_may_say_so_and_limit_is_no_error(tmp_path: Path) -> None:
     # --limit h2 leaves the web play with no host: skipped, as Ansible does.
     res = cdlib.run([empty, web], inv, limit="h2")
     assert res.ok and res.exit_code == 0 and res.results == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p, m: tasks.file(p, content="x", mode=m),
+        lambda p, m: tasks.directory(p, mode=m),
+        lambda p, m: tasks.line_in_file(p, line="x", create=True, mode=m),
+    ],
+)
+def test_an_int_mode_written_in_decimal_is_refused_before_any_host(
+    tmp_path: Path, make: object
+) -> None:
+    target = tmp_path / "h1" / "f"
+    with pytest.raises(cdlib.PlaybookError) as err:
+        make(str(target), 755)  # type: ignore[operator]
+    msg = str(err.value)
+    assert msg.startswith("tests/unit/test_new_user.py:")  # file:line of the task
+    assert "decimal number 755 (mode 0o1363)" in msg and "mode=0o755" in msg
+    for ok in (0o755, "0755", "755", 0o644):
+        t = make(str(target), ok)  # type: ignore[operator]
+        assert t.mode in ("0755", "0644")
+    assert not target.parent.exists()
