@@ -94,3 +94,75 @@ def test_an_int_mode_written_in_decimal_is_refused_before_any_host(
         t = make(str(target), ok)  # type: ignore[operator]
         assert t.mode in ("0755", "0644")
     assert not target.parent.exists()
+
+
+def test_bad_connection_settings_are_bad_input_before_any_host(tmp_path: Path) -> None:
+    inv = _local(tmp_path, "h1", groups=("web",))
+    inv = Inventory(
+        [
+            *inv.hosts.values(),
+            Host("h2", {"ansible_connection": "telnet", "dir": str(tmp_path / "h2")}, ["web"]),
+            Host("h3", {"ansible_ssh_private_key_file": str(tmp_path / "nokey")}, ["web"]),
+        ]
+    )
+    play = Play("p", hosts="web")
+    play.task(tasks.directory("{{ dir | default('/nonexistent/x') }}"))
+    with pytest.raises(cdlib.PlaybookErrors) as err:
+        cdlib.run(play, inv)
+    msgs = [str(e) for e in err.value.errors]
+    assert any("host h2: unknown ansible_connection 'telnet'" in m for m in msgs)
+    assert any(
+        f"host h3: ansible_ssh_private_key_file '{tmp_path}/nokey' does not" in m for m in msgs
+    )
+    assert err.value.exit_code == 4 and not (tmp_path / "h1").exists()
+
+
+def test_a_value_error_while_connecting_is_a_failure_not_unreachable(tmp_path: Path) -> None:
+    def factory(host: Host) -> cdlib.Connection:
+        raise ValueError("port must be 0-65535")
+
+    play = Play("p", hosts="h1")
+    play.task(tasks.directory("{{ dir }}"))
+    res = cdlib.run(play, _local(tmp_path, "h1"), connection_factory=factory)
+    (r,) = res.results
+    assert r.status is cdlib.Status.FAILED and res.unreachable_hosts == []
+    assert r.msg == "bad connection settings: port must be 0-65535"
+    assert res.exit_code == cdlib.EXIT_FAILED
+
+
+class _Deploys:
+    """An item deploying plays with release vars, as a release strategy does."""
+
+    def __init__(self, deploy: Play, later: Play) -> None:
+        from cdlib.engine.errors import Origin
+
+        self.deploy, self.later = deploy, later
+        self.origin = Origin("release.py", 1)
+        self.results: list[cdlib.RunResult] = []
+
+    label = "release"
+
+    def validate(self, scope: object) -> list[cdlib.PlaybookError]:
+        return []
+
+    def execute(self, ctx: object) -> None:
+        extra = {"release_group": "blue", "release_version": "1.2"}
+        self.results.append(ctx.run_plays([self.deploy], extra_vars=extra))  # type: ignore[attr-defined]
+        self.results.append(ctx.run_plays([self.later]))  # type: ignore[attr-defined]
+        self.hosts = dict(ctx.inventory.hosts)  # type: ignore[attr-defined]
+
+
+def test_release_vars_stay_in_the_deploy_plays(tmp_path: Path) -> None:
+    deploy = Play("deploy", hosts="h1")
+    deploy.task(tasks.directory("{{ dir }}/{{ release_group }}-{{ release_version }}"))
+    later = Play("later", hosts="h1")
+    later.task(tasks.directory("{{ dir }}/later", when="release_group is defined"))
+    after = Play("after", hosts="h1")
+    after.task(tasks.directory("{{ dir }}/after", when="release_version is not defined"))
+    item = _Deploys(deploy, later)
+    inv = _local(tmp_path, "h1")
+    res = cdlib.run([item, after], inv)  # type: ignore[list-item]
+    assert res.ok and (tmp_path / "h1" / "blue-1.2").is_dir()
+    assert [r.status for r in item.results[1].results] == [cdlib.Status.SKIPPED]
+    assert (tmp_path / "h1" / "after").is_dir() and not (tmp_path / "h1" / "later").exists()
+    assert all("release_group" not in h.vars for h in [*item.hosts.values(), *inv.hosts.values()])
