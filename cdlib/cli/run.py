@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -235,6 +236,7 @@ def main(args: argparse.Namespace) -> int:
         if args.format == "json"
         else ConsoleSink(sys.stdout, diff=args.diff, verbose=args.verbose)
     )
+    previous = _announce_interrupts()
     try:
         result = run(
             args.playbook,
@@ -268,9 +270,27 @@ def main(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if args.retry_file is not None:
         write_retry_file(args.retry_file, result)
     return result.exit_code
+
+
+def _announce_interrupts() -> Any:
+    """Say on stderr, at the first Ctrl-C, that the running tasks are being waited for."""
+
+    def on_sigint(signum: int, frame: object) -> None:
+        print(
+            "cdlib run: interrupted: no new task starts; waiting for the tasks running "
+            "on hosts to finish (exit 99)",
+            file=sys.stderr,
+            flush=True,
+        )
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, on_sigint)
 
 
 def _bad_input(messages: list[str], fmt: str) -> None:

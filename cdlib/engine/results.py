@@ -170,6 +170,8 @@ class RunResult:
     stats: dict[str, HostStats] = field(default_factory=dict)
     check: bool = False
     aborted: str | None = None
+    #: The run was interrupted (Ctrl-C): no task started after it; exit code 99.
+    interrupted: bool = False
 
     @property
     def failed_hosts(self) -> list[str]:
@@ -188,7 +190,10 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all good; 2 a host failed; 3 a host unreachable (and none failed)."""
+        """0 all good; 2 a host failed; 3 a host unreachable (and none failed); 99
+        interrupted."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         if self.failed_hosts or self.aborted:
             return EXIT_FAILED
         if self.unreachable_hosts:
