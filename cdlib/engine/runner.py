@@ -193,7 +193,7 @@ def _validated(
         selection=selection,
         metadata=metadata,
     )
-    raise_errors([e for item in book.plays for e in item.validate(scope)])
+    raise_errors([*book.errors, *(e for item in book.plays for e in item.validate(scope))])
     if not selection.started:
         raise PlaybookError(f"--start-at-task {selection.start_at!r}: no task has that name")
     return scope
@@ -203,7 +203,7 @@ def _as_playbook(pb: str | Path | Runnable | Playbook | Sequence[Runnable]) -> P
     if isinstance(pb, Playbook):
         return pb
     if isinstance(pb, str | Path):
-        return load_playbook(pb)
+        return load_playbook(pb, defer_errors=True)
     items: list[Runnable] = flatten([pb])
     return Playbook(plays_path(items), items)
 

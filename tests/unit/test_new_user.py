@@ -166,3 +166,26 @@ def test_release_vars_stay_in_the_deploy_plays(tmp_path: Path) -> None:
     assert [r.status for r in item.results[1].results] == [cdlib.Status.SKIPPED]
     assert (tmp_path / "h1" / "after").is_dir() and not (tmp_path / "h1" / "later").exists()
     assert all("release_group" not in h.vars for h in [*item.hosts.values(), *inv.hosts.values()])
+
+
+def test_bad_input_of_a_playbook_file_is_reported_at_once(tmp_path: Path) -> None:
+    pb = tmp_path / "site.py"
+    pb.write_text(
+        "from cdlib import Play, tasks\n"
+        "p = Play('site', hosts='all')\n"
+        "p.task(tasks.directory('/srv/a', state=3))\n"  # wrong type
+        "p.task(tasks.directory('/srv/b', modee='0755'))\n"  # unknown option
+        "p.task(tasks.directory('/srv/{{ nope }}'))\n"  # undefined on every host
+    )
+    inv = Inventory([Host(f"h{i}", {"ansible_connection": "local"}) for i in (1, 2, 3)])
+    with pytest.raises(cdlib.PlaybookErrors) as err:
+        cdlib.run(pb, inv)
+    msgs = [str(e) for e in err.value.errors]
+    assert len(msgs) == 3, msgs
+    assert msgs[0].startswith(f"{pb}:3:") or ":3:" in msgs[0]
+    assert "option 'state'" in msgs[0]
+    assert ":4:" in msgs[1] and "unknown option 'modee'" in msgs[1]
+    assert ":5:" in msgs[2] and "host h1, h2, h3:" in msgs[2] and "nope" in msgs[2]
+    # load_playbook alone still raises what it found.
+    with pytest.raises(cdlib.PlaybookErrors, match="modee"):
+        cdlib.load_playbook(pb)
