@@ -121,7 +121,7 @@ def test_missing_src_and_wrong_type_fail_before_anything(tmp_path: Path) -> None
     play.task(tasks.directory("{{ dir }}"))
     play.task(tasks.file("{{ dir }}/x", src="does-not-exist.txt"))
     # One error for the problem, naming every host it was found on.
-    with pytest.raises(cdlib.PlaybookError, match="host h1, h2: .*does-not-exist"):
+    with pytest.raises(cdlib.PlaybookError, match=r"host h1, h2: .*does-not-exist"):
         cdlib.run(play, _inv(tmp_path, 2))
     assert not (tmp_path / "h1").exists()
 
@@ -154,7 +154,7 @@ def test_extra_vars_do_not_change_the_callers_inventory(tmp_path: Path) -> None:
     # The run saw the extra var; the caller's hosts did not get it.
     assert {h.name: h.vars for h in inv.hosts.values()} == before
     # 'sub' is undefined without -e: nothing leaked from the first run.
-    with pytest.raises(cdlib.PlaybookError, match="host h1, h2: .*'sub'"):
+    with pytest.raises(cdlib.PlaybookError, match=r"host h1, h2: .*'sub'"):
         cdlib.run(play, inv)
 
 
