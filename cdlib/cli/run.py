@@ -100,7 +100,13 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="prompt for the sudo password (or set CDLIB_BECOME_PASSWORD)",
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="show messages of ok tasks")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show messages of ok tasks; -vvv also shows SSH debug logs and tracebacks",
+    )
     add_selection_options(p)
     p.add_argument(
         "--list-tasks", action="store_true", help="list the tasks that would run; run nothing"
@@ -234,7 +240,7 @@ def main(args: argparse.Namespace) -> int:
     sink: EventSink = (
         JsonLinesSink(sys.stdout, diff=args.diff)
         if args.format == "json"
-        else ConsoleSink(sys.stdout, diff=args.diff, verbose=args.verbose)
+        else ConsoleSink(sys.stdout, diff=args.diff, verbose=args.verbose > 0)
     )
     previous = _announce_interrupts()
     try:
@@ -266,6 +272,12 @@ def main(args: argparse.Namespace) -> int:
         _bad_input([str(e) for e in exc.errors], args.format)
         return EXIT_BAD_INPUT
     except CdlibError as exc:
+        if exc.exit_code != EXIT_BAD_INPUT:
+            raise  # the one format of cdlib.cli.main, with the error's own exit code
+        if args.verbose >= 3:
+            import traceback
+
+            traceback.print_exception(exc)
         _bad_input([str(exc)], args.format)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

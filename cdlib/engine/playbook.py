@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdlib.engine.contract import Runnable
-from cdlib.engine.errors import Origin, PlaybookError, PlaybookErrors
+from cdlib.engine.errors import CdlibError, Origin, PlaybookError, PlaybookErrors
 from cdlib.engine.play import collect_plays
 from cdlib.engine.prepare import raise_errors, search_path
 from cdlib.engine.task import collect_task_errors
@@ -69,7 +69,10 @@ def load_playbook(path: str | os.PathLike[str], *, defer_errors: bool = False) -
     except SystemExit as exc:
         raise_errors([*bad, PlaybookError(f"playbook {p} called exit({exc.code})")])
     except Exception as exc:
-        err = PlaybookError(f"{type(exc).__name__}: {exc}", origin=_user_frame(exc, p))
+        # cdlib's own errors (a missing secret, a bad router argument) speak for
+        # themselves; a Python error keeps its type, which is what tells it apart.
+        what = str(exc) if isinstance(exc, CdlibError) else f"{type(exc).__name__}: {exc}"
+        err = PlaybookError(what, origin=_user_frame(exc, p))
         err.__cause__ = exc
         raise_errors([*bad, err])
     finally:
