@@ -7,8 +7,10 @@ catches one class. This module imports nothing of cdlib: every layer may use it.
 
 from __future__ import annotations
 
-#: Exit codes, as Ansible's where they overlap.
+#: Exit codes, as Ansible's where they overlap (the table is in docs/cli.md).
 EXIT_OK = 0
+#: An internal error: a bug in cdlib (``cdlib: internal error: ...``).
+EXIT_INTERNAL = 1
 EXIT_FAILED = 2
 EXIT_UNREACHABLE = 3
 EXIT_BAD_INPUT = 4

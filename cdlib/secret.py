@@ -38,11 +38,14 @@ class Secret:
 
     @classmethod
     def from_env(cls, name: str) -> Secret:
-        """A secret read from environment variable ``name``; ``KeyError`` names it if unset."""
+        """A secret read from environment variable ``name``; if it is unset,
+        :class:`~cdlib.secret_stores.SecretLookupError` (a ``KeyError``) names it."""
         try:
             return cls(os.environ[name])
         except KeyError:
-            raise KeyError(f"secret environment variable {name} is not set") from None
+            from cdlib.secret_stores import SecretLookupError
+
+            raise SecretLookupError(f"secret environment variable {name} is not set") from None
 
     @classmethod
     def from_ssm(cls, name: str, *, region: str | None = None) -> Secret:

@@ -14,12 +14,18 @@ import json
 import threading
 from typing import Any
 
+from cdlib.errors import EXIT_BAD_INPUT, CdlibError
+
 _CACHE: dict[tuple[str, str, str | None, str | None], str] = {}
 _LOCK = threading.Lock()
 
 
-class SecretLookupError(KeyError):
-    """A secret could not be fetched (missing, access denied, not JSON, no such key)."""
+class SecretLookupError(CdlibError, KeyError):
+    """A secret could not be fetched (missing, access denied, not JSON, no such key, an
+    unset environment variable): bad input, found before any host is touched. Still a
+    ``KeyError`` for code written before it was a :class:`~cdlib.errors.CdlibError`."""
+
+    exit_code = EXIT_BAD_INPUT
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "secret lookup failed"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from cdlib.cli.parser import Parser
-from cdlib.errors import EXIT_INTERRUPTED, CdlibError
+from cdlib.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CdlibError
 
 #: Subcommand -> the module that registers it; only the module a command needs is
 #: imported, so ``cdlib run`` does not pay for flags or AWS code.
@@ -67,12 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub = _subparser(parser, args.command)
         sub.error(f"unrecognized arguments: {' '.join(extras)}")
     func = args.func
+    debug = bool(os.environ.get("CDLIB_DEBUG")) or getattr(args, "verbose", 0) >= 3
+    if debug:
+        # -vvv: the debug logs of cdlib and its libraries (paramiko's SSH) on stderr.
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     try:
         return int(func(args))
     except BrokenPipeError:
         # Output piped into `head` and closed early: not an error worth a traceback.
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
@@ -81,19 +86,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except CdlibError as exc:
         # Every user-facing error maps to its exit code; only bugs are "internal".
+        if debug:
+            traceback.print_exc()
         print(f"cdlib {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
-        import os
-
-        if os.environ.get("CDLIB_DEBUG"):
+        if debug:
             raise
         print(
             f"cdlib: internal error: {type(exc).__name__}: {exc}\n"
-            "  (set CDLIB_DEBUG=1 for the traceback, and please report it)",
+            "  (run with -vvv or CDLIB_DEBUG=1 for the traceback, and please report it)",
             file=sys.stderr,
         )
-        return 1
+        return EXIT_INTERNAL
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:

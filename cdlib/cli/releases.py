@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cdlib.engine.errors import CdlibError
-from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from cdlib.engine.results import EXIT_OK
 
 
 def _when(ts: float | None) -> str:
@@ -208,11 +207,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 def _signal(args: argparse.Namespace, what: str) -> int:
     from cdlib.release.ops import signal
 
-    try:
-        rec = signal(args.app, what, state_dir=args.state_dir, by=getattr(args, "by", None))
-    except CdlibError as exc:
-        print(f"cdlib {what}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    # An error (no running release) goes to cdlib.cli.main: one format, its exit code.
+    rec = signal(args.app, what, state_dir=args.state_dir, by=getattr(args, "by", None))
     print(f"{what} sent to release {rec.id} ({rec.version})")
     return EXIT_OK
 
@@ -221,16 +217,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     """Switch traffic back."""
     from cdlib.release.ops import rollback
 
-    try:
-        rec = rollback(
-            args.app, to_group=args.to_group, state_dir=args.state_dir, warn=_warner("rollback")
-        )
-    except CdlibError as exc:
-        print(f"cdlib rollback: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except Exception as exc:
-        print(f"cdlib rollback: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    rec = rollback(
+        args.app, to_group=args.to_group, state_dir=args.state_dir, warn=_warner("rollback")
+    )
     print(
         f"rolled back {args.app}: traffic -> {rec.new_group} "
         f"({rec.steps[-1].detail if rec.steps else ''})"
@@ -244,10 +233,6 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     """Break a stale (or, forced, any) lock."""
     from cdlib.release.lock import break_lock
 
-    try:
-        owner = break_lock(args.app, stale_only=not args.force, state_dir=args.state_dir)
-    except CdlibError as exc:
-        print(f"cdlib unlock: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    owner = break_lock(args.app, stale_only=not args.force, state_dir=args.state_dir)
     print(f"broke the release lock of {args.app} held by {owner.describe()}")
     return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -106,7 +107,13 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="prompt for the sudo password (or set CDLIB_BECOME_PASSWORD)",
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="show messages of ok tasks")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show messages of ok tasks; -vvv also shows SSH debug logs and tracebacks",
+    )
     add_selection_options(p)
     p.add_argument(
         "--list-tasks", action="store_true", help="list the tasks that would run; run nothing"
@@ -250,8 +257,9 @@ def main(args: argparse.Namespace) -> int:
     sink: EventSink = (
         JsonLinesSink(sys.stdout, diff=args.diff)
         if args.format == "json"
-        else ConsoleSink(sys.stdout, diff=args.diff, verbose=args.verbose)
+        else ConsoleSink(sys.stdout, diff=args.diff, verbose=args.verbose > 0)
     )
+    previous = _announce_interrupts()
     try:
         result = run(
             args.playbook,
@@ -281,13 +289,37 @@ def main(args: argparse.Namespace) -> int:
         _bad_input([str(e) for e in exc.errors], args.format)
         return EXIT_BAD_INPUT
     except CdlibError as exc:
+        if exc.exit_code != EXIT_BAD_INPUT:
+            raise  # the one format of cdlib.cli.main, with the error's own exit code
+        if args.verbose >= 3:
+            import traceback
+
+            traceback.print_exception(exc)
         _bad_input([str(exc)], args.format)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if args.retry_file is not None:
         write_retry_file(args.retry_file, result)
     return result.exit_code
+
+
+def _announce_interrupts() -> Any:
+    """Say on stderr, at the first Ctrl-C, that the running tasks are being waited for."""
+
+    def on_sigint(signum: int, frame: object) -> None:
+        print(
+            "cdlib run: interrupted: no new task starts; waiting for the tasks running "
+            "on hosts to finish (exit 99)",
+            file=sys.stderr,
+            flush=True,
+        )
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, on_sigint)
 
 
 def _bad_input(messages: list[str], fmt: str) -> None:

@@ -14,11 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cdlib.connections.shell import env_from_stdin
-from cdlib.errors import EXIT_UNREACHABLE, CdlibError
+from cdlib.errors import EXIT_BAD_INPUT, EXIT_UNREACHABLE, CdlibError
 
 
 class TransportError(CdlibError):
     """Base class of transport errors."""
+
+
+class ConnectionSettingsError(TransportError, ValueError):
+    """A host's connection settings are wrong (an unknown ``ansible_connection``, a
+    timeout that is not a number ...): bad input, found before connecting."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class UnreachableError(TransportError):

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import cast
 
-from cdlib.connections.base import Become, Connection
+from cdlib.connections.base import Become, Connection, ConnectionSettingsError
 from cdlib.connections.local import LocalConnection
 from cdlib.inventory.model import Host
 
@@ -35,7 +35,9 @@ def _number(host: Host, name: str, default: float, *, integer: bool = False) -> 
         value = -1
     if value < 0 or isinstance(raw, bool):
         kind = "a whole number" if integer else "a number of seconds"
-        raise ValueError(f"host {host.name}: {name} must be {kind} (0 or more), got {raw!r}")
+        raise ConnectionSettingsError(
+            f"host {host.name}: {name} must be {kind} (0 or more), got {raw!r}"
+        )
     return value
 
 
@@ -61,7 +63,7 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
     if kind == "local":
         return LocalConnection(host.name, become=become)
     if kind not in ("ssh", "paramiko", "smart"):
-        raise ValueError(
+        raise ConnectionSettingsError(
             f"host {host.name}: unknown ansible_connection {kind!r} "
             f"(cdlib supports: {', '.join(TRANSPORTS)})"
         )
@@ -69,7 +71,7 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
 
     policy = str(host.setting("cdlib_host_key_policy", default=opts.host_key_policy))
     if policy not in ("strict", "accept-new", "off"):
-        raise ValueError(
+        raise ConnectionSettingsError(
             f"host {host.name}: cdlib_host_key_policy must be strict, accept-new or off, "
             f"got {policy!r}"
         )
@@ -77,8 +79,16 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
     if isinstance(resident, str) and resident.lower() in ("true", "yes", "1", "false", "no", "0"):
         resident = resident.lower() in ("true", "yes", "1")
     if not isinstance(resident, bool):
-        raise ValueError(
+        raise ConnectionSettingsError(
             f"host {host.name}: cdlib_resident_shell must be true or false, got {resident!r}"
+        )
+    key_file = os.path.expanduser(host.key_file) if host.key_file else None
+    if key_file is not None and not os.path.isfile(key_file):
+        # paramiko would say only "No such file or directory", naming no file.
+        raise ConnectionSettingsError(
+            f"host {host.name}: ansible_ssh_private_key_file {key_file!r} does not exist"
+            if not os.path.exists(key_file)
+            else f"host {host.name}: ansible_ssh_private_key_file {key_file!r} is not a file"
         )
     known = host.setting("cdlib_known_hosts_file")
     pw = host.setting("ansible_password", "ansible_ssh_pass")
@@ -87,7 +97,7 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
         address=host.address,
         port=host.port,
         user=host.user or opts.user,
-        key_file=os.path.expanduser(host.key_file) if host.key_file else None,
+        key_file=key_file,
         password=str(pw) if pw is not None else None,
         known_hosts=str(known) if known else None,
         host_key_policy=cast(HostKeyPolicy, policy),

@@ -10,6 +10,7 @@ keys are checked against known_hosts by default.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shlex
 import socket
@@ -24,6 +25,11 @@ from cdlib.connections import known_hosts as kh
 from cdlib.connections.base import Become, CommandResult, Connection, UnreachableError
 from cdlib.connections.keepalive import Keepalive
 from cdlib.connections.resident import ResidentShell, ShellGone
+
+# paramiko logs a failed handshake as an ERROR with its traceback; with no handler set
+# that reaches stderr through logging's last resort. cdlib reports the failure itself
+# (UnreachableError); ``cdlib run -vvv`` configures logging and shows paramiko's logs.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 HostKeyPolicy = Literal["strict", "accept-new", "off"]
 
@@ -108,7 +114,8 @@ class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
             raise UnreachableError(
                 self.host,
                 f"host key of {self.name} is unknown: no {key_type} key for it in {files}"
-                f"{others}; add it with ssh-keyscan, or use host_key_policy accept-new",
+                f"{others}; add it with ssh-keyscan, or trust it on first use with "
+                "--host-key-policy accept-new (host var cdlib_host_key_policy)",
             )
 
 
@@ -273,11 +280,24 @@ class SSHConnection(Connection):
 
     def _open(self, fc: Any) -> None:
         """Open fabric connection ``fc``; every failure becomes :class:`UnreachableError`."""
+        t0 = time.monotonic()
         try:
             fc.open()
         except paramiko.SSHException as exc:
             text = str(exc)
-            if text == "No existing session" or "protocol banner" in text:
+            no_handshake = text == "No existing session" or "protocol banner" in text
+            # paramiko says the same when the peer hung up as when it said nothing in
+            # time; a hang-up (seen in the cause, or long before the timeout) means no
+            # SSH server listens there.
+            hung_up = isinstance(exc.__context__, EOFError | ConnectionError) or (
+                time.monotonic() - t0 < self.connect_timeout / 2
+            )
+            if no_handshake and hung_up:
+                text = (
+                    f"{self.address}:{self.port} closed the connection without an SSH "
+                    "greeting: is an SSH server listening on that port?"
+                )
+            elif no_handshake:
                 # paramiko's words for a handshake that did not finish in time.
                 text = (
                     f"no SSH handshake from {self.address}:{self.port} within "

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 
 from cdlib.connections.base import UnreachableError
-from cdlib.engine.errors import PlaybookError, TaskFailed
+from cdlib.engine.errors import CdlibError, PlaybookError, TaskFailed
 from cdlib.engine.results import TaskResult
 from cdlib.engine.task import Affects, HostContext, Plan, Status, Task, Then
 from cdlib.engine.templating import TemplateError
@@ -99,7 +99,9 @@ def execute_task(
         r = make_result(
             play, host, label, Status.UNREACHABLE, exc.reason, exc=exc, origin=str(task.origin)
         )
-    except (TaskFailed, PlaybookError, TemplateError) as exc:
+    except (TaskFailed, PlaybookError, TemplateError, CdlibError) as exc:
+        # cdlib's own errors (a router refusing an unknown group ...) are the task's
+        # failure as they say it; only other exceptions are internal errors.
         r = make_result(
             play, host, label, Status.FAILED, str(exc), exc=exc, origin=str(task.origin)
         )

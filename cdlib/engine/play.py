@@ -56,6 +56,9 @@ class Play:
         tags: tags every task of the play inherits (for ``--tags`` / ``--skip-tags``).
         gather_facts: read the host facts (``facts``, ``ansible_*``) at the start of the
             play even when no task refers to them (they are read anyway when one does).
+        allow_empty: a ``hosts`` pattern that matches no host of the inventory is bad
+            input (a typo such as ``"webb"``), unless this is true; then the play runs
+            on no host. Hosts that ``--limit`` leaves out are never an error.
     """
 
     name: str
@@ -70,6 +73,7 @@ class Play:
     gather_facts: bool = False
     tasks: list[Task[Plan]] = field(default_factory=list)
     handlers: list[Handler] = field(default_factory=list)
+    allow_empty: bool = False
     origin: Origin = field(default_factory=caller_origin, repr=False)
 
     def __post_init__(self) -> None:

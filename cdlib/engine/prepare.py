@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cdlib.engine.contract import Runnable
-from cdlib.engine.errors import PlaybookError, PlaybookErrors
+from cdlib.engine.errors import PlaybookError, PlaybookErrors, suggest
 from cdlib.engine.hostfacts import is_real_error, placeholder_vars, uses_facts
 from cdlib.engine.play import Play
 from cdlib.engine.selection import Selection
@@ -130,9 +130,17 @@ class Preparer:
         """Render ``play`` for its hosts, adding problems to ``errors``."""
         errors += play.validate()
         inv = self._inventory
-        hosts = [
-            h for h in inv.select(play.hosts) if self.limited is None or h.name in self.limited
-        ]
+        matched = inv.select(play.hosts)
+        if not matched and not play.allow_empty:
+            errors.append(
+                PlaybookError(
+                    f"play {play.name!r}: host pattern {play.hosts!r} matches no host in the "
+                    f"inventory{suggest(play.hosts, inv.groups.keys() | inv.hosts.keys())} "
+                    "(Play(..., allow_empty=True) lets a play run on no host)",
+                    origin=play.origin,
+                )
+            )
+        hosts = [h for h in matched if self.limited is None or h.name in self.limited]
         selected = [t for t in play.tasks if self.selection.keep(t.label, (*play.tags, *t.tags))]
         every = play.gather_facts
         later = frozenset(i for i, t in enumerate(selected) if every or uses_facts(t, self.templar))
@@ -205,17 +213,32 @@ def search_path(playbook: Path) -> list[Path]:
 def raise_errors(errors: list[PlaybookError]) -> None:
     """Raise ``errors`` (if any): the one alone, or several together without repeats."""
     if errors:
-        raise errors[0] if len(errors) == 1 else PlaybookErrors(dedupe(errors))
+        found = dedupe(errors)
+        raise found[0] if len(found) == 1 else PlaybookErrors(found)
+
+
+#: At most this many host names in one grouped error; the rest are counted.
+MAX_HOSTS_NAMED = 5
 
 
 def dedupe(errors: list[PlaybookError]) -> list[PlaybookError]:
-    """``errors`` without repeated messages, in order."""
-    seen: set[str] = set()
-    out = []
+    """``errors`` without repeats, in order: the same problem of the same task on several
+    hosts is one error naming the hosts (``host h1, h2, h3``)."""
+    groups: dict[tuple[object, ...], list[PlaybookError]] = {}
     for e in errors:
-        if str(e) not in seen:
-            seen.add(str(e))
-            out.append(e)
+        key = (e.origin, e.task, e.reason) if e.host is not None else (str(e),)
+        groups.setdefault(key, []).append(e)
+    out = []
+    for same in groups.values():
+        hosts = list(dict.fromkeys(e.host for e in same if e.host is not None))
+        if len(hosts) < 2:
+            out.append(same[0])
+            continue
+        named = ", ".join(hosts[:MAX_HOSTS_NAMED])
+        if len(hosts) > MAX_HOSTS_NAMED:
+            named += f" and {len(hosts) - MAX_HOSTS_NAMED} more"
+        first = same[0]
+        out.append(PlaybookError(first.reason, origin=first.origin, task=first.task, host=named))
     return out
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
+    "ChangedTask",
     "HostStats",
     "RunResult",
     "TaskResult",
@@ -81,6 +82,54 @@ class TaskResult:
         return ev
 
 
+class ChangedTask(tuple[str, str]):
+    """A ``(host, task)`` pair of :meth:`RunResult.changed`, told apart by task identity.
+
+    It unpacks and compares like the plain pair, and a plain ``(host, task)`` tuple
+    equals it; two tasks with the same label (three ``line_in_file`` on one path)
+    stay two items, since they differ in ``play``, ``position`` (index in the play)
+    or ``origin`` (file:line where the task was made).
+    """
+
+    play: str
+    position: int | None
+    origin: str
+    handler: bool
+
+    def __new__(cls, result: TaskResult) -> ChangedTask:
+        """The changed pair of ``result``."""
+        self = super().__new__(cls, (result.host, result.task))
+        self.play = result.play
+        self.position = result.index
+        self.origin = result.origin
+        self.handler = result.handler
+        return self
+
+    @property
+    def host(self) -> str:
+        """The host that changed."""
+        return self[0]
+
+    @property
+    def task(self) -> str:
+        """The task's label."""
+        return self[1]
+
+    def _key(self) -> tuple[object, ...]:
+        return (*self, self.play, self.position, self.origin, self.handler)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ChangedTask):
+            return self._key() == other._key()
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    # Equal to the plain pair, so it hashes as the pair does.
+    __hash__ = tuple.__hash__
+
+
 @dataclass
 class HostStats:
     """Counts per status for one host, as in Ansible's recap."""
@@ -121,6 +170,8 @@ class RunResult:
     stats: dict[str, HostStats] = field(default_factory=dict)
     check: bool = False
     aborted: str | None = None
+    #: The run was interrupted (Ctrl-C): no task started after it; exit code 99.
+    interrupted: bool = False
 
     @property
     def failed_hosts(self) -> list[str]:
@@ -139,7 +190,10 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all good; 2 a host failed; 3 a host unreachable (and none failed)."""
+        """0 all good; 2 a host failed; 3 a host unreachable (and none failed); 99
+        interrupted."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
         if self.failed_hosts or self.aborted:
             return EXIT_FAILED
         if self.unreachable_hosts:
@@ -147,8 +201,13 @@ class RunResult:
         return EXIT_OK
 
     def changed(self) -> set[tuple[str, str]]:
-        """(host, task) pairs that changed (or would change, in check mode)."""
-        return {(r.host, r.task) for r in self.results if r.changed}
+        """(host, task) pairs that changed (or would change, in check mode).
+
+        One item per task and host, even where tasks share a label: each is a
+        :class:`ChangedTask`, which compares like the plain pair but keeps tasks apart
+        by their position in the play and their origin.
+        """
+        return {ChangedTask(r) for r in self.results if r.changed}
 
     def for_host(self, host: str) -> list[TaskResult]:
         """Results of one host in order."""

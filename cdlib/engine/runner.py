@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdlib.connections.base import Connection
+from cdlib.connections.base import Connection, ConnectionSettingsError
 from cdlib.connections.factory import ConnectionOptions, connection_for
 from cdlib.engine.contract import Runnable
 from cdlib.engine.errors import PlaybookError
@@ -29,7 +29,7 @@ from cdlib.engine.selection import Selection, StepGate, StepPrompt
 from cdlib.engine.session import Session, Shared
 from cdlib.engine.templating import Templar
 from cdlib.engine.variables import host_vars, with_extra_vars
-from cdlib.inventory.model import Host, Inventory
+from cdlib.inventory.model import Host, Inventory, InventoryError
 
 if TYPE_CHECKING:
     from cdlib.vault.keyring import Keyring
@@ -93,6 +93,8 @@ def run(
             owns_connections=connection_factory is None,
             step=StepGate(step) if step is not None else None,
         )
+        if shared.owns_connections:
+            _open_settings(shared, scope)
         session = Session(shared, scope, check=check, diff=diff, forks=forks)
         try:
             session.run_items(book.plays)
@@ -159,6 +161,21 @@ def outline(
     return out
 
 
+def _open_settings(shared: Shared, scope: Preparer) -> None:
+    """Make the connection of every host the plays select, connecting none: wrong
+    connection settings are bad input, reported together before any host is touched."""
+    errors: list[PlaybookError] = []
+    for p in scope.prepared.values():
+        for h in p.hosts:
+            if h.name in shared.conns:
+                continue
+            try:
+                shared.conns[h.name] = shared.factory(h)
+            except (ConnectionSettingsError, InventoryError) as exc:
+                errors.append(PlaybookError(str(exc)))
+    raise_errors(errors)
+
+
 def _validated(
     book: Playbook,
     inv: Inventory,
@@ -176,7 +193,7 @@ def _validated(
         selection=selection,
         metadata=metadata,
     )
-    raise_errors([e for item in book.plays for e in item.validate(scope)])
+    raise_errors([*book.errors, *(e for item in book.plays for e in item.validate(scope))])
     if not selection.started:
         raise PlaybookError(f"--start-at-task {selection.start_at!r}: no task has that name")
     return scope
@@ -186,7 +203,7 @@ def _as_playbook(pb: str | Path | Runnable | Playbook | Sequence[Runnable]) -> P
     if isinstance(pb, Playbook):
         return pb
     if isinstance(pb, str | Path):
-        return load_playbook(pb)
+        return load_playbook(pb, defer_errors=True)
     items: list[Runnable] = flatten([pb])
     return Playbook(plays_path(items), items)
 

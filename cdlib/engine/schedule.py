@@ -21,6 +21,7 @@ from cdlib.engine.play import batches
 from cdlib.engine.prepare import Prepared, prepare_task
 from cdlib.engine.results import TaskResult
 from cdlib.engine.task import HostContext, Plan, Status, Task
+from cdlib.errors import CdlibError
 from cdlib.inventory.model import Host
 
 if TYPE_CHECKING:
@@ -88,15 +89,18 @@ def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) 
     try:
         conn, facts = s.host_connection(host)
         conn.connect()
-    except (UnreachableError, ValueError) as exc:
+    except (CdlibError, ValueError) as exc:
+        # Bad connection settings (a ValueError, an InventoryError) are a failure on
+        # the host, not an unreachable host: retrying would not help.
+        bad_settings = not isinstance(exc, UnreachableError)
         at = next((i for i, t in enumerate(tasks) if t is not None), None)
         first = tasks[at] if at is not None else None
         r = make_result(
             play.name,
             host.name,
             first.label if first else "connect",
-            Status.UNREACHABLE,
-            str(exc),
+            Status.FAILED if bad_settings else Status.UNREACHABLE,
+            f"bad connection settings: {exc}" if bad_settings else str(exc),
             exc=exc,
             origin=str(first.origin) if first else "",
         )

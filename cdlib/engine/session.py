@@ -212,5 +212,9 @@ class Session:
                     break
                 item.execute(self)
         except KeyboardInterrupt:
+            # No task starts after this; those running finish (the pool waits for them).
             self.stop.set()
             self.result.aborted = "interrupted"
+            self.result.interrupted = True
+            if self.parent is not None:
+                raise  # a nested run (a release's deploy) stops the item that ran it too

@@ -12,11 +12,13 @@ cannot lie.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import dataclasses
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import ClassVar, Generic, Self, TypeVar
@@ -175,6 +177,25 @@ def absolute_path(name: str, value: str) -> str | None:
     return f"option {name!r} must be an absolute path, got {value!r}"
 
 
+#: While a playbook file loads: the tasks' construction errors, collected so that every
+#: bad task of the file is reported at once (with the render errors), not just the first.
+_load_errors: contextvars.ContextVar[list[PlaybookError] | None] = contextvars.ContextVar(
+    "cdlib_task_errors", default=None
+)
+
+
+@contextmanager
+def collect_task_errors() -> Iterator[list[PlaybookError]]:
+    """Within the block, a task whose options are refused adds its error to the list
+    yielded and is replaced by an :class:`InvalidTask`, instead of raising."""
+    bucket: list[PlaybookError] = []
+    token = _load_errors.set(bucket)
+    try:
+        yield bucket
+    finally:
+        _load_errors.reset(token)
+
+
 class _TaskMeta(type):
     """Turns a bad keyword into a located :class:`PlaybookError` at construction."""
 
@@ -182,7 +203,16 @@ class _TaskMeta(type):
         try:
             return super().__call__(*args, **kwargs)
         except TypeError as exc:
-            raise unknown_option_error(exc, caller_origin(), cls) from None
+            err = unknown_option_error(exc, caller_origin(), cls)
+        except PlaybookError as exc:
+            err = exc
+        bucket = _load_errors.get()
+        if bucket is None:
+            raise err from None
+        bucket.append(err)
+        return InvalidTask(
+            name=str(getattr(cls, "kind", "task")), origin=err.origin or caller_origin()
+        )
 
 
 @dataclass(kw_only=True)
@@ -345,6 +375,21 @@ class Task(Generic[P], metaclass=_TaskMeta):
         self.validate()
 
 
+@dataclass(kw_only=True)
+class InvalidTask(Task[Plan]):
+    """Stands in for a task whose options were refused while a playbook loaded.
+
+    Its error is reported with the playbook's other errors, so the run never starts;
+    until then it runs on no host and adds no error of its own.
+    """
+
+    kind = "invalid"
+
+    def should_run(self, variables: Mapping[str, object], templar: Templar) -> bool:
+        """Never: the task's error is already reported."""
+        return False
+
+
 _SPECS: dict[type, list[tuple[str, OptionSpec]]] = {}
 
 
@@ -500,6 +545,7 @@ def unknown_option_error(exc: TypeError, origin: Origin, task_cls: type) -> Play
 __all__ = [
     "Affects",
     "HostContext",
+    "InvalidTask",
     "OptionCheck",
     "OptionSpec",
     "Plan",
@@ -510,5 +556,6 @@ __all__ = [
     "TemplateError",
     "Then",
     "absolute_path",
+    "collect_task_errors",
     "option",
 ]

@@ -7,6 +7,7 @@ final view a task sees, extra vars (``-e``) included.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,10 +137,40 @@ class Inventory:
         self.hosts: dict[str, Host] = {h.name: h for h in hosts}
         self.groups: dict[str, Group] = dict(groups or {})
         if "all" not in self.groups:
+            self._add_listed_groups()
             self._add_implicit_groups()
+        else:
+            self._check_host_groups()
         #: Extra vars (``-e``) already merged into every host; kept for implicit hosts.
         self.extra_vars: dict[str, Any] = {}
         self._implicit: dict[str, Host] = {}
+
+    def _add_listed_groups(self) -> None:
+        # An inventory built in code may name a host's groups on the host only
+        # (``Host(..., groups=["web"])``): each becomes a group holding the host, so
+        # the pattern ``web`` selects it. Groups are copied, never the caller's changed.
+        self.groups = {
+            n: dataclasses.replace(g, hosts=list(g.hosts), parents=list(g.parents))
+            for n, g in self.groups.items()
+        }
+        for h in self.hosts.values():
+            for name in h.groups:
+                if name in ("all", "ungrouped"):
+                    continue  # made below for every host
+                g = self.groups.setdefault(name, Group(name))
+                if h.name not in g.hosts:
+                    g.hosts.append(h.name)
+
+    def _check_host_groups(self) -> None:
+        # With the groups given in full (as the loaders give them), a group a host
+        # names but no group lists would be silently ignored by patterns: refuse it.
+        for h in self.hosts.values():
+            unknown = [g for g in h.groups if g not in self.groups]
+            if unknown:
+                raise InventoryError(
+                    f"host {h.name}: groups {', '.join(map(repr, unknown))} are not "
+                    "among the inventory's groups"
+                )
 
     def _add_implicit_groups(self) -> None:
         # An inventory built in code may omit 'all' and 'ungrouped'; make them as the

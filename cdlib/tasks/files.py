@@ -53,6 +53,24 @@ def normalize_mode(mode: str | int | None) -> str | None:
     return text.zfill(4)
 
 
+def decimal_mode_problem(mode: object) -> str | None:
+    """Why an int ``mode`` was surely meant as octal but written in decimal, or ``None``.
+
+    ``mode=755`` is the number 755, mode ``0o1363``: an int whose decimal digits are
+    all octal digits and that is above ``0o777`` (``755``, ``644``, ``2775``) is
+    refused. Written in octal (``0o755``) or as a string (``"0755"``) it is accepted.
+    """
+    if not isinstance(mode, int) or isinstance(mode, bool):
+        return None
+    text = str(mode)
+    if mode <= 0o777 or not all(c in "01234567" for c in text):
+        return None
+    return (
+        f"option 'mode' is the decimal number {text} (mode {mode:#o}); "
+        f"write it in octal, mode=0o{text}, or as a string, mode='0{text}'"
+    )
+
+
 def _mode_ok(mode: str | None) -> bool:
     if mode is None:
         return True
@@ -72,6 +90,9 @@ class _Attrs(Task[_P]):
     group: str | None = field(default=None, metadata=option(templated=True))
 
     def _validate_attrs(self) -> None:
+        problem = decimal_mode_problem(self.mode)
+        if problem is not None:
+            raise self.error(problem)
         self.mode = normalize_mode(self.mode)
         if not _mode_ok(self.mode):
             raise self.error(f"option 'mode' must be an octal mode like '0644', got {self.mode!r}")
