@@ -14,6 +14,7 @@ from cdlib.engine.errors import CdlibError
 from cdlib.release import gates, interrupt
 from cdlib.release.history import (
     ABORTED,
+    FAILED,
     INTERRUPTED,
     ROLLED_BACK,
     SUCCEEDED,
@@ -39,6 +40,9 @@ class AppStatus:
     weights: dict[str, int]
     releases: dict[str, str | None]
     router_error: str | None = None
+    #: Per group, what its router spec knows beyond traffic (Auto Scaling groups: the
+    #: group, its launch template version and instance counts).
+    groups: dict[str, str] = field(default_factory=dict)
     #: The lock file's path and what is wrong with it, when it cannot be read.
     lock_corrupt: str | None = None
     #: History files skipped as unreadable, each with its path and why.
@@ -60,6 +64,7 @@ class AppStatus:
             "weights": self.weights,
             "releases": self.releases,
             "router_error": self.router_error,
+            "groups": self.groups,
             "skipped_records": self.skipped_records,
         }
 
@@ -84,6 +89,7 @@ def status(
     except CorruptLock as bad:
         owner, corrupt = None, str(bad)
     live, weights, releases, err = None, {}, {}, None
+    groups: dict[str, str] = {}
     if read_router and latest and latest.router:
         try:
             spec = spec_from_json(latest.router)
@@ -95,6 +101,7 @@ def status(
             st = router.state()
             live, weights = st.live, dict(st.weights)
             releases = {g: router.release(g) for g in router.groups}
+            groups = spec.describe_groups()
         except Exception as exc:
             err = f"{type(exc).__name__}: {exc}"
     return AppStatus(
@@ -106,6 +113,7 @@ def status(
         weights,
         releases,
         err,
+        groups,
         corrupt,
         [str(b) for b in hist.skipped],
     )
@@ -179,8 +187,17 @@ def rollback(
             )
             rec.reason = f"interrupted running release {running.id}"
             recorder.end_step(step, SUCCEEDED, f"interrupt marker written for {running.id}")
-        step = recorder.step(f"switch traffic -> {target}")
         spec = spec_from_json(latest.router)
+        step = recorder.step(f"make {target} ready for traffic")
+        try:
+            # Auto Scaling groups: the old group may have been scaled in after the bake.
+            ready = spec.prepare_switch(target)
+        except Exception as exc:
+            recorder.end_step(step, FAILED, str(exc))
+            recorder.finish(FAILED, f"{target} not ready; traffic unchanged: {exc}")
+            raise CdlibError(f"rollback: {target} not ready; traffic unchanged: {exc}") from exc
+        recorder.end_step(step, SUCCEEDED, ready or "nothing to do")
+        step = recorder.step(f"switch traffic -> {target}")
         spec.start()  # a rollback is a real change: a stopped local HAProxy is started
         router = spec.build()
         t0 = time.monotonic()
