@@ -58,7 +58,8 @@ class Groups:
     Args:
         names: router group -> Auto Scaling group name.
         target_groups: router group -> target group ARN.
-        region, endpoint_url: where to call AWS (default: boto3's).
+        region: the AWS region (default: boto3's).
+        endpoint_url: another endpoint (default: boto3's, or ``$AWS_ENDPOINT_URL``).
     """
 
     def __init__(
