@@ -188,15 +188,16 @@ def rollback(
             rec.reason = f"interrupted running release {running.id}"
             recorder.end_step(step, SUCCEEDED, f"interrupt marker written for {running.id}")
         spec = spec_from_json(latest.router)
-        step = recorder.step(f"make {target} ready for traffic")
         try:
             # Auto Scaling groups: the old group may have been scaled in after the bake.
             ready = spec.prepare_switch(target)
         except Exception as exc:
+            step = recorder.step(f"make {target} ready for traffic")
             recorder.end_step(step, FAILED, str(exc))
             recorder.finish(FAILED, f"{target} not ready; traffic unchanged: {exc}")
             raise CdlibError(f"rollback: {target} not ready; traffic unchanged: {exc}") from exc
-        recorder.end_step(step, SUCCEEDED, ready or "nothing to do")
+        if ready:
+            recorder.end_step(recorder.step(f"make {target} ready for traffic"), SUCCEEDED, ready)
         step = recorder.step(f"switch traffic -> {target}")
         spec.start()  # a rollback is a real change: a stopped local HAProxy is started
         router = spec.build()
