@@ -18,6 +18,7 @@ from typing import Any
 
 from cdlib.aws.compute import (
     AutoScalingGroupSpec,
+    AutoScalingGroupState,
     ComputeError,
     LaunchTemplateSpec,
     MissingResourceError,
@@ -452,30 +453,48 @@ def ensure_auto_scaling_group(
                         for k, v in sorted(decided.tags.items())
                     ],
                 )
-        # Instances that left the group but are still registered (a real ELB drops them
-        # itself; other setups may not): deregister them, never another owner's targets.
-        members = {i.instance_id for i in state.instances}
-        health = _health(elbv2, arns)
-        registered = {t for h in health.values() for t in h}
-        gone = _gone(ec2, {t for t in registered - members if t.startswith("i-")})
-        for tg, targets in health.items():
-            left = departed_targets(members, targets, gone)
-            if not left:
-                continue
-            changes.append(f"{spec.name}: deregister {', '.join(left)} from {tg} (left the group)")
-            if not dry_run:
-                aws_call(
-                    f"target group {tg}",
-                    elbv2.deregister_targets,
-                    TargetGroupArn=arns[tg],
-                    Targets=[{"Id": t} for t in left],
-                )
+        changes += deregister_departed(ec2, elbv2, state, arns, dry_run=dry_run, name=spec.name)
         if dry_run:
-            return AutoScalingGroupResult(tuple(changes), readiness(state, health))
+            return AutoScalingGroupResult(tuple(changes), readiness(state, _health(elbv2, arns)))
     ready = wait_in_service(
         autoscaling, elbv2, spec.name, arns, wait=wait, timeout=timeout, poll=poll
     )
     return AutoScalingGroupResult(tuple(changes), ready)
+
+
+def deregister_departed(
+    ec2: Any,
+    elbv2: Any,
+    state: AutoScalingGroupState,
+    target_group_arns: Mapping[str, str],
+    *,
+    dry_run: bool = False,
+    name: str = "",
+) -> list[str]:
+    """Deregister instances that left the group but are still registered in its target
+    groups (``target_group_arns``: name -> ARN); one line per change.
+
+    A real ELB drops them itself; other setups may not. Only instances that no longer run
+    are touched, never another owner's targets.
+    """
+    members = {i.instance_id for i in state.instances}
+    health = _health(elbv2, target_group_arns)
+    registered = {t for h in health.values() for t in h}
+    gone = _gone(ec2, {t for t in registered - members if t.startswith("i-")})
+    lines = []
+    for tg, targets in health.items():
+        left = departed_targets(members, targets, gone)
+        if not left:
+            continue
+        lines.append(f"{name or tg}: deregister {', '.join(left)} from {tg} (left the group)")
+        if not dry_run:
+            aws_call(
+                f"target group {tg}",
+                elbv2.deregister_targets,
+                TargetGroupArn=target_group_arns[tg],
+                Targets=[{"Id": t} for t in left],
+            )
+    return lines
 
 
 def group_readiness(
@@ -521,6 +540,7 @@ __all__ = [
     "SecurityGroupResult",
     "aws_call",
     "client",
+    "deregister_departed",
     "ensure_auto_scaling_group",
     "ensure_launch_template",
     "ensure_security_group",

@@ -120,6 +120,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif st.latest and st.latest.router:
         releases = ", ".join(f"{g}={v or '-'}" for g, v in st.releases.items())
         print(f"traffic: live={st.live or 'split'} weights={st.weights} ({releases})")
+        for group, text in st.groups.items():
+            print(f"group {group}: {text}")
     if st.latest is None:
         print("no release recorded")
     else:

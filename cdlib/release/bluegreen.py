@@ -109,6 +109,7 @@ class BlueGreen(Strategy):
         run.hook("after_shift", idle, new.weights)
         try:
             self._post_checks(run, idle)
+            run.bake()
         except Interrupted:
             raise  # 'cdlib rollback' took over: traffic is its business now
         except Exception as exc:

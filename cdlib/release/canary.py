@@ -141,6 +141,7 @@ class Canary(Strategy):
         try:
             for step in self.steps:
                 self._step(run, router, step, stable, canary)
+            run.bake()
         except (ReleaseFailed, Aborted) as exc:
             if run.ctx.check:
                 raise

@@ -25,6 +25,7 @@ from cdlib.release.lock import ReleaseLock
 from cdlib.release.sampling import Sample
 
 if TYPE_CHECKING:
+    from cdlib.release.alarms import AlarmWatch
     from cdlib.release.strategy import Strategy
 
 
@@ -57,6 +58,9 @@ class Journal:
         self.recorder: Recorder | None = None
         self.play_name = f"release {strategy.app} {strategy.version} ({strategy.kind})"
         self.failure_reported = False
+        #: The strategy's CloudWatch alarms, polled at every pause once the release began.
+        self.alarm_watch: AlarmWatch | None = None
+        self.alarm_when = "after the shift"
 
     # -- lifecycle -------------------------------------------------------------
     @contextmanager
@@ -147,13 +151,16 @@ class Journal:
 
     def sleep(self, seconds: float) -> None:
         """Wait, but stop early: :class:`Aborted` on ``cdlib abort``, ``Interrupted``
-        when ``cdlib rollback`` interrupted the release."""
+        when ``cdlib rollback`` interrupted the release, ``AlarmFired`` when a watched
+        CloudWatch alarm is in ``ALARM``."""
         end = time.monotonic() + seconds
         while True:
             if self.aborted():
                 raise Aborted("aborted by 'cdlib abort'")
             if not self.ctx.check:
                 check_interrupt(self.s.app, self.rec.id, state_dir=self.s.state_dir)
+                if self.alarm_watch is not None:
+                    self.alarm_watch.check(self.alarm_when)
             left = end - time.monotonic()
             if left <= 0:
                 return

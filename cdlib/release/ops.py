@@ -15,6 +15,7 @@ from cdlib.engine.errors import CdlibError
 from cdlib.release import gates, interrupt
 from cdlib.release.history import (
     ABORTED,
+    FAILED,
     INTERRUPTED,
     ROLLED_BACK,
     SUCCEEDED,
@@ -40,6 +41,9 @@ class AppStatus:
     weights: dict[str, int]
     releases: dict[str, str | None]
     router_error: str | None = None
+    #: Per group, what its router spec knows beyond traffic (Auto Scaling groups: the
+    #: group, its launch template version and instance counts).
+    groups: dict[str, str] = field(default_factory=dict)
     #: The lock file's path and what is wrong with it, when it cannot be read.
     lock_corrupt: str | None = None
     #: History files skipped as unreadable, each with its path and why.
@@ -61,6 +65,7 @@ class AppStatus:
             "weights": self.weights,
             "releases": self.releases,
             "router_error": self.router_error,
+            "groups": self.groups,
             "skipped_records": self.skipped_records,
         }
 
@@ -85,6 +90,7 @@ def status(
     except CorruptLock as bad:
         holder, corrupt = None, str(bad)
     live, weights, releases, err = None, {}, {}, None
+    groups: dict[str, str] = {}
     if read_router and latest and latest.router:
         try:
             spec = spec_from_json(latest.router)
@@ -96,6 +102,7 @@ def status(
             st = router.state()
             live, weights = st.live, dict(st.weights)
             releases = {g: router.release(g) for g in router.groups}
+            groups = spec.describe_groups()
         except Exception as exc:
             err = f"{type(exc).__name__}: {exc}"
     return AppStatus(
@@ -107,6 +114,7 @@ def status(
         weights,
         releases,
         err,
+        groups,
         corrupt,
         [str(b) for b in hist.skipped],
     )
@@ -180,8 +188,18 @@ def rollback(
             )
             rec.reason = f"interrupted running release {running.id}"
             recorder.end_step(step, SUCCEEDED, f"interrupt marker written for {running.id}")
-        step = recorder.step(f"switch traffic -> {target}")
         spec = spec_from_json(latest.router)
+        try:
+            # Auto Scaling groups: the old group may have been scaled in after the bake.
+            ready = spec.prepare_switch(target)
+        except Exception as exc:
+            step = recorder.step(f"make {target} ready for traffic")
+            recorder.end_step(step, FAILED, str(exc))
+            recorder.finish(FAILED, f"{target} not ready; traffic unchanged: {exc}")
+            raise CdlibError(f"rollback: {target} not ready; traffic unchanged: {exc}") from exc
+        if ready:
+            recorder.end_step(recorder.step(f"make {target} ready for traffic"), SUCCEEDED, ready)
+        step = recorder.step(f"switch traffic -> {target}")
         spec.start()  # a rollback is a real change: a stopped local HAProxy is started
         router = spec.build()
         t0 = time.monotonic()

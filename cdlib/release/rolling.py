@@ -93,6 +93,10 @@ class Rolling(Strategy):
                     raise ReleaseFailed(health.describe())
                 router.tag_release(group, self.version)
                 st.detail = f"{len(targets)} target(s) healthy"
+            # An alarm stops the release before its next batch (rolling has no other group
+            # to send users back to).
+            run.check_alarms(f"after batch {i}")
+        run.bake()
         run.finish(SUCCEEDED, f"{len(failed)} host(s) failed" if failed else "")
 
     def _change(self, run: Run, apply: Callable[[], object]) -> None:

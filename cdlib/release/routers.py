@@ -32,6 +32,15 @@ class RouterSpec:
         """Start what :meth:`start_needed` names. Only the apply path of a real run (a
         release, a rollback) calls it; status and check mode never do."""
 
+    def prepare_switch(self, to_group: str, *, timeout: float = 600.0) -> str | None:
+        """Make ``to_group`` able to take all traffic before ``cdlib rollback`` switches
+        to it (scale its instances back); what was done, or None. The base needs nothing."""
+        return None
+
+    def describe_groups(self) -> dict[str, str]:
+        """What ``cdlib status`` shows about each group beyond traffic (none here)."""
+        return {}
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict including ``kind``."""
         return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
@@ -129,8 +138,62 @@ class ElbV2Spec(RouterSpec):
         )
 
 
+@dataclass
+class AutoScalingSpec(ElbV2Spec):
+    """An ELBv2 listener over target groups each fed by an Auto Scaling group.
+
+    ``auto_scaling_groups`` maps each group (``blue``, ``green``) to its Auto Scaling
+    group; ``test_listener_arn`` is the listener preview checks go through (on the same
+    load balancer, forwarding to the idle group). A release records in its copy of the
+    spec the launch template and version of each group (``launch_template_versions``)
+    and the sizes of the group it moved traffic away from (``capacity``: group ->
+    ``[min, max, desired]``), so ``cdlib rollback`` can scale it back first.
+    """
+
+    auto_scaling_groups: dict[str, str] = field(default_factory=dict)
+    test_listener_arn: str | None = None
+    launch_template: str | None = None
+    launch_template_versions: dict[str, str] = field(default_factory=dict)
+    capacity: dict[str, list[int]] = field(default_factory=dict)
+    kind: ClassVar[str] = "elbv2-asg"
+
+    def groups_api(self) -> Any:
+        """The :class:`~cdlib.release.asg_groups.Groups` of this spec (clients built)."""
+        from cdlib.release.asg_groups import Groups
+
+        return Groups(
+            self.auto_scaling_groups,
+            self.target_groups,
+            region=self.region,
+            endpoint_url=self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+        )
+
+    def prepare_switch(self, to_group: str, *, timeout: float = 600.0) -> str | None:
+        """Scale ``to_group``'s Auto Scaling group back to its recorded sizes (when it was
+        scaled in or kept smaller) and wait until its instances serve."""
+        from cdlib.release.asg_groups import Capacity
+
+        recorded = self.capacity.get(to_group)
+        if not recorded:
+            return None
+        want = Capacity.from_json(recorded)
+        api = self.groups_api()
+        st = api.state(to_group)
+        done = None
+        if st.desired < want.desired or st.min_size < want.min_size:
+            api.resize(to_group, want)
+            done = f"scaled {api.name(to_group)} back to {want.desired} instance(s)"
+        ready = api.wait(to_group, timeout=timeout, poll=5.0)
+        return done and f"{done}; {ready.report(api.name(to_group))}"
+
+    def describe_groups(self) -> dict[str, str]:
+        """Per group: its Auto Scaling group, launch template version, instance counts."""
+        api = self.groups_api()
+        return {g: api.describe(g) for g in self.auto_scaling_groups}
+
+
 _KINDS: dict[str, type[RouterSpec]] = {
-    c.kind: c for c in (LocalHAProxySpec, HAProxySpec, ElbV2Spec)
+    c.kind: c for c in (LocalHAProxySpec, HAProxySpec, ElbV2Spec, AutoScalingSpec)
 }
 
 

@@ -121,3 +121,47 @@ class Run(Journal):
         base = option_vars(self.ctx.inventory, self.s.vars, self.ctx.extra_vars)
         base.pop("lookup", None)
         return [SuiteHost("router", None, {**base, **self.s._vars(group)})]
+
+    # -- CloudWatch alarms and bake time ----------------------------------------
+    def start_alarms(self) -> None:
+        """With ``alarms``: stop, before anything changes, when one is already in ALARM;
+        then watch them at every pause of the release (:mod:`cdlib.release.alarms`)."""
+        names = list(self.s.alarms)
+        if not names:
+            return
+        from cdlib.release.alarms import AlarmWatch, cloudwatch_for
+
+        with self.step(f"alarms {', '.join(names)}") as st:
+            if self.ctx.check:
+                st.detail = "would watch them until the bake time ends"
+                return
+            watch = AlarmWatch(cloudwatch_for(self.s.router), names, interval=self.s.alarm_interval)
+            fired = watch.firing()
+            if fired:
+                raise ReleaseFailed(
+                    f"CloudWatch alarm {', '.join(fired)} already in ALARM before the release; "
+                    "nothing was changed"
+                )
+            self.alarm_watch = watch
+            st.detail = "none in ALARM; watched until the bake time ends"
+
+    def check_alarms(self, when: str) -> None:
+        """Ask CloudWatch now; :class:`~cdlib.release.alarms.AlarmFired` if one is in ALARM."""
+        if self.alarm_watch is not None and not self.ctx.check:
+            self.alarm_watch.check(when, force=True)
+
+    def bake(self) -> None:
+        """Wait ``bake_time`` seconds after the shift, watching the alarms; an alarm in
+        ALARM raises :class:`~cdlib.release.alarms.AlarmFired` (the strategy rolls back)."""
+        seconds = self.s.bake_time
+        if seconds <= 0 and self.alarm_watch is None:
+            return
+        names = ", ".join(self.s.alarms) or "no alarms"
+        with self.step(f"bake {seconds:g}s watching {names}") as st:
+            if self.ctx.check:
+                st.detail = f"would wait {seconds:g}s"
+                return
+            self.alarm_when = "during the bake time"
+            self.sleep(seconds)
+            self.check_alarms("at the end of the bake time")
+            st.detail = "no alarm in ALARM" if self.alarm_watch else f"waited {seconds:g}s"

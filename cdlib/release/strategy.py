@@ -29,6 +29,7 @@ from cdlib.engine.runner import run as run_playbook
 from cdlib.engine.task import Status
 from cdlib.engine.templating import is_template
 from cdlib.inventory.model import Inventory
+from cdlib.release.alarms import bad_alarm_names
 from cdlib.release.gates import Aborted
 from cdlib.release.history import ABORTED, FAILED, INTERRUPTED, ROLLED_BACK, ReleaseRecord
 from cdlib.release.hooks import Hooks
@@ -99,6 +100,12 @@ class Strategy:
             adds to them and wins).
         require_released_in: an environment the same build (same sha256) must have been
             released to successfully first; otherwise the release stops before deploying.
+        alarms: CloudWatch alarm names watched from the start of the release until the
+            bake time ends; one in ALARM rolls back (:mod:`cdlib.release.alarms`). Each
+            must exist (checked before anything runs, exit 4).
+        bake_time: seconds to wait after traffic moved, watching ``alarms``, before the
+            release counts as succeeded.
+        alarm_interval: least seconds between two reads of the alarms during pauses.
 
     Every string option (and every string of a router spec, of ``groups`` and of
     ``metadata``) may be a template, rendered per run from the inventory's ``all``
@@ -125,6 +132,9 @@ class Strategy:
     build: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     require_released_in: str | None = None
+    alarms: Sequence[str] = ()
+    bake_time: float = 0.0
+    alarm_interval: float = 10.0
     origin: Origin = field(default_factory=caller_origin, repr=False)
 
     kind = "strategy"
@@ -213,6 +223,14 @@ class Strategy:
             store_for(self.state_dir)
         except StateError as exc:
             bad.append(str(exc))
+        if isinstance(self.alarms, str):
+            bad.append("alarms must be a list of alarm names, not one string")
+        else:
+            bad += bad_alarm_names(list(self.alarms))
+        if not isinstance(self.bake_time, int | float) or self.bake_time < 0:
+            bad.append(f"bake_time must be a number of seconds >= 0, got {self.bake_time!r}")
+        if not isinstance(self.alarm_interval, int | float) or self.alarm_interval <= 0:
+            bad.append(f"alarm_interval must be a positive number, got {self.alarm_interval!r}")
         return [PlaybookError(f"release {self.app}: {b}", origin=self.origin) for b in bad]
 
     def _validate(self, scope: Scope) -> list[PlaybookError]:
@@ -237,6 +255,7 @@ class Strategy:
         if errors:
             return errors
         errors += self._check_limit(inv, scope.limit)
+        errors += self._check_alarms_exist()
         try:
             build = self.build_path()
         except PlaybookError as exc:
@@ -256,6 +275,26 @@ class Strategy:
                 )
             )
         return errors
+
+    def _check_alarms_exist(self) -> list[PlaybookError]:
+        """Every alarm name must name a CloudWatch alarm (one DescribeAlarms call)."""
+        if not self.alarms:
+            return []
+        from cdlib.release.alarms import cloudwatch_for, missing
+
+        try:
+            absent = missing(cloudwatch_for(self.router), list(self.alarms))
+        except Exception as exc:
+            why = f"cannot read CloudWatch alarms {', '.join(self.alarms)}: {exc}"
+            return [PlaybookError(f"release {self.app}: {why}", origin=self.origin)]
+        return [
+            PlaybookError(
+                f"release {self.app}: CloudWatch alarm {name!r} does not exist "
+                "(DescribeAlarms found no such alarm); nothing was changed",
+                origin=self.origin,
+            )
+            for name in absent
+        ]
 
     def limited_hosts(self, inv: Inventory, group: str, limit: str | None) -> list[str] | None:
         """The group's hosts inside ``limit`` (``None`` without a limit)."""
@@ -366,6 +405,7 @@ class Strategy:
             with run.locked():
                 try:
                     run.promotion_check()
+                    run.start_alarms()
                     self._execute(run)
                 except BaseException as exc:
                     if run.recorder is not None and run.rec.unfinished:

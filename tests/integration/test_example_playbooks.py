@@ -41,6 +41,7 @@ COVERED = {
     "bluegreen_aws.py": "tests/integration/traffic/test_aws_playbooks.py (moto server)",
     "canary_aws.py": "tests/integration/traffic/test_aws_playbooks.py (moto server)",
     "aws_environment.py": "tests/integration/traffic/test_aws_environment.py (moto server)",
+    "aws_release.py": "tests/integration/traffic/test_release_asg.py (moto server)",
     "aws_common.py": "imported by the AWS examples (settings and deploy, no plays)",
     "sampleapp_install.py": "tests/integration/test_releases_fleet.py (every run there)",
 }

@@ -63,3 +63,63 @@ def test_bluegreen_and_canary_on_elbv2(aws: Aws, endpoint: str, tmp_path: Path) 
         "canary",
         "rollback",
     ]
+
+
+def test_alarm_in_alarm_rolls_back_bluegreen_and_canary_on_elbv2(
+    aws: Aws, endpoint: str, tmp_path: Path
+) -> None:
+    handles, _ids, inv_path = instance_blue_green(aws, tmp_path, "alm", per_group=1)
+    spec = ElbV2Spec(
+        listener_arn=handles.listener_arn,
+        target_groups=handles.target_groups,
+        region="us-east-1",
+        endpoint_url=endpoint,
+    )
+    alarm = f"alm-{tmp_path.name}"[:200]
+    aws.cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        MetricName="HTTPCode_Target_5XX_Count",
+        Namespace="AWS/ApplicationELB",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    aws.cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="t")
+
+    def fire(_ev: HookEvent) -> None:
+        aws.cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="t")
+
+    state = str(tmp_path / "state")
+    common = {
+        "router": spec,
+        "state_dir": state,
+        "port": 8080,
+        "target_var": "instance_id",
+        "health_timeout": 10,
+        "alarms": [alarm],
+        "alarm_interval": 0.1,
+        "hooks": Hooks(after_shift=fire),
+    }
+    router = ElbV2Router(
+        aws.elbv2, target_groups=handles.target_groups, listener_arn=handles.listener_arn
+    )
+    res = BlueGreen(app="web", version="2.0.0", bake_time=5, **common).run(str(inv_path))
+    assert not res.ok and router.state().live == "blue"
+    [rec] = History("web", state_dir=state).all()
+    assert rec.outcome == "rolled_back"
+    assert f"CloudWatch alarm {alarm} in ALARM during the bake time" in rec.reason
+
+    aws.cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="t")
+    canary = Canary(
+        app="web",
+        version="2.0.0",
+        steps=[CanaryStep(10, pause=5.0, analyse=False), 100],
+        **common,
+    )
+    res = canary.run(str(inv_path))
+    assert not res.ok and router.state().live == "blue"
+    last = History("web", state_dir=state).latest()
+    assert last is not None and last.outcome == "rolled_back"
+    assert f"CloudWatch alarm {alarm} in ALARM after the shift" in last.reason
