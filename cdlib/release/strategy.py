@@ -91,7 +91,7 @@ class Strategy:
         environment: the environment released to (``"{{ env }}"``), recorded and
             filtered on by ``cdlib history --env``.
         build: the build file released (relative to the playbook's directory); its
-            sha256 is recorded. Default: the build of the deploy plays' ``release`` task.
+            sha256 is recorded. Default: the build of the deploy plays' ``install`` task.
         metadata: free-form labels recorded with the release (``cdlib run --meta``
             adds to them and wins).
         require_released_in: an environment the same build (same sha256) must have been
@@ -281,19 +281,19 @@ class Strategy:
 
     def build_path(self) -> Path | None:
         """The build file released: ``build``, else the one of the deploy plays'
-        ``release`` task (``None`` when there is none)."""
+        ``install`` task (``None`` when there is none)."""
         base = plays_path([self]).parent
         if self.build is not None:
             p = Path(self.build).expanduser()
             return p if p.is_absolute() else base / p
-        from cdlib.tasks.release import Release
+        from cdlib.tasks.install import Install
 
         found: set[Path] = set()
         for group, pattern in self.group_patterns().items():
             for play in self._deploy_plays(group, pattern):
                 where = plays_path([play]).parent
                 for t in play.tasks:
-                    if isinstance(t, Release) and not is_template(t.build):
+                    if isinstance(t, Install) and not is_template(t.build):
                         p = Path(t.build).expanduser()
                         found.add(p if p.is_absolute() else where / p)
         if len(found) > 1:

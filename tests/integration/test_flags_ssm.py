@@ -18,10 +18,10 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
 
 import cdlib
+from cdlib.cli.flags import run
 from cdlib.flags import AuditLog, FlagValidationError, SSMParameterStore, parse_document, ramp
-from cdlib.flags.cli import run
 from cdlib.flags.provider import SSMFlagProvider
-from cdlib.flags.tasks import flag_kill, flag_ramp, flag_set
+from cdlib.tasks.flags import flag_kill, flag_ramp, flag_set
 
 PARAM = "/shop/flags"
 FLAGS = {

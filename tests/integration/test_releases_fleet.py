@@ -65,7 +65,7 @@ def _versions(fleet: Fleet, port: int) -> dict[str, str]:
 
 def _release_play(version: str, build: Path, **kw: Any) -> Play:
     play = Play(f"release {version}", hosts="all")
-    play.task(tasks.release("sampleapp", version, str(build), **kw))
+    play.task(tasks.install("sampleapp", version, str(build), **kw))
     return play
 
 
@@ -160,7 +160,7 @@ def test_provision_install_upgrade_rerun_rollback_on_five_hosts(
 
     # Rollback brings back 1.0.0, restarted through a handler.
     back = Play("rollback", hosts="all")
-    back.task(tasks.rollback("sampleapp", notify="restart"))
+    back.task(tasks.install_rollback("sampleapp", notify="restart"))
     back.handler("restart", tasks.service("sampleapp", backend="supervisord", state="restarted"))
     rolled = cdlib.run(back, fleet_inventory)
     assert rolled.ok, _failures(rolled)
@@ -212,7 +212,9 @@ def test_switch_is_atomic_for_a_reader_in_a_tight_loop(
             r = cdlib.run(_release_play(v, builds[v]), inv)
             assert r.ok, _failures(r)
         for to in ("1.0.0", "1.2.0", "1.1.0"):
-            r = cdlib.run(Play("rb", hosts="all", tasks=[tasks.rollback("sampleapp", to=to)]), inv)
+            r = cdlib.run(
+                Play("rb", hosts="all", tasks=[tasks.install_rollback("sampleapp", to=to)]), inv
+            )
             assert r.ok, _failures(r)
     finally:
         fleet.ssh(1, f"touch {ROOT}/.stop-reader")
@@ -236,7 +238,9 @@ def test_seven_installs_keep_five_never_current_or_previous(
     assert sorted(p.name for p in releases.iterdir()) == [f"1.{i}.0" for i in range(2, 7)]
     # Go back to the oldest kept release, then install again with keep=2: the current and
     # the previous release are kept although they are the oldest.
-    r = cdlib.run(Play("rb", hosts="all", tasks=[tasks.rollback("sampleapp", to="1.2.0")]), inv)
+    r = cdlib.run(
+        Play("rb", hosts="all", tasks=[tasks.install_rollback("sampleapp", to="1.2.0")]), inv
+    )
     assert r.ok, _failures(r)
     r = cdlib.run(_release_play("1.0.0", builds["1.0.0"], keep=2), inv)
     assert r.ok, _failures(r)
@@ -268,7 +272,7 @@ def test_failed_release_is_marked_bad_and_skipped_by_rollback(
     assert cdlib.run(_release_play("1.2.0", builds["1.2.0"]), inv).ok
     play = Play("bad", hosts="all")
     play.task(tasks.mark_bad("sampleapp", "1.1.0", reason="errors in prod"))
-    play.task(tasks.rollback("sampleapp"))
+    play.task(tasks.install_rollback("sampleapp"))
     checked = cdlib.run(play, inv, check=True)
     assert checked.ok, _failures(checked)
     [sw] = [x for x in checked.results if x.task.startswith("rollback")]
@@ -277,7 +281,7 @@ def test_failed_release_is_marked_bad_and_skipped_by_rollback(
     assert r.ok, _failures(r)
     assert fleet.ssh(1, f"cat {ROOT}/current/VERSION").stdout.strip() == "1.0.0"
     # Nothing good before 1.0.0: a clear error.
-    r = cdlib.run(Play("rb", hosts="all", tasks=[tasks.rollback("sampleapp")]), inv)
+    r = cdlib.run(Play("rb", hosts="all", tasks=[tasks.install_rollback("sampleapp")]), inv)
     assert "no good release before 1.0.0" in _failures(r)[0][2]
 
 
