@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from cdlib import checks, flags, release
     from cdlib.traffic import (
         ElbV2Router,
-        GroupMetrics,
         HAProxyRouter,
         HealthReport,
         LocalHAProxy,
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
         RouterInputError,
         RouterState,
         Target,
+        TargetGroupMetrics,
         TrafficError,
     )
 
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 _LAZY_MODULES = ("checks", "flags", "release", "traffic")
 _LAZY_TRAFFIC = (
     "ElbV2Router",
-    "GroupMetrics",
+    "TargetGroupMetrics",
     "HAProxyRouter",
     "HealthReport",
     "LocalHAProxy",
@@ -99,7 +99,6 @@ __all__ = [
     "ElbV2Router",
     "EventSink",
     "Group",
-    "GroupMetrics",
     "HAProxyRouter",
     "Handler",
     "HealthReport",
@@ -125,6 +124,7 @@ __all__ = [
     "Secret",
     "Status",
     "Target",
+    "TargetGroupMetrics",
     "Task",
     "TaskFailed",
     "TaskResult",

@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cdlib.engine.contract import RunContext
 from cdlib.engine.errors import CdlibError
+from cdlib.engine.play import Play
 from cdlib.engine.results import TaskResult
 from cdlib.engine.task import Status
 from cdlib.release.analysis import Measurement
@@ -23,9 +23,7 @@ from cdlib.release.hooks import HookEvent
 from cdlib.release.interrupt import check as check_interrupt
 from cdlib.release.lock import ReleaseLock
 from cdlib.release.sampling import Sample
-
-if TYPE_CHECKING:
-    from cdlib.release.strategy import Strategy
+from cdlib.release.spec import StrategySpec
 
 
 class ReleaseFailed(CdlibError):
@@ -47,7 +45,7 @@ class StepNote:
 class Journal:
     """Lock, record, step results, hooks and signals of one execution of a strategy."""
 
-    def __init__(self, strategy: Strategy, ctx: RunContext, rec: ReleaseRecord) -> None:
+    def __init__(self, strategy: StrategySpec, ctx: RunContext[Play], rec: ReleaseRecord) -> None:
         self.s = strategy
         self.ctx = ctx
         self.rec = rec

@@ -9,7 +9,7 @@ from cdlib.release.options import option_vars
 from cdlib.traffic.base import Router
 
 
-class Run(Journal):
+class ReleaseRun(Journal):
     """One execution of a strategy: the :class:`Journal` and the shared steps."""
 
     def limited(self, group: str) -> list[str] | None:
@@ -121,3 +121,8 @@ class Run(Journal):
         base = option_vars(self.ctx.inventory, self.s.vars, self.ctx.extra_vars)
         base.pop("lookup", None)
         return [SuiteHost("router", None, {**base, **self.s._vars(group)})]
+
+
+#: Deprecated: the old name of :class:`ReleaseRun` (``run`` is also the function that
+#: runs a playbook, so the class got a name of its own).
+Run = ReleaseRun

@@ -37,11 +37,19 @@ from cdlib.release.journal import ReleaseFailed, StepNote
 from cdlib.release.options import option_vars, render_options, secrets_of
 from cdlib.release.routers import RouterSpec
 from cdlib.release.state import app_name_ok
-from cdlib.release.steps import Run
+from cdlib.release.steps import ReleaseRun, Run
 from cdlib.tasks._local import file_sha256
 from cdlib.traffic.base import Router, Target, TrafficError
 
-__all__ = ["DeployFn", "DeployTarget", "ReleaseFailed", "Run", "StepNote", "Strategy"]
+__all__ = [
+    "DeployFn",
+    "DeployTarget",
+    "ReleaseFailed",
+    "ReleaseRun",
+    "Run",
+    "StepNote",
+    "Strategy",
+]
 
 
 class _NotPredictable(Exception):
@@ -162,7 +170,7 @@ class Strategy:
         """Run this release alone (the same as a playbook holding only it)."""
         return run_playbook([self], inventory, check=check, sinks=sinks, extra_vars=extra_vars)
 
-    def validate(self, scope: Scope) -> list[PlaybookError]:
+    def validate(self, scope: Scope[Play]) -> list[PlaybookError]:
         """Errors found before anything runs: options that do not render, unknown groups,
         a ``--limit`` the strategy cannot honour, a missing build, bad deploy plays."""
         s, errors = self.for_run(scope.inventory, scope.extra_vars, scope.metadata)
@@ -197,7 +205,7 @@ class Strategy:
             )
         return [PlaybookError(f"release {self.app}: {b}", origin=self.origin) for b in bad]
 
-    def _validate(self, scope: Scope) -> list[PlaybookError]:
+    def _validate(self, scope: Scope[Play]) -> list[PlaybookError]:
         inv = scope.inventory
         errors: list[PlaybookError] = []
         for group, pattern in self.group_patterns().items():
@@ -311,19 +319,19 @@ class Strategy:
         names = self.router.groups if isinstance(self.router, Router) else self._spec_groups()
         return {g: (self.groups or {}).get(g, g) for g in names}
 
-    def execute(self, ctx: RunContext) -> None:
+    def execute(self, ctx: RunContext[Play]) -> None:
         """Run the release (called by the engine); failures become result lines."""
         s, errors = self.for_run(ctx.inventory, ctx.extra_vars, ctx.metadata)
         if errors:
             # Validation renders the same options: only a changed environment gets here.
             ctx.start(f"release {self.app} ({self.kind})", [f"release:{self.app}"])
-            Run(self, ctx, ReleaseRecord(self.app, self.version, self.kind)).report(
+            ReleaseRun(self, ctx, ReleaseRecord(self.app, self.version, self.kind)).report(
                 "release", Status.FAILED, "; ".join(str(e) for e in errors)
             )
             return
         s._run(ctx)
 
-    def _run(self, ctx: RunContext) -> None:
+    def _run(self, ctx: RunContext[Play]) -> None:
         ctx.start(f"release {self.app} {self.version} ({self.kind})", [f"release:{self.app}"])
         rec = ReleaseRecord(
             self.app,
@@ -334,7 +342,7 @@ class Strategy:
             environment=self.environment,
             metadata=dict(self.metadata),
         )
-        run = Run(self, ctx, rec)
+        run = ReleaseRun(self, ctx, rec)
         try:
             build = self.build_path()
             if build is not None:
@@ -376,7 +384,7 @@ class Strategy:
                     exc=exc,
                 )
 
-    def _execute(self, run: Run) -> None:
+    def _execute(self, run: ReleaseRun) -> None:
         raise NotImplementedError
 
     # -- helpers for subclasses -------------------------------------------------
@@ -410,7 +418,7 @@ class Strategy:
                 )
         return plays
 
-    def _router(self, run: Run) -> Router:
+    def _router(self, run: ReleaseRun) -> Router:
         if self.router is None:
             raise ReleaseFailed(f"release {self.app}: this strategy needs a router")
         if isinstance(self.router, Router):

@@ -27,7 +27,7 @@ from cdlib.tasks.mark_bad import MarkBad, mark_bad
 from cdlib.tasks.packages import Package, package
 from cdlib.tasks.pip import Pip, pip
 from cdlib.tasks.service import Service, service
-from cdlib.tasks.users import Group, User, group, user
+from cdlib.tasks.users import Group, UnixGroup, User, group, user
 
 __all__ = [
     "Absent",
@@ -60,6 +60,7 @@ __all__ = [
     "Symlink",
     "Template",
     "Unarchive",
+    "UnixGroup",
     "User",
     "absent",
     "auto_scaling_group",

@@ -94,7 +94,7 @@ class MemoryRouter(Router):
     def tag_release(self, group: str, version: str) -> None:
         self.tags[group] = version
 
-    def release(self, group: str) -> str | None:
+    def tagged_release(self, group: str) -> str | None:
         return self.tags.get(group)
 
 
