@@ -75,7 +75,7 @@ def test_run_in_another_pid_namespace_waits_for_a_live_lock(
 ) -> None:
     inv = _one_host(fleet, tmp_path, builds)
     host = cdlib.load_inventory([inv]).hosts["host1"]
-    conn = cdlib.connection_for(host)
+    conn = cdlib.api.connection_for(host)
     ctx = SimpleNamespace(conn=conn, host="host1")
     try:
         with deploy_lock(ctx, "sampleapp", LOCK, timeout=5) as held:  # type: ignore[arg-type]

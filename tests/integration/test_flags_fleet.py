@@ -57,7 +57,7 @@ def deploy(inventory: Path, src: Path) -> cdlib.RunResult:
     return cdlib.run(play, inventory)
 
 
-def change(inventory: Path, task: cdlib.Task, *, check: bool = False) -> cdlib.RunResult:
+def change(inventory: Path, task: cdlib.api.Task, *, check: bool = False) -> cdlib.RunResult:
     play = Play("flag change", hosts="web")
     play.task(task)
     return cdlib.run(play, inventory, check=check)

@@ -159,7 +159,7 @@ def test_flag_tasks_on_ssm(
     log = tmp_path / "audit.jsonl"
     target = {"parameter": PARAM, "endpoint_url": moto_url, "region": "us-east-1"}
 
-    def play_with(task: cdlib.Task) -> cdlib.Play:
+    def play_with(task: cdlib.api.Task) -> cdlib.Play:
         play = cdlib.Play("ssm flags", hosts="all")
         play.task(task)
         return play

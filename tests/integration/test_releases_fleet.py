@@ -105,10 +105,10 @@ def test_provision_install_upgrade_rerun_rollback_on_five_hosts(
     assert len(pids) == 5
 
     # A re-run changes nothing (no restart either) and costs one fact read per play.
-    conns: list[cdlib.Connection] = []
+    conns: list[cdlib.api.Connection] = []
 
-    def factory(host: cdlib.Host) -> cdlib.Connection:
-        c = cdlib.connection_for(host)
+    def factory(host: cdlib.Host) -> cdlib.api.Connection:
+        c = cdlib.api.connection_for(host)
         conns.append(c)
         return c
 

@@ -32,13 +32,14 @@ LAYERS: list[tuple[str, ...]] = [
         "vault",
         "atomicfile",
         "lockowner",
+        "_lazy",
     ),
     ("inventory", "connections", "facts", "services"),
     ("engine",),
     ("tasks", "checks", "traffic", "flags", "install", "release_install", "aws"),
     ("release",),
     ("cli", "report"),
-    ("cdlib",),
+    ("cdlib", "api"),
 ]
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 
