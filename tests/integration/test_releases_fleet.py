@@ -64,7 +64,7 @@ def _versions(fleet: Fleet, port: int) -> dict[str, str]:
 
 
 def _release_play(version: str, build: Path, **kw: Any) -> Play:
-    play = Play(f"release {version}", hosts="all")
+    play = Play(f"install {version}", hosts="all")
     play.task(tasks.install("sampleapp", version, str(build), **kw))
     return play
 
@@ -89,7 +89,7 @@ def test_provision_install_upgrade_rerun_rollback_on_five_hosts(
     assert first.ok, _failures(first)
     assert first.changed() == predicted.changed()
     assert {t for _, t in first.changed()} >= {
-        "release sampleapp 1.0.0",
+        "install sampleapp 1.0.0",
         "service sampleapp started",
         "restart sampleapp",
     }
@@ -124,7 +124,7 @@ def test_provision_install_upgrade_rerun_rollback_on_five_hosts(
     # 1.1.0: installed, switched, restarted through the handler.
     up = _install(fleet_inventory, builds, "1.1.0", port)
     assert up.ok, _failures(up)
-    assert {t for _, t in up.changed()} == {"release sampleapp 1.1.0", "restart sampleapp"}
+    assert {t for _, t in up.changed()} == {"install sampleapp 1.1.0", "restart sampleapp"}
     assert _versions(fleet, port) == {h.name: "1.1.0" for h in fleet.hosts}
     log = fleet.path(2, f"{ROOT}/.cdlib/releases.jsonl").read_text().splitlines()
     rec = [json.loads(line) for line in log]
@@ -152,8 +152,8 @@ def test_provision_install_upgrade_rerun_rollback_on_five_hosts(
         },
     )
     assert recolor.ok, _failures(recolor)
-    assert {t for _, t in recolor.changed()} == {"release sampleapp 1.1.0", "restart sampleapp"}
-    [res] = [x for x in recolor.results if x.host == "host3" and x.task.startswith("release")]
+    assert {t for _, t in recolor.changed()} == {"install sampleapp 1.1.0", "restart sampleapp"}
+    [res] = [x for x in recolor.results if x.host == "host3" and x.task.startswith("install")]
     assert res.changes == ["config .env"]
     body = json.loads(http_get(f"http://{fleet.hosts[2].address}:{port}/").body)
     assert body["color"] == "green" and body["version"] == "1.1.0"
@@ -275,7 +275,7 @@ def test_failed_release_is_marked_bad_and_skipped_by_rollback(
     play.task(tasks.install_rollback("sampleapp"))
     checked = cdlib.run(play, inv, check=True)
     assert checked.ok, _failures(checked)
-    [sw] = [x for x in checked.results if x.task.startswith("rollback")]
+    [sw] = [x for x in checked.results if x.task.startswith("install_rollback")]
     assert sw.changes[0] == "switch current 1.2.0 -> 1.0.0"
     r = cdlib.run(play, inv)
     assert r.ok, _failures(r)
