@@ -2,7 +2,7 @@
 
 Both locks of cdlib use it: the release lock on the control machine
 (:mod:`cdlib.release.lock`) and the deploy lock on each host
-(:mod:`cdlib.release_install.lock`). An owner names the user, the control machine's
+(:mod:`cdlib.install.lock`). An owner names the user, the control machine's
 hostname, the pid, when it took the lock, a token unique to the run (the release id,
 or a random one), and what tells the control machine apart from another with the same
 hostname (:class:`Machine`). A lock is *stale* only when its owner provably ran on this

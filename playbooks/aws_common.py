@@ -34,7 +34,7 @@ def deploy(target: DeployTarget) -> Play:
     """Install the build on the new group's instances and (re)start it."""
     play = Play(f"install {target.version} on {target.group}", hosts=target.hosts, become=True)
     play.task(
-        tasks.release(
+        tasks.install(
             target.app, target.version, str(BUILD), check_cmd="test -x bin/start", notify="restart"
         )
     )

@@ -13,7 +13,7 @@ against moto in tests/integration/traffic/test_aws_playbooks.py.
 Hosts come from an EC2 inventory with groups ``blue`` and ``green`` (for example
 ``keyed_groups`` on a ``Color`` tag) and the ``instance_id`` host var; targets are
 registered by instance id on port 8080. With ``CDLIB_BUILD`` each new group gets the
-release installed over SSH (``tasks.release`` and a supervisord program) before traffic
+release installed over SSH (``tasks.install`` and a supervisord program) before traffic
 moves (its sha256 is recorded with the release); without it the hosts are taken as
 already deployed. The version comes from ``-e version=...`` (``$CDLIB_VERSION`` is the
 fallback), the environment from ``-e env=...``; ``-e promote_from=staging`` makes the

@@ -16,7 +16,7 @@ or its config changed, so a re-run changes nothing. On each host the app binds `
 """
 
 from cdlib import Play, tasks
-from cdlib.release_install.account import system_account
+from cdlib.install.account import system_account
 
 VARS = {
     "app": "sampleapp",
@@ -51,7 +51,7 @@ provision.task(
 
 install = Play("Install sampleapp", hosts="all", vars=VARS)
 install.task(
-    tasks.release(
+    tasks.install(
         "{{ app }}",
         "{{ version }}",
         # -e build=/path/to.tar.gz, or the tarball scripts/build-sample-app writes to dist/.

@@ -17,8 +17,8 @@ from cdlib.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, CdlibError
 COMMANDS = {
     "run": "cdlib.cli.run",
     "exec": "cdlib.cli.exec",
-    "inventory": "cdlib.inventory.cli",
-    "flags": "cdlib.flags.cli",
+    "inventory": "cdlib.cli.inventory",
+    "flags": "cdlib.cli.flags",
     "status": "cdlib.cli.releases",
     "history": "cdlib.cli.releases",
     "promote": "cdlib.cli.releases",

@@ -11,7 +11,7 @@ without the engine importing them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from cdlib.connections.base import Connection
 from cdlib.engine.errors import Origin, PlaybookError
@@ -19,11 +19,13 @@ from cdlib.engine.results import RunResult, TaskResult
 from cdlib.engine.secrets import Redactor
 from cdlib.inventory.model import Host, Inventory
 
-if TYPE_CHECKING:
-    from cdlib.engine.play import Play
+#: The play type. :class:`Scope` and :class:`RunContext` are generic in it because
+#: :mod:`cdlib.engine.play` implements this contract and so cannot be imported here; the
+#: engine's own are ``Scope[Play]`` and ``RunContext[Play]``.
+Play = TypeVar("Play", contravariant=True)
 
 
-class Scope(Protocol):
+class Scope(Protocol[Play]):
     """What an item sees while it is validated; nothing here touches a host."""
 
     @property
@@ -58,7 +60,7 @@ class Scope(Protocol):
         ...
 
 
-class RunContext(Protocol):
+class RunContext(Protocol[Play]):
     """What an item gets while it runs: the modes, the hosts and where results go."""
 
     @property
@@ -148,10 +150,10 @@ class Runnable(Protocol):
         """Where the item was defined (file and line), for errors."""
         ...
 
-    def validate(self, scope: Scope) -> list[PlaybookError]:
+    def validate(self, scope: Scope[Any]) -> list[PlaybookError]:
         """Every error found before anything runs (all items are validated first)."""
         ...
 
-    def execute(self, ctx: RunContext) -> None:
+    def execute(self, ctx: RunContext[Any]) -> None:
         """Run; failures become result lines, not exceptions."""
         ...

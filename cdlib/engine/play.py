@@ -123,7 +123,7 @@ class Play:
         self.handlers.append(h)
         return h
 
-    def validate(self, scope: Scope | None = None) -> list[PlaybookError]:
+    def validate(self, scope: Scope[Play] | None = None) -> list[PlaybookError]:
         """Errors in the play's structure (notify names a missing handler ...).
 
         With a ``scope`` (the engine validating a playbook), also render every task
@@ -143,7 +143,7 @@ class Play:
             errors.append(PlaybookError(f"play {self.name!r} has no tasks", origin=self.origin))
         return errors
 
-    def execute(self, ctx: RunContext) -> None:
+    def execute(self, ctx: RunContext[Play]) -> None:
         """Run the play as prepared by :meth:`validate` (called by the engine)."""
         ctx.run_play(self)
 

@@ -9,23 +9,82 @@ hosts where a play asks for it.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from cdlib.connections.base import UnreachableError
+from cdlib.connections.base import Connection, UnreachableError
 from cdlib.engine.errors import PlaybookError
 from cdlib.engine.execute import execute_task, make_result
+from cdlib.engine.factcache import FactCache
 from cdlib.engine.hostfacts import read_facts, with_facts
 from cdlib.engine.play import batches
-from cdlib.engine.prepare import Prepared, prepare_task
-from cdlib.engine.results import TaskResult
+from cdlib.engine.prepare import Prepared, Preparer, prepare_task
+from cdlib.engine.results import RunResult, TaskResult
+from cdlib.engine.secrets import Redactor
+from cdlib.engine.selection import StepGate
 from cdlib.engine.task import HostContext, Plan, Status, Task
 from cdlib.errors import CdlibError
 from cdlib.inventory.model import Host
 
-if TYPE_CHECKING:
-    from cdlib.engine.session import Session
+
+class SessionView(Protocol):
+    """What the scheduler uses of the run in progress (:class:`cdlib.engine.session.Session`).
+
+    A protocol, because the session module calls this one: the dependency points one way.
+    """
+
+    preparer: Preparer
+    result: RunResult
+    dead: set[str]
+    stop: threading.Event
+
+    @property
+    def check(self) -> bool:
+        """Check mode."""
+        ...
+
+    @property
+    def diff(self) -> bool:
+        """Diff mode."""
+        ...
+
+    @property
+    def extra_vars(self) -> Mapping[str, object]:
+        """The run's extra vars."""
+        ...
+
+    @property
+    def redact(self) -> Redactor:
+        """The run's redactor."""
+        ...
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """The run's thread pool."""
+        ...
+
+    @property
+    def step(self) -> StepGate | None:
+        """``--step``: asks before each task."""
+        ...
+
+    def host_connection(self, host: Host) -> tuple[Connection, FactCache]:
+        """The host's connection and fact cache."""
+        ...
+
+    def start(self, label: str, hosts: list[str]) -> None:
+        """Send ``play_start``."""
+        ...
+
+    def emit(self, result: TaskResult) -> None:
+        """Count and send a result."""
+        ...
+
+    def mark_dead(self, host: str) -> None:
+        """Keep ``host`` out of later plays."""
+        ...
 
 
 @dataclass
@@ -36,7 +95,7 @@ class _RunOnce:
     result: TaskResult | None = None
 
 
-def run_prepared(s: Session, p: Prepared) -> None:
+def run_prepared(s: SessionView, p: Prepared) -> None:
     """Run a prepared play on its hosts that are still in the run, batch by batch."""
     names = [h.name for h in p.hosts if h.name not in s.dead]
     s.start(p.play.name, names)
@@ -67,7 +126,7 @@ def run_prepared(s: Session, p: Prepared) -> None:
 
 
 def _host_worker(
-    s: Session,
+    s: SessionView,
     p: Prepared,
     host: Host,
     once: dict[int, _RunOnce],
@@ -82,7 +141,7 @@ def _host_worker(
             limit.release()
 
 
-def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) -> bool:
+def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnce]) -> bool:
     tasks = p.tasks[host.name]
     play = p.play
     notified: set[str] = set()
@@ -184,7 +243,7 @@ def _host_tasks(s: Session, p: Prepared, host: Host, once: dict[int, _RunOnce]) 
 
 
 def _handlers(
-    s: Session,
+    s: SessionView,
     p: Prepared,
     rendered: dict[str, Task[Plan] | None],
     ctx: HostContext,

@@ -11,7 +11,10 @@ import ipaddress
 import re
 import string
 
-from cdlib.inventory.model import InventoryError
+from cdlib.inventory.errors import InventoryError
+
+#: Names that mean "this machine" and give an implicit local host when not in inventory.
+LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
 
 _NUM_RANGE = r"\[[0-9]+:[0-9]+(?::[0-9]+)?\]"
 _HEX_RANGE = r"\[[0-9a-f]+:[0-9a-f]+(?::[0-9]+)?\]"

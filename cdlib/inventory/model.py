@@ -12,21 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdlib.errors import EXIT_BAD_INPUT, CdlibError
+from cdlib.inventory._address import LOCALHOST_NAMES
+from cdlib.inventory.errors import InventoryError, PatternError
+from cdlib.inventory.patterns import select
 from cdlib.secret import Secret
 
-#: Names that mean "this machine" and give an implicit local host when not in inventory.
-LOCALHOST_NAMES = ("localhost", "127.0.0.1", "::1")
-
-
-class InventoryError(CdlibError):
-    """A problem in an inventory source; the message names the file and line."""
-
-    exit_code = EXIT_BAD_INPUT
-
-
-class PatternError(InventoryError):
-    """A host pattern is malformed or matches no host; the message names the pattern."""
+__all__ = ["LOCALHOST_NAMES", "Group", "Host", "Inventory", "InventoryError", "PatternError"]
 
 
 @dataclass
@@ -193,8 +184,6 @@ class Inventory:
         ``limit`` (like ``--limit``) further restricts the result. A term that matches
         nothing is ignored, as in Ansible; see :meth:`select_or_error`.
         """
-        from cdlib.inventory.patterns import select
-
         return select(self, pattern, limit)
 
     def select_or_error(

@@ -12,15 +12,47 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
-from cdlib.inventory._address import split_host_pattern
-from cdlib.inventory.model import LOCALHOST_NAMES, Host, PatternError
+from cdlib.inventory._address import LOCALHOST_NAMES, split_host_pattern
+from cdlib.inventory.errors import PatternError
 
-if TYPE_CHECKING:
-    from cdlib.inventory.model import Inventory
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_H = TypeVar("_H", bound=_Named)
+_H_co = TypeVar("_H_co", bound=_Named, covariant=True)
+
+
+class Hosts(Protocol[_H_co]):
+    """What patterns read of an inventory (:class:`cdlib.inventory.model.Inventory`).
+
+    A protocol: the inventory calls :func:`select`, so this module does not import it.
+    """
+
+    @property
+    def hosts(self) -> Mapping[str, _H_co]:
+        """Host name -> host, in inventory order."""
+        ...
+
+    @property
+    def groups(self) -> Mapping[str, object]:
+        """Group name -> group."""
+        ...
+
+    def group_hosts(self, group: str) -> list[str]:
+        """The names of the hosts in ``group`` and its children."""
+        ...
+
+    def implicit_localhost(self, name: str) -> _H_co:
+        """The host a localhost name gives when it is not in the inventory."""
+        ...
+
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]{1,18})|([0-9]{1,18})[:-]([0-9]{0,18}))\]$")
 _GLOB_CHARS = (".", "?", "*", "[")
@@ -48,7 +80,7 @@ def _compile(term: str) -> re.Pattern[str]:
         raise PatternError(f"invalid host pattern {term!r}: {exc}") from None
 
 
-def _enumerate(inv: Inventory, term: str) -> list[Host]:
+def _enumerate(inv: Hosts[_H], term: str) -> list[_H]:
     regex = _compile(term)
     groups = [g for g in inv.groups if regex.match(g)]
     found = [inv.hosts[h] for g in groups for h in inv.group_hosts(g)]
@@ -59,7 +91,7 @@ def _enumerate(inv: Inventory, term: str) -> list[Host]:
     return found
 
 
-def _match_one(inv: Inventory, term: str) -> list[Host]:
+def _match_one(inv: Hosts[_H], term: str) -> list[_H]:
     if term.startswith(("&", "!")):
         term = term[1:]
     if not term:
@@ -90,8 +122,8 @@ def _match_one(inv: Inventory, term: str) -> list[Host]:
     return hosts[first : last + 1]
 
 
-def _evaluate(inv: Inventory, terms: list[str]) -> list[Host]:
-    chosen: list[Host] = []
+def _evaluate(inv: Hosts[_H], terms: list[str]) -> list[_H]:
+    chosen: list[_H] = []
     for term in _ordered(terms):
         if term in inv.hosts:
             chosen.append(inv.hosts[term])
@@ -125,15 +157,15 @@ def _limit_terms(limit: str | Sequence[str]) -> list[str]:
 
 
 def select(
-    inv: Inventory, pattern: str | Sequence[str], limit: str | Sequence[str] | None = None
-) -> list[Host]:
+    inv: Hosts[_H], pattern: str | Sequence[str], limit: str | Sequence[str] | None = None
+) -> list[_H]:
     """Hosts matching ``pattern`` (restricted by ``limit``), in Ansible's order."""
     hosts = _evaluate(inv, _terms(pattern))
     if limit:
         allowed = {h.name for h in _evaluate(inv, _limit_terms(limit))}
         hosts = [h for h in hosts if h.name in allowed]
     seen: set[str] = set()
-    unique: list[Host] = []
+    unique: list[_H] = []
     for h in hosts:
         if h.name not in seen:
             seen.add(h.name)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cdlib.release.journal import ReleaseFailed
+from cdlib.release.failed import ReleaseFailed
 from cdlib.traffic.aws_api import call, error_code
 
 #: CloudWatch alarm names: 1-255 printable characters.

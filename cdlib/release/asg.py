@@ -25,6 +25,7 @@ from cdlib.aws.compute import (
 from cdlib.checks.suite import SuiteHost
 from cdlib.engine.contract import Scope
 from cdlib.engine.errors import PlaybookError
+from cdlib.engine.play import Play
 from cdlib.engine.task import Status
 from cdlib.inventory.model import Inventory
 from cdlib.release.asg_groups import Capacity, Groups, aws_errors
@@ -35,7 +36,7 @@ from cdlib.release.history import SUCCEEDED
 from cdlib.release.interrupt import Interrupted, change_traffic
 from cdlib.release.options import option_vars
 from cdlib.release.routers import AutoScalingSpec
-from cdlib.release.strategy import ReleaseFailed, Run, Strategy
+from cdlib.release.strategy import ReleaseFailed, ReleaseRun, Strategy
 from cdlib.traffic.base import Router
 
 KeepOld = Literal["scale_in", "warm"]
@@ -142,7 +143,7 @@ class _Immutable(Strategy):
         return super()._check_options() + mine
 
     # -- validation: every AWS resource named exists (reads only) ---------------------
-    def _validate(self, scope: Scope) -> list[PlaybookError]:
+    def _validate(self, scope: Scope[Play]) -> list[PlaybookError]:
         errors = super()._validate(scope)
         try:
             self._preflight()
@@ -215,7 +216,7 @@ class _Immutable(Strategy):
             )
 
     # -- steps ----------------------------------------------------------------------
-    def _read(self, run: Run, router: Router, api: Groups) -> _Plan:
+    def _read(self, run: ReleaseRun, router: Router, api: Groups) -> _Plan:
         groups = list(self.spec.target_groups)
         with run.step("read router and Auto Scaling groups") as st:
             state = router.state()
@@ -224,7 +225,7 @@ class _Immutable(Strategy):
             idle_st = api.state(idle)
             run.rec.previous_group = live
             run.rec.new_group = idle
-            run.rec.previous_version = router.release(live) if live else None
+            run.rec.previous_version = router.tagged_release(live) if live else None
             run.weights(state.weights)
             capacity = self._capacity(live_st, idle_st)
             versions = {idle: idle_st.launch_template_version}
@@ -261,7 +262,7 @@ class _Immutable(Strategy):
             )
         return Capacity(live.min_size, max(live.max_size, idle.max_size), live.desired)
 
-    def _template_version(self, run: Run, api: Groups, template: str) -> str:
+    def _template_version(self, run: ReleaseRun, api: Groups, template: str) -> str:
         """Create the launch template version (or take the given one); its number."""
         from cdlib.aws.provision import ensure_launch_template
 
@@ -275,7 +276,7 @@ class _Immutable(Strategy):
             st.detail = "; ".join(done.changes) or f"version {done.version} holds the spec"
         return str(done.version)
 
-    def _bring_up(self, run: Run, api: Groups, plan: _Plan, version: str) -> None:
+    def _bring_up(self, run: ReleaseRun, api: Groups, plan: _Plan, version: str) -> None:
         idle, want = plan.idle, plan.capacity
         name = api.name(idle)
         run.rec.router.setdefault("launch_template_versions", {})[idle] = version
@@ -300,7 +301,7 @@ class _Immutable(Strategy):
             ready = api.wait(idle, timeout=self.instance_timeout, poll=self.poll_interval)
             st.detail = ready.report(name)
 
-    def _preview(self, run: Run, router: Router, api: Groups, idle: str) -> None:
+    def _preview(self, run: ReleaseRun, router: Router, api: Groups, idle: str) -> None:
         """Point the test listener at the idle group; its targets must be healthy; then
         the preview suite runs with ``test_url`` (the test listener's URL)."""
         spec = self.spec
@@ -333,7 +334,7 @@ class _Immutable(Strategy):
             )
             run.checks(self.preview_checks, title, hosts)
 
-    def _retire(self, run: Run, api: Groups, old: str | None) -> None:
+    def _retire(self, run: ReleaseRun, api: Groups, old: str | None) -> None:
         """After the bake time: scale the old group in, or keep it warm."""
         if old is None:
             return
@@ -350,7 +351,7 @@ class _Immutable(Strategy):
             api.forget_departed(old)
             st.detail = f"{name}: 0 instances (was {current.desired}); rollback scales it back"
 
-    def _front(self, run: Run) -> tuple[Router, Groups, _Plan, str] | None:
+    def _front(self, run: ReleaseRun) -> tuple[Router, Groups, _Plan, str] | None:
         """Read, make the version, bring the idle group up, preview. None: already live."""
         router = self._router(run)
         api = self.spec.groups_api()
@@ -420,7 +421,7 @@ class AsgBlueGreen(_Immutable, BlueGreen):
 
     kind = "asg blue/green"
 
-    def _execute(self, run: Run) -> None:
+    def _execute(self, run: ReleaseRun) -> None:
         front = self._front(run)
         if front is None:
             return
@@ -478,7 +479,7 @@ class AsgCanary(_Immutable, Canary):
 
     kind = "asg canary"
 
-    def _execute(self, run: Run) -> None:
+    def _execute(self, run: ReleaseRun) -> None:
         front = self._front(run)
         if front is None:
             return

@@ -4,7 +4,7 @@ The immutable strategies (:mod:`cdlib.release.asg`) and ``cdlib rollback`` of th
 releases (:class:`~cdlib.release.routers.AutoScalingSpec`) share these. Reading and
 waiting reuse :mod:`cdlib.aws.provision` (a group is ready when its desired number of
 instances is InService, healthy to the group and healthy in its target group); AWS
-errors become :class:`~cdlib.release.journal.ReleaseFailed` naming the resource.
+errors become :class:`~cdlib.release.failed.ReleaseFailed` naming the resource.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cdlib.aws.compute import (
     Readiness,
     read_auto_scaling_group,
 )
-from cdlib.release.journal import ReleaseFailed
+from cdlib.release.failed import ReleaseFailed
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from cdlib.engine.task import Status
 from cdlib.release.gates import Aborted
 from cdlib.release.history import ABORTED, ROLLED_BACK, SUCCEEDED
 from cdlib.release.interrupt import Interrupted, change_traffic
-from cdlib.release.strategy import ReleaseFailed, Run, Strategy
+from cdlib.release.strategy import ReleaseFailed, ReleaseRun, Strategy
 from cdlib.traffic.base import Router, RouterState
 
 
@@ -54,7 +54,7 @@ class BlueGreen(Strategy):
 
     kind = "blue/green"
 
-    def _execute(self, run: Run) -> None:
+    def _execute(self, run: ReleaseRun) -> None:
         router = self._router(run)
         groups = list(self.group_patterns())
         with run.step("read router") as st:
@@ -62,7 +62,7 @@ class BlueGreen(Strategy):
             live, idle = live_and_idle(state, groups)
             run.rec.previous_group = live
             run.rec.new_group = idle
-            run.rec.previous_version = router.release(live) if live else None
+            run.rec.previous_version = router.tagged_release(live) if live else None
             run.weights(state.weights)
             st.detail = (
                 f"live: {live} ({run.rec.previous_version or 'unknown version'}); idle: {idle}"
@@ -123,7 +123,7 @@ class BlueGreen(Strategy):
             ) from exc
         run.finish(SUCCEEDED)
 
-    def _post_checks(self, run: Run, group: str) -> None:
+    def _post_checks(self, run: ReleaseRun, group: str) -> None:
         if self.post_checks is None:
             return
         end = time.monotonic() + self.rollback_window
@@ -133,7 +133,9 @@ class BlueGreen(Strategy):
             run.sleep(min(self.check_interval, max(0.0, end - time.monotonic())))
             run.checks(self.post_checks, title + " (rollback window)", run.router_host(group))
 
-    def _switch_back(self, run: Run, router: Router, to: str, why: str, aborted: bool) -> None:
+    def _switch_back(
+        self, run: ReleaseRun, router: Router, to: str, why: str, aborted: bool
+    ) -> None:
         run.hook("on_rollback", to, detail=why)
         with run.step(f"roll back: switch traffic -> {to}", changes=True) as st:
             state = change_traffic(

@@ -24,8 +24,8 @@ from cdlib.release.gates import Aborted, Gate
 from cdlib.release.history import ABORTED, ROLLED_BACK, SUCCEEDED
 from cdlib.release.interrupt import change_traffic
 from cdlib.release.sampling import Sampler, samples_of
-from cdlib.release.strategy import ReleaseFailed, Run, Strategy
-from cdlib.traffic.base import GroupMetrics, Router
+from cdlib.release.strategy import ReleaseFailed, ReleaseRun, Strategy
+from cdlib.traffic.base import Router, TargetGroupMetrics
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class Canary(Strategy):
                 origin=self.origin,
             )
 
-    def _execute(self, run: Run) -> None:
+    def _execute(self, run: ReleaseRun) -> None:
         router = self._router(run)
         groups = list(self.group_patterns())
         with run.step("read router") as st:
@@ -128,7 +128,7 @@ class Canary(Strategy):
                 )
             run.rec.previous_group = stable
             run.rec.new_group = canary
-            run.rec.previous_version = router.release(stable)
+            run.rec.previous_version = router.tagged_release(stable)
             run.weights(state.weights)
             st.detail = f"stable: {stable} ({run.rec.previous_version}); canary: {canary}"
         run.require_whole(canary)
@@ -153,7 +153,9 @@ class Canary(Strategy):
             ) from exc
         run.finish(SUCCEEDED)
 
-    def _step(self, run: Run, router: Router, step: CanaryStep, stable: str, canary: str) -> None:
+    def _step(
+        self, run: ReleaseRun, router: Router, step: CanaryStep, stable: str, canary: str
+    ) -> None:
         weights = {canary: step.weight, stable: 100 - step.weight}
         run.hook("before_shift", canary, weights)
         with run.step(f"traffic {step.weight}% -> {canary}", changes=True) as st:
@@ -189,7 +191,9 @@ class Canary(Strategy):
         if verdict == "inconclusive":
             self._inconclusive(run, step, why)
 
-    def _analyse(self, run: Run, router: Router, canary: str, step: CanaryStep) -> tuple[str, str]:
+    def _analyse(
+        self, run: ReleaseRun, router: Router, canary: str, step: CanaryStep
+    ) -> tuple[str, str]:
         analysis = Analysis(self.thresholds)
         name = f"analysis at {step.weight}%"
 
@@ -220,7 +224,7 @@ class Canary(Strategy):
                 analysis.add_check_failure(report.render())
         return analysis.verdict()
 
-    def _inconclusive(self, run: Run, step: CanaryStep, why: str) -> None:
+    def _inconclusive(self, run: ReleaseRun, step: CanaryStep, why: str) -> None:
         if self.on_inconclusive == "continue":
             return
         if self.on_inconclusive == "fail":
@@ -232,7 +236,7 @@ class Canary(Strategy):
         )
 
     def _back_to_stable(
-        self, run: Run, router: Router, stable: str, canary: str, why: str, aborted: bool
+        self, run: ReleaseRun, router: Router, stable: str, canary: str, why: str, aborted: bool
     ) -> None:
         run.hook("on_rollback", stable, detail=why)
         with run.step(f"roll back: weight of {canary} -> 0", changes=True) as st:
@@ -260,7 +264,7 @@ def _cumulative(router: Router) -> bool:
     return isinstance(router, HAProxyRouter)
 
 
-def _metrics(router: Router, group: str, window: float) -> GroupMetrics:
+def _metrics(router: Router, group: str, window: float) -> TargetGroupMetrics:
     from cdlib.traffic.elbv2 import ElbV2Router
     from cdlib.traffic.haproxy import HAProxyRouter
 
@@ -271,5 +275,5 @@ def _metrics(router: Router, group: str, window: float) -> GroupMetrics:
     metrics = getattr(router, "metrics", None)
     if metrics is None:
         raise ReleaseFailed(f"router {type(router).__name__} reports no metrics for analysis")
-    result: GroupMetrics = metrics()[group]
+    result: TargetGroupMetrics = metrics()[group]
     return result

@@ -16,7 +16,7 @@ from cdlib.engine.errors import PlaybookError
 from cdlib.release.canary import CanaryStep, _steps
 from cdlib.release.gates import Aborted
 from cdlib.release.history import ABORTED, FAILED, ROLLED_BACK, SUCCEEDED
-from cdlib.release.strategy import ReleaseFailed, Run, Strategy
+from cdlib.release.strategy import ReleaseFailed, ReleaseRun, Strategy
 
 
 @dataclass(kw_only=True)
@@ -54,7 +54,7 @@ class FlagCanary(Strategy):
         except ValueError as exc:
             raise PlaybookError(str(exc), origin=self.origin) from None
 
-    def _ramp(self, run: Run, percent: int) -> str:
+    def _ramp(self, run: ReleaseRun, percent: int) -> str:
         from cdlib.flags import ramp
 
         res = ramp(
@@ -67,7 +67,7 @@ class FlagCanary(Strategy):
         )
         return str(getattr(res, "summary", "") or f"{self.flag} at {percent}%")
 
-    def _execute(self, run: Run) -> None:
+    def _execute(self, run: ReleaseRun) -> None:
         from cdlib.flags import PartialChangeError
 
         run.rec.new_group = f"flag:{self.flag}"

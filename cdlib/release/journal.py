@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cdlib.engine.contract import RunContext
-from cdlib.engine.errors import CdlibError
+from cdlib.engine.play import Play
 from cdlib.engine.results import TaskResult
 from cdlib.engine.task import Status
 from cdlib.release.analysis import Measurement
@@ -23,21 +23,10 @@ from cdlib.release.hooks import HookEvent
 from cdlib.release.interrupt import check as check_interrupt
 from cdlib.release.lock import ReleaseLock
 from cdlib.release.sampling import Sample
+from cdlib.release.spec import StrategySpec
 
 if TYPE_CHECKING:
     from cdlib.release.alarms import AlarmWatch
-    from cdlib.release.strategy import Strategy
-
-
-class ReleaseFailed(CdlibError):
-    """A release stopped; ``rolled_back`` says whether traffic was moved back, ``aborted``
-    whether it stopped because it was aborted (``cdlib abort``, a rejected or timed-out
-    gate) rather than because something failed."""
-
-    def __init__(self, message: str, *, rolled_back: bool = False, aborted: bool = False) -> None:
-        super().__init__(message)
-        self.rolled_back = rolled_back
-        self.aborted = aborted
 
 
 @dataclass
@@ -51,7 +40,7 @@ class StepNote:
 class Journal:
     """Lock, record, step results, hooks and signals of one execution of a strategy."""
 
-    def __init__(self, strategy: Strategy, ctx: RunContext, rec: ReleaseRecord) -> None:
+    def __init__(self, strategy: StrategySpec, ctx: RunContext[Play], rec: ReleaseRecord) -> None:
         self.s = strategy
         self.ctx = ctx
         self.rec = rec

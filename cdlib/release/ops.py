@@ -101,7 +101,7 @@ def status(
             router = spec.build()
             st = router.state()
             live, weights = st.live, dict(st.weights)
-            releases = {g: router.release(g) for g in router.groups}
+            releases = {g: router.tagged_release(g) for g in router.groups}
             groups = spec.describe_groups()
         except Exception as exc:
             err = f"{type(exc).__name__}: {exc}"

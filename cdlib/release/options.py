@@ -27,15 +27,24 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from cdlib.engine.errors import PlaybookError
+from cdlib.engine.errors import Origin, PlaybookError
 from cdlib.engine.secrets import Redactor, Secret
 from cdlib.engine.templating import Templar, TemplateError, is_template
 from cdlib.inventory.model import Inventory
 
-if TYPE_CHECKING:
-    from cdlib.release.strategy import Strategy
+
+class Renderable(Protocol):
+    """What :func:`render_options` reads and writes: a strategy's dataclass of options."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+    app: str
+    origin: Origin
+    metadata: Mapping[str, Any]
+
+
+_S = TypeVar("_S", bound=Renderable)
 
 #: Options never rendered: inputs to rendering, or not options at all.
 _SKIP = frozenset({"origin", "vars"})
@@ -83,7 +92,7 @@ def secrets_of(inventory: Inventory, *sources: Mapping[str, Any]) -> Redactor:
 
 
 class _Renderer:
-    def __init__(self, s: Strategy, variables: Mapping[str, Any], secrets: Redactor) -> None:
+    def __init__(self, s: Renderable, variables: Mapping[str, Any], secrets: Redactor) -> None:
         self.s = s
         self.vars = variables
         self.secrets = secrets
@@ -134,11 +143,11 @@ class _Renderer:
 
 
 def render_options(
-    s: Strategy,
+    s: _S,
     variables: Mapping[str, Any],
     secrets: Redactor,
     run_metadata: Mapping[str, str],
-) -> tuple[Strategy, list[PlaybookError]]:
+) -> tuple[_S, list[PlaybookError]]:
     """A per-run copy of ``s`` with every string option rendered; the errors found."""
     from cdlib.release.routers import RouterSpec
 

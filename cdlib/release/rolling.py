@@ -10,7 +10,7 @@ from cdlib.checks.suite import Suite, run_suite
 from cdlib.engine.play import batches
 from cdlib.release.history import SUCCEEDED
 from cdlib.release.interrupt import check, traffic_lock
-from cdlib.release.strategy import ReleaseFailed, Run, Strategy
+from cdlib.release.strategy import ReleaseFailed, ReleaseRun, Strategy
 
 
 @dataclass(kw_only=True)
@@ -43,7 +43,7 @@ class Rolling(Strategy):
     def _updated_groups(self) -> list[str]:
         return [self.group or next(iter(self.group_patterns()))]
 
-    def _execute(self, run: Run) -> None:
+    def _execute(self, run: ReleaseRun) -> None:
         router = self._router(run)
         group = self.group or next(iter(self.group_patterns()))
         pattern = self.group_patterns()[group]
@@ -99,7 +99,7 @@ class Rolling(Strategy):
         run.bake()
         run.finish(SUCCEEDED, f"{len(failed)} host(s) failed" if failed else "")
 
-    def _change(self, run: Run, apply: Callable[[], object]) -> None:
+    def _change(self, run: ReleaseRun, apply: Callable[[], object]) -> None:
         """One traffic change, unless the release was interrupted (then :class:`Interrupted`)."""
         with traffic_lock(self.app, state_dir=self.state_dir):
             check(self.app, run.rec.id, state_dir=self.state_dir)

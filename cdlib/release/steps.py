@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from cdlib.checks.suite import Suite, SuiteHost, SuiteReport, run_suite
+from cdlib.release.failed import ReleaseFailed
 from cdlib.release.history import SUCCEEDED, History
-from cdlib.release.journal import Journal, ReleaseFailed
+from cdlib.release.journal import Journal
 from cdlib.release.options import option_vars
 from cdlib.traffic.base import Router
 
 
-class Run(Journal):
+class ReleaseRun(Journal):
     """One execution of a strategy: the :class:`Journal` and the shared steps."""
 
     def limited(self, group: str) -> list[str] | None:
@@ -165,3 +166,8 @@ class Run(Journal):
             self.sleep(seconds)
             self.check_alarms("at the end of the bake time")
             st.detail = "no alarm in ALARM" if self.alarm_watch else f"waited {seconds:g}s"
+
+
+#: Deprecated: the old name of :class:`ReleaseRun` (``run`` is also the function that
+#: runs a playbook, so the class got a name of its own).
+Run = ReleaseRun

@@ -30,20 +30,29 @@ from cdlib.engine.task import Status
 from cdlib.engine.templating import is_template
 from cdlib.inventory.model import Inventory
 from cdlib.release.alarms import bad_alarm_names
+from cdlib.release.failed import ReleaseFailed
 from cdlib.release.gates import Aborted
 from cdlib.release.history import ABORTED, FAILED, INTERRUPTED, ROLLED_BACK, ReleaseRecord
 from cdlib.release.hooks import Hooks
 from cdlib.release.interrupt import Interrupted
-from cdlib.release.journal import ReleaseFailed, StepNote
+from cdlib.release.journal import StepNote
 from cdlib.release.options import option_vars, render_options, secrets_of
 from cdlib.release.routers import RouterSpec
 from cdlib.release.state import app_name_ok, store_for
-from cdlib.release.steps import Run
+from cdlib.release.steps import ReleaseRun, Run
 from cdlib.state import StateError
 from cdlib.tasks._local import file_sha256
 from cdlib.traffic.base import Router, Target, TrafficError
 
-__all__ = ["DeployFn", "DeployTarget", "ReleaseFailed", "Run", "StepNote", "Strategy"]
+__all__ = [
+    "DeployFn",
+    "DeployTarget",
+    "ReleaseFailed",
+    "ReleaseRun",
+    "Run",
+    "StepNote",
+    "Strategy",
+]
 
 
 class _NotPredictable(Exception):
@@ -95,7 +104,7 @@ class Strategy:
         environment: the environment released to (``"{{ env }}"``), recorded and
             filtered on by ``cdlib history --env``.
         build: the build file released (relative to the playbook's directory); its
-            sha256 is recorded. Default: the build of the deploy plays' ``release`` task.
+            sha256 is recorded. Default: the build of the deploy plays' ``install`` task.
         metadata: free-form labels recorded with the release (``cdlib run --meta``
             adds to them and wins).
         require_released_in: an environment the same build (same sha256) must have been
@@ -176,7 +185,7 @@ class Strategy:
         """Run this release alone (the same as a playbook holding only it)."""
         return run_playbook([self], inventory, check=check, sinks=sinks, extra_vars=extra_vars)
 
-    def validate(self, scope: Scope) -> list[PlaybookError]:
+    def validate(self, scope: Scope[Play]) -> list[PlaybookError]:
         """Errors found before anything runs: options that do not render, unknown groups,
         a ``--limit`` the strategy cannot honour, a missing build, bad deploy plays."""
         s, errors = self.for_run(scope.inventory, scope.extra_vars, scope.metadata)
@@ -233,7 +242,7 @@ class Strategy:
             bad.append(f"alarm_interval must be a positive number, got {self.alarm_interval!r}")
         return [PlaybookError(f"release {self.app}: {b}", origin=self.origin) for b in bad]
 
-    def _validate(self, scope: Scope) -> list[PlaybookError]:
+    def _validate(self, scope: Scope[Play]) -> list[PlaybookError]:
         inv = scope.inventory
         errors: list[PlaybookError] = []
         for group, pattern in self.group_patterns().items():
@@ -338,19 +347,19 @@ class Strategy:
 
     def build_path(self) -> Path | None:
         """The build file released: ``build``, else the one of the deploy plays'
-        ``release`` task (``None`` when there is none)."""
+        ``install`` task (``None`` when there is none)."""
         base = plays_path([self]).parent
         if self.build is not None:
             p = Path(self.build).expanduser()
             return p if p.is_absolute() else base / p
-        from cdlib.tasks.release import Release
+        from cdlib.tasks.install import Install
 
         found: set[Path] = set()
         for group, pattern in self.group_patterns().items():
             for play in self._deploy_plays(group, pattern):
                 where = plays_path([play]).parent
                 for t in play.tasks:
-                    if isinstance(t, Release) and not is_template(t.build):
+                    if isinstance(t, Install) and not is_template(t.build):
                         p = Path(t.build).expanduser()
                         found.add(p if p.is_absolute() else where / p)
         if len(found) > 1:
@@ -368,19 +377,19 @@ class Strategy:
         names = self.router.groups if isinstance(self.router, Router) else self._spec_groups()
         return {g: (self.groups or {}).get(g, g) for g in names}
 
-    def execute(self, ctx: RunContext) -> None:
+    def execute(self, ctx: RunContext[Play]) -> None:
         """Run the release (called by the engine); failures become result lines."""
         s, errors = self.for_run(ctx.inventory, ctx.extra_vars, ctx.metadata)
         if errors:
             # Validation renders the same options: only a changed environment gets here.
             ctx.start(f"release {self.app} ({self.kind})", [f"release:{self.app}"])
-            Run(self, ctx, ReleaseRecord(self.app, self.version, self.kind)).report(
+            ReleaseRun(self, ctx, ReleaseRecord(self.app, self.version, self.kind)).report(
                 "release", Status.FAILED, "; ".join(str(e) for e in errors)
             )
             return
         s._run(ctx)
 
-    def _run(self, ctx: RunContext) -> None:
+    def _run(self, ctx: RunContext[Play]) -> None:
         ctx.start(f"release {self.app} {self.version} ({self.kind})", [f"release:{self.app}"])
         rec = ReleaseRecord(
             self.app,
@@ -391,7 +400,7 @@ class Strategy:
             environment=self.environment,
             metadata=dict(self.metadata),
         )
-        run = Run(self, ctx, rec)
+        run = ReleaseRun(self, ctx, rec)
         try:
             build = self.build_path()
             if build is not None:
@@ -437,7 +446,7 @@ class Strategy:
                     exc=exc,
                 )
 
-    def _execute(self, run: Run) -> None:
+    def _execute(self, run: ReleaseRun) -> None:
         raise NotImplementedError
 
     # -- helpers for subclasses -------------------------------------------------
@@ -471,7 +480,7 @@ class Strategy:
                 )
         return plays
 
-    def _router(self, run: Run) -> Router:
+    def _router(self, run: ReleaseRun) -> Router:
         if self.router is None:
             raise ReleaseFailed(f"release {self.app}: this strategy needs a router")
         if isinstance(self.router, Router):

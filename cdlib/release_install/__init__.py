@@ -1,7 +1,13 @@
-"""Release installation on a host: deploy lock, on-host state, and the install scripts.
+"""Deprecated: the old name of :mod:`cdlib.install` (renamed in 0.x; see CHANGELOG.md).
 
-The playbook tasks live in :mod:`cdlib.tasks.release`; this package holds the pieces they
-share: :mod:`.lock` (the per-app deploy lock), :mod:`.state` (the release log, bad marks,
-which release is previous), :mod:`.build` (what a build tarball may not contain) and
-:mod:`.scripts` (shell snippets that change the host).
+``import cdlib.release_install.lock`` and the other old submodule paths still work: each
+one is the module of :mod:`cdlib.install` itself, not a copy. New code imports
+:mod:`cdlib.install`.
 """
+
+import sys
+
+from cdlib.install import account, build, lock, scripts, state
+
+for _module in (account, build, lock, scripts, state):
+    sys.modules[f"{__name__}.{_module.__name__.rsplit('.', 1)[1]}"] = _module

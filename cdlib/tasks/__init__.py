@@ -16,15 +16,18 @@ from cdlib.tasks.files import (
     symlink,
     template,
 )
+
+# Eager, like ``command``: these functions share their module's name, and a lazily loaded
+# submodule would shadow the function. The modules are light (engine and stdlib only).
+# ``Release``/``release`` and ``Rollback``/``rollback`` are the deprecated old names.
+from cdlib.tasks.install import Install, Release, install, release
+from cdlib.tasks.install_rollback import InstallRollback, Rollback, install_rollback, rollback
 from cdlib.tasks.lines import BlockInFile, LineInFile, block_in_file, line_in_file
+from cdlib.tasks.mark_bad import MarkBad, mark_bad
 from cdlib.tasks.packages import Package, package
 from cdlib.tasks.pip import Pip, pip
-
-# Eager, like ``command``: these aliases share their module's name, and a lazily loaded
-# submodule would shadow the alias. The modules are light (engine and stdlib only).
-from cdlib.tasks.release import MarkBad, Release, Rollback, mark_bad, release, rollback
 from cdlib.tasks.service import Service, service
-from cdlib.tasks.users import Group, User, group, user
+from cdlib.tasks.users import Group, UnixGroup, User, group, user
 
 __all__ = [
     "Absent",
@@ -42,6 +45,8 @@ __all__ = [
     "FlagSet",
     "Group",
     "HAProxyConfig",
+    "Install",
+    "InstallRollback",
     "LaunchTemplate",
     "LineInFile",
     "MarkBad",
@@ -55,6 +60,7 @@ __all__ = [
     "Symlink",
     "Template",
     "Unarchive",
+    "UnixGroup",
     "User",
     "absent",
     "auto_scaling_group",
@@ -71,6 +77,8 @@ __all__ = [
     "flag_set",
     "group",
     "haproxy_config",
+    "install",
+    "install_rollback",
     "launch_template",
     "line_in_file",
     "mark_bad",
@@ -88,16 +96,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from cdlib.flags.tasks import (
-        FlagFile,
-        FlagKill,
-        FlagRamp,
-        FlagSet,
-        flag_file,
-        flag_kill,
-        flag_ramp,
-        flag_set,
-    )
     from cdlib.tasks.aws_compute import (
         AutoScalingGroup,
         LaunchTemplate,
@@ -107,6 +105,16 @@ if TYPE_CHECKING:
         security_group,
     )
     from cdlib.tasks.checks import Smoke, smoke
+    from cdlib.tasks.flags import (
+        FlagFile,
+        FlagKill,
+        FlagRamp,
+        FlagSet,
+        flag_file,
+        flag_kill,
+        flag_ramp,
+        flag_set,
+    )
     from cdlib.tasks.traffic import (
         ElbV2LoadBalancer,
         HAProxyConfig,
@@ -127,14 +135,14 @@ _LAZY = {
             "security_group",
         )
     },
-    "FlagFile": "cdlib.flags.tasks",
-    "FlagKill": "cdlib.flags.tasks",
-    "FlagRamp": "cdlib.flags.tasks",
-    "FlagSet": "cdlib.flags.tasks",
-    "flag_file": "cdlib.flags.tasks",
-    "flag_kill": "cdlib.flags.tasks",
-    "flag_ramp": "cdlib.flags.tasks",
-    "flag_set": "cdlib.flags.tasks",
+    "FlagFile": "cdlib.tasks.flags",
+    "FlagKill": "cdlib.tasks.flags",
+    "FlagRamp": "cdlib.tasks.flags",
+    "FlagSet": "cdlib.tasks.flags",
+    "flag_file": "cdlib.tasks.flags",
+    "flag_kill": "cdlib.tasks.flags",
+    "flag_ramp": "cdlib.tasks.flags",
+    "flag_set": "cdlib.tasks.flags",
     "Smoke": "cdlib.tasks.checks",
     "smoke": "cdlib.tasks.checks",
     "ElbV2LoadBalancer": "cdlib.tasks.traffic",

@@ -195,8 +195,8 @@ class User(Task[UserPlan]):
 
 
 @dataclass
-class Group(Task[GroupPlan]):
-    """Ensure a local group exists (with ``gid``) or does not exist.
+class UnixGroup(Task[GroupPlan]):
+    """Ensure a local (Unix) group exists (with ``gid``) or does not exist.
 
     Options: ``groupname`` (first argument); ``gid``; ``system`` (gid from the system
     range); ``state`` (``present``/``absent``). Check mode reports ``create group``,
@@ -264,4 +264,8 @@ class Group(Task[GroupPlan]):
 
 #: Lowercase aliases, as playbooks usually spell tasks.
 user = User
-group = Group
+group = UnixGroup
+
+#: Deprecated: the old class name of :class:`UnixGroup` (an inventory group is
+#: :class:`cdlib.inventory.Group`).
+Group = UnixGroup

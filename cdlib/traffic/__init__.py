@@ -14,6 +14,7 @@ from cdlib.traffic.base import (
     RouterInputError,
     RouterState,
     Target,
+    TargetGroupMetrics,
     TargetHealth,
     TrafficError,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "RuntimeClient",
     "ServerEntry",
     "Target",
+    "TargetGroupMetrics",
     "TargetGroupSpec",
     "TargetHealth",
     "TrafficError",

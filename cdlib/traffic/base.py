@@ -128,8 +128,8 @@ class HealthReport:
 
 
 @dataclass(frozen=True)
-class GroupMetrics:
-    """Traffic counters of one group, for canary analysis.
+class TargetGroupMetrics:
+    """Traffic counters of one target group (an HAProxy backend), for canary analysis.
 
     Counters are cumulative since the load balancer started (HAProxy) or summed
     over the asked period (CloudWatch); compare two readings to get a rate.
@@ -145,6 +145,10 @@ class GroupMetrics:
     def error_rate(self) -> float:
         """5xx responses per request (0.0 without requests)."""
         return self.errors_5xx / self.requests if self.requests else 0.0
+
+
+#: Deprecated: the old name of :class:`TargetGroupMetrics`.
+GroupMetrics = TargetGroupMetrics
 
 
 def check_group_name(group: str) -> str:
@@ -244,8 +248,12 @@ class Router(ABC):
         """Record on the load balancer which release ``group`` now carries."""
 
     @abstractmethod
-    def release(self, group: str) -> str | None:
+    def tagged_release(self, group: str) -> str | None:
         """The release last recorded with :meth:`tag_release` for ``group``."""
+
+    def release(self, group: str) -> str | None:
+        """Deprecated: the old name of :meth:`tagged_release` (it releases nothing)."""
+        return self.tagged_release(group)
 
 
 __all__ = [
@@ -257,6 +265,7 @@ __all__ = [
     "RouterInputError",
     "RouterState",
     "Target",
+    "TargetGroupMetrics",
     "TargetHealth",
     "TrafficError",
     "check_group_name",

@@ -22,12 +22,12 @@ from cdlib.traffic.aws_api import (
     until,
 )
 from cdlib.traffic.base import (
-    GroupMetrics,
     HealthReport,
     Router,
     RouterInputError,
     RouterState,
     Target,
+    TargetGroupMetrics,
     TargetHealth,
     TrafficError,
     check_group_name,
@@ -304,12 +304,12 @@ class ElbV2Router(Router):
             Tags=[{"Key": RELEASE_TAG, "Value": version}, {"Key": RELEASED_AT_TAG, "Value": when}],
         )
         until(
-            lambda: self.release(group) == version,
+            lambda: self.tagged_release(group) == version,
             timeout=self.read_back_timeout,
             what=f"{group}: tag {RELEASE_TAG}={version}",
         )
 
-    def release(self, group: str) -> str | None:
+    def tagged_release(self, group: str) -> str | None:
         """The release tag on the group's target group."""
         arn = self._known(group)
         descs = call(self.client.describe_tags, ResourceArns=[arn])["TagDescriptions"]
@@ -320,7 +320,7 @@ class ElbV2Router(Router):
         return None
 
     # -- metrics ------------------------------------------------------------------------
-    def metrics(self, *, minutes: int = 5) -> dict[str, GroupMetrics]:
+    def metrics(self, *, minutes: int = 5) -> dict[str, TargetGroupMetrics]:
         """Per-group ALB metrics from CloudWatch over the last ``minutes``.
 
         ``RequestCount`` and ``HTTPCode_Target_5XX_Count`` are summed,
@@ -333,7 +333,7 @@ class ElbV2Router(Router):
         lb_dim = "/".join(self.listener_arn.split(":listener/", 1)[1].split("/")[:3])
         end = self._clock()
         start = end - timedelta(minutes=minutes)
-        out: dict[str, GroupMetrics] = {}
+        out: dict[str, TargetGroupMetrics] = {}
         for group, arn in self._tgs.items():
             dims = [
                 {"Name": "LoadBalancer", "Value": lb_dim},
@@ -361,7 +361,7 @@ class ElbV2Router(Router):
                 return sum(values) / len(values) if values else math.nan
 
             rt = stat("TargetResponseTime", "Average")
-            out[group] = GroupMetrics(
+            out[group] = TargetGroupMetrics(
                 group=group,
                 requests=int(stat("RequestCount", "Sum")),
                 errors_5xx=int(stat("HTTPCode_Target_5XX_Count", "Sum")),

@@ -27,13 +27,13 @@ from datetime import UTC, datetime
 from cdlib.atomicfile import write_atomic
 from cdlib.traffic.base import (
     DrainTimeoutError,
-    GroupMetrics,
     HealthReport,
     ReadBackError,
     Router,
     RouterInputError,
     RouterState,
     Target,
+    TargetGroupMetrics,
     TargetHealth,
     check_group_name,
     check_weights,
@@ -260,7 +260,7 @@ class HAProxyRouter(Router):
                 return HealthReport(group, report.targets, timed_out=True)
             self._sleep(interval)
 
-    def metrics(self) -> dict[str, GroupMetrics]:
+    def metrics(self) -> dict[str, TargetGroupMetrics]:
         """Per-group counters from ``show stat``: responses, 5xx, mean response time.
 
         Counters are cumulative since HAProxy started; a canary analysis takes
@@ -277,7 +277,7 @@ class HAProxyRouter(Router):
             if stat.rtime_ms is not None and stat.responses:
                 times[parsed[0]].append(stat.rtime_ms)
         return {
-            g: GroupMetrics(
+            g: TargetGroupMetrics(
                 group=g,
                 requests=acc[g][0],
                 errors_5xx=acc[g][1],
@@ -530,7 +530,7 @@ class HAProxyRouter(Router):
             if self._load_releases() != self._releases:
                 raise ReadBackError(f"{group}: release tag did not read back")
 
-    def release(self, group: str) -> str | None:
+    def tagged_release(self, group: str) -> str | None:
         """The version last tagged on ``group``."""
         self._known(group)
         return self._releases.get(group, {}).get("version")

@@ -19,7 +19,7 @@ import pytest
 
 import cdlib
 from cdlib import Play, Status, tasks
-from cdlib.release_install.lock import deploy_lock, this_machine
+from cdlib.install.lock import deploy_lock, this_machine
 from tests.fleet import Fleet
 from tests.sample_app import build_release
 
@@ -35,7 +35,7 @@ import json, os, sys
 import cdlib
 from cdlib import Play, Status, tasks
 play = Play("release", hosts="all")
-play.task(tasks.release("sampleapp", "1.1.0", sys.argv[2], lock_timeout=1))
+play.task(tasks.install("sampleapp", "1.1.0", sys.argv[2], lock_timeout=1))
 r = cdlib.run(play, sys.argv[1])
 print(json.dumps({
     "pid": os.getpid(),
@@ -54,7 +54,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _install(inv: Path, version: str, build: Path, timeout: float = 60) -> cdlib.RunResult:
     play = Play(f"release {version}", hosts="all")
-    play.task(tasks.release("sampleapp", version, str(build), lock_timeout=timeout))
+    play.task(tasks.install("sampleapp", version, str(build), lock_timeout=timeout))
     return cdlib.run(play, inv)
 
 
@@ -75,7 +75,7 @@ def test_run_in_another_pid_namespace_waits_for_a_live_lock(
 ) -> None:
     inv = _one_host(fleet, tmp_path, builds)
     host = cdlib.load_inventory([inv]).hosts["host1"]
-    conn = cdlib.connection_for(host)
+    conn = cdlib.api.connection_for(host)
     ctx = SimpleNamespace(conn=conn, host="host1")
     try:
         with deploy_lock(ctx, "sampleapp", LOCK, timeout=5) as held:  # type: ignore[arg-type]

@@ -97,7 +97,7 @@ def test_misspelt_option_fails_before_any_connection(
     # The Python API fails the same way, and no connection is ever made.
     made: list[str] = []
 
-    def factory(host: cdlib.Host) -> cdlib.Connection:
+    def factory(host: cdlib.Host) -> cdlib.api.Connection:
         made.append(host.name)
         raise AssertionError("connected")
 
@@ -159,10 +159,10 @@ def test_secret_never_appears_in_diff_or_events(fleet: Fleet, fleet_inventory: P
 
 
 def test_one_connection_per_host_and_batched_facts(fleet: Fleet, fleet_inventory: Path) -> None:
-    conns: list[cdlib.Connection] = []
+    conns: list[cdlib.api.Connection] = []
 
-    def factory(host: cdlib.Host) -> cdlib.Connection:
-        c = cdlib.connection_for(host)
+    def factory(host: cdlib.Host) -> cdlib.api.Connection:
+        c = cdlib.api.connection_for(host)
         conns.append(c)
         return c
 

@@ -37,10 +37,10 @@ def _play(name: str, *, facts: bool) -> Play:
 
 
 def _round_trips(play: Play, inventory: Path) -> tuple[cdlib.RunResult, dict[str, int]]:
-    conns: dict[str, cdlib.Connection] = {}
+    conns: dict[str, cdlib.api.Connection] = {}
 
-    def factory(host: cdlib.Host) -> cdlib.Connection:
-        conns[host.name] = c = cdlib.connection_for(host)
+    def factory(host: cdlib.Host) -> cdlib.api.Connection:
+        conns[host.name] = c = cdlib.api.connection_for(host)
         return c
 
     res = cdlib.run(play, inventory, connection_factory=factory)

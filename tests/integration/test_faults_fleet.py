@@ -34,7 +34,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def _play(version: str, build: Path, **kw: object) -> Play:
     play = Play(f"release {version}", hosts="all")
-    play.task(tasks.release("faultapp", version, str(build), root=ROOT, **kw))  # type: ignore[arg-type]
+    play.task(tasks.install("faultapp", version, str(build), root=ROOT, **kw))  # type: ignore[arg-type]
     return play
 
 

@@ -20,7 +20,7 @@ import cdlib
 from cdlib import Play, PlaybookError, PlaybookErrors, Status
 from cdlib.connections.factory import connection_for
 from cdlib.flags import AuditLog, FlagValidationError, HostFileStore, load_document
-from cdlib.flags.tasks import flag_file, flag_kill, flag_ramp, flag_set
+from cdlib.tasks.flags import flag_file, flag_kill, flag_ramp, flag_set
 from tests.fleet import Fleet
 from tests.sample_app import APP, free_port, http_get, run_app
 
@@ -57,7 +57,7 @@ def deploy(inventory: Path, src: Path) -> cdlib.RunResult:
     return cdlib.run(play, inventory)
 
 
-def change(inventory: Path, task: cdlib.Task, *, check: bool = False) -> cdlib.RunResult:
+def change(inventory: Path, task: cdlib.api.Task, *, check: bool = False) -> cdlib.RunResult:
     play = Play("flag change", hosts="web")
     play.task(task)
     return cdlib.run(play, inventory, check=check)

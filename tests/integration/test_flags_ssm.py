@@ -18,10 +18,10 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
 
 import cdlib
+from cdlib.cli.flags import run
 from cdlib.flags import AuditLog, FlagValidationError, SSMParameterStore, parse_document, ramp
-from cdlib.flags.cli import run
 from cdlib.flags.provider import SSMFlagProvider
-from cdlib.flags.tasks import flag_kill, flag_ramp, flag_set
+from cdlib.tasks.flags import flag_kill, flag_ramp, flag_set
 
 PARAM = "/shop/flags"
 FLAGS = {
@@ -159,7 +159,7 @@ def test_flag_tasks_on_ssm(
     log = tmp_path / "audit.jsonl"
     target = {"parameter": PARAM, "endpoint_url": moto_url, "region": "us-east-1"}
 
-    def play_with(task: cdlib.Task) -> cdlib.Play:
+    def play_with(task: cdlib.api.Task) -> cdlib.Play:
         play = cdlib.Play("ssm flags", hosts="all")
         play.task(task)
         return play

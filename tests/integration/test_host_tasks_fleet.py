@@ -209,10 +209,10 @@ def test_every_host_task_check_first_run_rerun(
 
     # A re-run changes nothing, sends nothing (the 1 MB file included) and reads every
     # fact of every task in one batched round trip per host.
-    conns: list[cdlib.Connection] = []
+    conns: list[cdlib.api.Connection] = []
 
-    def factory(host: cdlib.Host) -> cdlib.Connection:
-        c = cdlib.connection_for(host)
+    def factory(host: cdlib.Host) -> cdlib.api.Connection:
+        c = cdlib.api.connection_for(host)
         conns.append(c)
         return c
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from cdlib.cli.inventory import run as cdlib_inventory
 from cdlib.inventory import PatternError, load_inventory
-from cdlib.inventory.cli import run as cdlib_inventory
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "inventory"
 ORACLE = Path(__file__).resolve().parent.parent / "oracle" / "ansible_patterns.py"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from cdlib.cli.inventory import run as cdlib_inventory
 from cdlib.inventory import InventoryError, load_inventory
-from cdlib.inventory.cli import run as cdlib_inventory
 
 REGION = "eu-west-1"
 CREDENTIALS = "aws_access_key_id: testing\naws_secret_access_key: testing\n"

@@ -64,8 +64,8 @@ def _versions(fleet: Fleet, port: int) -> dict[str, str]:
 
 
 def _release_play(version: str, build: Path, **kw: Any) -> Play:
-    play = Play(f"release {version}", hosts="all")
-    play.task(tasks.release("sampleapp", version, str(build), **kw))
+    play = Play(f"install {version}", hosts="all")
+    play.task(tasks.install("sampleapp", version, str(build), **kw))
     return play
 
 
@@ -89,7 +89,7 @@ def test_provision_install_upgrade_rerun_rollback_on_five_hosts(
     assert first.ok, _failures(first)
     assert first.changed() == predicted.changed()
     assert {t for _, t in first.changed()} >= {
-        "release sampleapp 1.0.0",
+        "install sampleapp 1.0.0",
         "service sampleapp started",
         "restart sampleapp",
     }
@@ -105,10 +105,10 @@ def test_provision_install_upgrade_rerun_rollback_on_five_hosts(
     assert len(pids) == 5
 
     # A re-run changes nothing (no restart either) and costs one fact read per play.
-    conns: list[cdlib.Connection] = []
+    conns: list[cdlib.api.Connection] = []
 
-    def factory(host: cdlib.Host) -> cdlib.Connection:
-        c = cdlib.connection_for(host)
+    def factory(host: cdlib.Host) -> cdlib.api.Connection:
+        c = cdlib.api.connection_for(host)
         conns.append(c)
         return c
 
@@ -124,7 +124,7 @@ def test_provision_install_upgrade_rerun_rollback_on_five_hosts(
     # 1.1.0: installed, switched, restarted through the handler.
     up = _install(fleet_inventory, builds, "1.1.0", port)
     assert up.ok, _failures(up)
-    assert {t for _, t in up.changed()} == {"release sampleapp 1.1.0", "restart sampleapp"}
+    assert {t for _, t in up.changed()} == {"install sampleapp 1.1.0", "restart sampleapp"}
     assert _versions(fleet, port) == {h.name: "1.1.0" for h in fleet.hosts}
     log = fleet.path(2, f"{ROOT}/.cdlib/releases.jsonl").read_text().splitlines()
     rec = [json.loads(line) for line in log]
@@ -152,15 +152,15 @@ def test_provision_install_upgrade_rerun_rollback_on_five_hosts(
         },
     )
     assert recolor.ok, _failures(recolor)
-    assert {t for _, t in recolor.changed()} == {"release sampleapp 1.1.0", "restart sampleapp"}
-    [res] = [x for x in recolor.results if x.host == "host3" and x.task.startswith("release")]
+    assert {t for _, t in recolor.changed()} == {"install sampleapp 1.1.0", "restart sampleapp"}
+    [res] = [x for x in recolor.results if x.host == "host3" and x.task.startswith("install")]
     assert res.changes == ["config .env"]
     body = json.loads(http_get(f"http://{fleet.hosts[2].address}:{port}/").body)
     assert body["color"] == "green" and body["version"] == "1.1.0"
 
     # Rollback brings back 1.0.0, restarted through a handler.
     back = Play("rollback", hosts="all")
-    back.task(tasks.rollback("sampleapp", notify="restart"))
+    back.task(tasks.install_rollback("sampleapp", notify="restart"))
     back.handler("restart", tasks.service("sampleapp", backend="supervisord", state="restarted"))
     rolled = cdlib.run(back, fleet_inventory)
     assert rolled.ok, _failures(rolled)
@@ -212,7 +212,9 @@ def test_switch_is_atomic_for_a_reader_in_a_tight_loop(
             r = cdlib.run(_release_play(v, builds[v]), inv)
             assert r.ok, _failures(r)
         for to in ("1.0.0", "1.2.0", "1.1.0"):
-            r = cdlib.run(Play("rb", hosts="all", tasks=[tasks.rollback("sampleapp", to=to)]), inv)
+            r = cdlib.run(
+                Play("rb", hosts="all", tasks=[tasks.install_rollback("sampleapp", to=to)]), inv
+            )
             assert r.ok, _failures(r)
     finally:
         fleet.ssh(1, f"touch {ROOT}/.stop-reader")
@@ -236,7 +238,9 @@ def test_seven_installs_keep_five_never_current_or_previous(
     assert sorted(p.name for p in releases.iterdir()) == [f"1.{i}.0" for i in range(2, 7)]
     # Go back to the oldest kept release, then install again with keep=2: the current and
     # the previous release are kept although they are the oldest.
-    r = cdlib.run(Play("rb", hosts="all", tasks=[tasks.rollback("sampleapp", to="1.2.0")]), inv)
+    r = cdlib.run(
+        Play("rb", hosts="all", tasks=[tasks.install_rollback("sampleapp", to="1.2.0")]), inv
+    )
     assert r.ok, _failures(r)
     r = cdlib.run(_release_play("1.0.0", builds["1.0.0"], keep=2), inv)
     assert r.ok, _failures(r)
@@ -268,16 +272,16 @@ def test_failed_release_is_marked_bad_and_skipped_by_rollback(
     assert cdlib.run(_release_play("1.2.0", builds["1.2.0"]), inv).ok
     play = Play("bad", hosts="all")
     play.task(tasks.mark_bad("sampleapp", "1.1.0", reason="errors in prod"))
-    play.task(tasks.rollback("sampleapp"))
+    play.task(tasks.install_rollback("sampleapp"))
     checked = cdlib.run(play, inv, check=True)
     assert checked.ok, _failures(checked)
-    [sw] = [x for x in checked.results if x.task.startswith("rollback")]
+    [sw] = [x for x in checked.results if x.task.startswith("install_rollback")]
     assert sw.changes[0] == "switch current 1.2.0 -> 1.0.0"
     r = cdlib.run(play, inv)
     assert r.ok, _failures(r)
     assert fleet.ssh(1, f"cat {ROOT}/current/VERSION").stdout.strip() == "1.0.0"
     # Nothing good before 1.0.0: a clear error.
-    r = cdlib.run(Play("rb", hosts="all", tasks=[tasks.rollback("sampleapp")]), inv)
+    r = cdlib.run(Play("rb", hosts="all", tasks=[tasks.install_rollback("sampleapp")]), inv)
     assert "no good release before 1.0.0" in _failures(r)[0][2]
 
 

@@ -14,9 +14,9 @@ def test_check_mode_predicts_a_chain_of_release_tasks(tmp_path: Path) -> None:
     root = str(tmp_path / "app")
     play = Play("chain", hosts="all")
     for v in ("1.0.0", "1.1.0"):
-        play.task(tasks.release("app", v, str(builds[v]), root=root, env={"A": v}))
+        play.task(tasks.install("app", v, str(builds[v]), root=root, env={"A": v}))
     play.task(tasks.mark_bad("app", "1.1.0", root=root, reason="test"))
-    play.task(tasks.rollback("app", root=root))
+    play.task(tasks.install_rollback("app", root=root))
 
     checked = cdlib.run(play, check=True)
     assert checked.ok, [(r.task, r.msg) for r in checked.results if r.status is Status.FAILED]

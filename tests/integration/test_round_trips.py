@@ -30,13 +30,13 @@ class _Counter:
     """Connections that remember, per host and task, how many round trips the task cost."""
 
     def __init__(self) -> None:
-        self.conns: dict[str, cdlib.Connection] = {}
+        self.conns: dict[str, cdlib.api.Connection] = {}
         self.seen: dict[str, int] = defaultdict(int)
         self.per_task: dict[str, dict[str, int]] = defaultdict(dict)
         self._lock = threading.Lock()
 
-    def factory(self, host: cdlib.Host) -> cdlib.Connection:
-        c = cdlib.connection_for(host)
+    def factory(self, host: cdlib.Host) -> cdlib.api.Connection:
+        c = cdlib.api.connection_for(host)
         with self._lock:
             self.conns[host.name] = c
         return c

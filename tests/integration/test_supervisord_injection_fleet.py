@@ -47,7 +47,7 @@ def _record_commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = SSHConnection._run
 
-    def spy(self: SSHConnection, command: str, **kw: Any) -> cdlib.CommandResult:
+    def spy(self: SSHConnection, command: str, **kw: Any) -> cdlib.api.CommandResult:
         seen.append(command)
         return real(self, command, **kw)
 
@@ -88,7 +88,7 @@ def test_config_past_the_writer_still_lands_as_data(fleet: Fleet, tmp_path: Path
     fleet.reset()
     inv = cdlib.load_inventory([fleet.inventory_yaml(tmp_path / "one.yml", hosts=[1])])
     host = inv.hosts[fleet.host(1).name]
-    conn = cdlib.connection_for(host)
+    conn = cdlib.api.connection_for(host)
     text = f"; x\n{EOF_LINE}\ntouch {MARKER}\n$(touch {MARKER})\n`touch {MARKER}`\n"
     want = supervisord.SupervisorWant(
         "inj", None, CONF, "/var/lib/cdlib/supervisor", False, True, True

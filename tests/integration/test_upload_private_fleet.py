@@ -22,10 +22,10 @@ from tests.fleet import Fleet
 pytestmark = pytest.mark.fleet
 
 
-def _conn(fleet: Fleet, tmp_path: Path) -> tuple[cdlib.Connection, Path]:
+def _conn(fleet: Fleet, tmp_path: Path) -> tuple[cdlib.api.Connection, Path]:
     inv_path = fleet.inventory_yaml(tmp_path / "one.yml", hosts=[1])
     inv = cdlib.load_inventory([inv_path])
-    return cdlib.connection_for(inv.hosts[fleet.host(1).name]), inv_path
+    return cdlib.api.connection_for(inv.hosts[fleet.host(1).name]), inv_path
 
 
 def test_sftp_upload_is_private_while_written_and_removed_when_interrupted(

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from cdlib.cli.inventory import run as cdlib_inventory
 from cdlib.cli.main import main as cdlib_main
-from cdlib.inventory.cli import run as cdlib_inventory
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "inventory" / "vault"
 DEFAULT_PASS = FIXTURE / "default.pass"

@@ -1,4 +1,4 @@
-"""The host deploy lock (cdlib.release_install.lock) on this machine, via the local transport."""
+"""The host deploy lock (cdlib.install.lock) on this machine, via the local transport."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from cdlib.connections.base import CommandResult
 from cdlib.connections.local import LocalConnection
-from cdlib.release_install.lock import (
+from cdlib.install.lock import (
     LockOwner,
     Machine,
     deploy_lock,

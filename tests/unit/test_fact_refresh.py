@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cdlib
-from cdlib import Host, HostContext, Inventory, Plan, Play, Task, TaskFailed, tasks
+from cdlib import Host, Inventory, Play, TaskFailed, tasks
+from cdlib.api import HostContext, Plan, Task
 from cdlib.facts.base import Fact
 from cdlib.facts.files import FileState, PathFact
 from cdlib.inventory.model import Group
@@ -51,11 +52,11 @@ def _inv() -> Inventory:
     )
 
 
-def _run(play: Play) -> tuple[cdlib.RunResult, cdlib.Connection]:
-    conns: list[cdlib.Connection] = []
+def _run(play: Play) -> tuple[cdlib.RunResult, cdlib.api.Connection]:
+    conns: list[cdlib.api.Connection] = []
 
-    def factory(host: Host) -> cdlib.Connection:
-        conns.append(cdlib.connection_for(host))
+    def factory(host: Host) -> cdlib.api.Connection:
+        conns.append(cdlib.api.connection_for(host))
         return conns[-1]
 
     return cdlib.run(play, _inv(), connection_factory=factory), conns[0]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from cdlib.cli.flags import run
 from cdlib.flags.audit import AuditLog
-from cdlib.flags.cli import run
 from cdlib.flags.document import FlagDocument, load_document, parse_document
 from cdlib.flags.errors import FlagChangeError, FlagsError, FlagSourceError, FlagValidationError
 from cdlib.flags.lint import lint_document

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cdlib.cli.inventory import run as cdlib_inventory
 from cdlib.inventory import (
     Host,
     InventoryError,
@@ -16,7 +17,6 @@ from cdlib.inventory import (
     load_inventory,
     parse_extra_vars,
 )
-from cdlib.inventory.cli import run as cdlib_inventory
 
 INI = """
 solo

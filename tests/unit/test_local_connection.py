@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from cdlib import Become, LocalConnection
+from cdlib.api import Become, LocalConnection
 
 
 def test_run_stdin_env_and_counts() -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from cdlib.engine.errors import PlaybookError
-from cdlib.release_install.build import (
+from cdlib.install.build import (
     BuildRefused,
     Member,
     check_build,
     check_members,
     resolve,
 )
-from cdlib.release_install.scripts import no_escaping_links, no_symlink_on_way
+from cdlib.install.scripts import no_escaping_links, no_symlink_on_way
 from cdlib.tasks import release
 
 WRITES = ["conf/app.ini", ".env"]

@@ -94,7 +94,7 @@ class MemoryRouter(Router):
     def tag_release(self, group: str, version: str) -> None:
         self.tags[group] = version
 
-    def release(self, group: str) -> str | None:
+    def tagged_release(self, group: str) -> str | None:
         return self.tags.get(group)
 
 
@@ -415,3 +415,10 @@ def test_rollback_from_another_operator_stops_a_rolling_release_before_its_next_
     assert router.members["blue"] == set()
     rec = next(r for r in History("app", state_dir=sd).all() if r.strategy == "rolling")
     assert rec.outcome == "interrupted" and "'cdlib rollback'" in rec.reason
+
+
+def test_router_release_is_the_deprecated_name_of_tagged_release() -> None:
+    r = MemoryRouter()
+    r.tag_release("green", "2.0.0")
+    assert r.tagged_release("green") == r.release("green") == "2.0.0"
+    assert r.release("blue") is None

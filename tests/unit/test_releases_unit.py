@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from cdlib import tasks
 from cdlib.engine.errors import PlaybookError
 from cdlib.facts.release import ReleaseState, parse_log, parse_release_state
-from cdlib.release_install.lock import (
+from cdlib.install.lock import (
     HELD_EXIT,
     LockOwner,
     acquire_command,
@@ -18,10 +19,10 @@ from cdlib.release_install.lock import (
     parse_owner,
     release_command,
 )
-from cdlib.release_install.scripts import config_tar, install_script
-from cdlib.release_install.state import install_order, previous_good, to_prune
-from cdlib.tasks import release, rollback
-from cdlib.tasks.release import env_file_content
+from cdlib.install.scripts import config_tar, install_script
+from cdlib.install.state import install_order, previous_good, to_prune
+from cdlib.tasks import install, install_rollback
+from cdlib.tasks.install import env_file_content
 
 
 def _state(
@@ -188,13 +189,27 @@ def test_env_file_reads_back_through_sh(tmp_path: Path) -> None:
 
 def test_release_options_are_validated() -> None:
     with pytest.raises(PlaybookError, match="'version'"):
-        release("app", "1.0/../x", "b.tgz")
+        install("app", "1.0/../x", "b.tgz")
     with pytest.raises(PlaybookError, match="relative path inside the release"):
-        release("app", "1.0", "b.tgz", shared_dirs=["../etc"])
+        install("app", "1.0", "b.tgz", shared_dirs=["../etc"])
     with pytest.raises(PlaybookError, match="keep"):
-        release("app", "1.0", "b.tgz", keep=1)
+        install("app", "1.0", "b.tgz", keep=1)
     with pytest.raises(PlaybookError, match="not a valid environment variable"):
-        release("app", "1.0", "b.tgz", env={"A-B": "x"})
+        install("app", "1.0", "b.tgz", env={"A-B": "x"})
     with pytest.raises(PlaybookError, match="clash"):
-        release("app", "1.0", "b.tgz", templates={"t.j2": "logs"}, shared_dirs=["logs"])
-    assert rollback("app").describe() == "rollback app"
+        install("app", "1.0", "b.tgz", templates={"t.j2": "logs"}, shared_dirs=["logs"])
+    assert install_rollback("app").describe() == "install_rollback app"
+
+
+def test_the_old_task_names_still_work_and_keep_their_labels() -> None:
+    # Playbooks written before the rename use tasks.release / tasks.rollback.
+    old = tasks.release("app", "1.0", "b.tgz", keep=3)
+    assert isinstance(old, tasks.Install)
+    assert old.describe() == "release app 1.0"
+    assert install("app", "1.0", "b.tgz").describe() == "install app 1.0"
+    assert isinstance(tasks.rollback("app"), tasks.InstallRollback)
+    assert tasks.rollback("app", to="1.0").describe() == "rollback app to 1.0"
+    with pytest.raises(PlaybookError, match="keep"):
+        tasks.release("app", "1.0", "b.tgz", keep=1)
+    for alias in (tasks.Release, tasks.Rollback):
+        assert "Deprecated" in (alias.__doc__ or "")

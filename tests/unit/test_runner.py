@@ -172,10 +172,10 @@ class _Nested:
     def label(self) -> str:
         return "nested"
 
-    def validate(self, scope: Scope) -> list[cdlib.PlaybookError]:
+    def validate(self, scope: Scope[cdlib.Play]) -> list[cdlib.PlaybookError]:
         return scope.check_plays([self.play], limit="h1", extra_vars={"sub": "n"})
 
-    def execute(self, ctx: RunContext) -> None:
+    def execute(self, ctx: RunContext[cdlib.Play]) -> None:
         ctx.start("nested", ["h1"])
         self.sub = ctx.run_plays([self.play], limit="h1", extra_vars={"sub": "n"})
 

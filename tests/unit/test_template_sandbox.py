@@ -82,7 +82,7 @@ def test_task_options_and_when_refuse_an_escape(tmp_path: Path) -> None:
 
 
 def test_flag_task_options_refuse_an_escape(tmp_path: Path) -> None:
-    from cdlib.flags.tasks import flag_kill
+    from cdlib.tasks.flags import flag_kill
 
     marker = tmp_path / "pwned"
     for payload in payloads(marker):

@@ -51,9 +51,9 @@ def test_bluegreen_and_canary_aws_examples(aws: Aws, endpoint: str, tmp_path: Pa
 
     real = cli("run", "playbooks/bluegreen_aws.py", "-i", str(inv), CDLIB_VERSION="2.0.0")
     assert real.returncode == 0, real.stdout + real.stderr
-    assert router.state().live == "green" and router.release("green") == "2.0.0"
+    assert router.state().live == "green" and router.tagged_release("green") == "2.0.0"
 
     canary = cli("run", "playbooks/canary_aws.py", "-i", str(inv), CDLIB_VERSION="3.0.0")
     assert canary.returncode == 0, canary.stdout + canary.stderr
     assert "traffic 5% -> blue" in canary.stdout and "inconclusive" in canary.stdout
-    assert router.state().live == "blue" and router.release("blue") == "3.0.0"
+    assert router.state().live == "blue" and router.tagged_release("blue") == "3.0.0"

@@ -36,7 +36,7 @@ def test_bluegreen_and_canary_on_elbv2(aws: Aws, endpoint: str, tmp_path: Path) 
     assert router.state().live == "green"
     assert set(router.targets("green")) == {t for t in router.targets("green")}
     assert {t.host for t in router.targets("green")} == set(ids["green"])
-    assert router.release("green") == "2.0.0"
+    assert router.tagged_release("green") == "2.0.0"
 
     seen: list[dict[str, int]] = []
 

@@ -199,8 +199,8 @@ def test_release_tags_and_metrics(aws: Aws) -> None:
     spec = _spec(aws)
     router = _router(aws, spec)
     router.tag_release("green", "2.0.1")
-    assert router.release("green") == "2.0.1"
-    assert router.release("blue") is None
+    assert router.tagged_release("green") == "2.0.1"
+    assert router.tagged_release("blue") is None
     tags = aws.elbv2.describe_tags(ResourceArns=[router._tgs["green"]])["TagDescriptions"][0]
     keys = {t["Key"]: t["Value"] for t in tags["Tags"]}
     assert keys[RELEASE_TAG] == "2.0.1" and "cdlib:released-at" in keys

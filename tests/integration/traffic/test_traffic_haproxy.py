@@ -180,7 +180,7 @@ def test_changes_survive_restart(haproxy: HAProxyEnv, apps: dict[str, list[Sampl
     )
     assert fresh.state().weights == {"blue": 90, "green": 10}
     assert fresh.targets("green") == tuple(sorted(a.target for a in apps["green"]))
-    assert fresh.release("green") == "2.0.1"
+    assert fresh.tagged_release("green") == "2.0.1"
     assert fresh.wait_healthy("blue", timeout=10).healthy
 
 

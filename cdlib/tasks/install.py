@@ -1,14 +1,9 @@
-"""Release tasks in the Capistrano / Twelve-Factor model: ``release``, ``rollback``, ``mark_bad``.
+"""The install task (Capistrano / Twelve-Factor model): a build made the app's current release.
 
-Layout under ``root`` (default ``/srv/<app>``)::
-
-    releases/<V>/     the unpacked build, config rendered into it, REVISION, links to shared/
-    shared/           data kept across releases (logs, uploads, ...)
-    current           symlink to releases/<V>, switched atomically (link a temp name, rename)
-    .cdlib/           releases.jsonl (log), bad/<V> (bad marks), deploy.lock
-
-Every change happens under the app's deploy lock on the host; the lock is released in a
-``finally``. A no-change run reads one batched fact and makes no other round trip.
+The app's layout on the host is :class:`cdlib.install.layout.AppLayout`. Every change
+happens under the app's deploy lock on the host; the lock is released in a ``finally``.
+A no-change run reads one batched fact and makes no other round trip. Switching back and
+bad marks are :mod:`cdlib.tasks.install_rollback` and :mod:`cdlib.tasks.mark_bad`.
 """
 
 from __future__ import annotations
@@ -17,7 +12,6 @@ import dataclasses
 import hashlib
 import re
 import shlex
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,47 +24,16 @@ from cdlib.engine.task import HostContext, Plan, Prediction, Task, absolute_path
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.release import ReleaseFact, ReleaseState, ReleaseVersionFact
-from cdlib.release_install.build import BuildRefused, check_build
-from cdlib.release_install.lock import LockOwner, deploy_lock, parse_owner
-from cdlib.release_install.scripts import (
-    CHECK_FAILED_EXIT,
-    config_tar,
-    install_script,
-    mark_script,
-    switch_script,
-)
-from cdlib.release_install.state import previous_good, to_prune
+from cdlib.install.build import BuildRefused, check_build
+from cdlib.install.layout import AppLayout, lock_note, log_record
+from cdlib.install.lock import deploy_lock
+from cdlib.install.scripts import CHECK_FAILED_EXIT, config_tar, install_script
+from cdlib.install.state import previous_good, to_prune
+from cdlib.tasks._local import file_sha256, local_path
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {"REVISION"}
-
-
-def _lock_path(root: str) -> str:
-    return f"{root}/.cdlib/deploy.lock"
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _record(action: str, version: str, owner: LockOwner, **extra: Any) -> dict[str, Any]:
-    return {
-        "action": action,
-        "version": version,
-        "time": _now(),
-        "user": f"{owner.user}@{owner.host}",
-        **extra,
-    }
-
-
-def _lock_note(state: ReleaseState, timeout: float) -> list[str]:
-    """A line for check mode when another run holds the lock right now."""
-    if state.lock is None:
-        return []
-    holder = parse_owner(state.lock)
-    who = holder.describe() if holder else "another run"
-    return [f"deploy lock held by {who}: a real run waits up to {timeout:g}s"]
 
 
 def _check_rel(task: Task[Plan], value: str, option: str) -> None:
@@ -80,27 +43,6 @@ def _check_rel(task: Task[Plan], value: str, option: str) -> None:
             f"option {option!r}: {value!r} must be a relative path inside the release "
             "(no leading '/', no '..')"
         )
-
-
-_sha_cache: dict[tuple[str, int, int], str] = {}
-_sha_lock = threading.Lock()
-
-
-def _sha256_file(path: Path) -> str:
-    """sha256 of a local file, cached by (path, size, mtime) for the process."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    with _sha_lock:
-        if key in _sha_cache:
-            return _sha_cache[key]
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    with _sha_lock:
-        _sha_cache[key] = digest
-    return digest
 
 
 def env_file_content(env: Mapping[str, Any]) -> bytes:
@@ -128,8 +70,8 @@ def _version_name(name: str, value: str) -> str | None:
 
 
 @dataclass(kw_only=True)
-class ReleasePlan(Plan):
-    """A release plan: install or not, config files to write, switch, prune."""
+class InstallPlan(Plan):
+    """An install plan: install or not, config files to write, switch, prune."""
 
     install: bool = False
     #: Config paths (inside the release) to write.
@@ -142,7 +84,7 @@ class ReleasePlan(Plan):
 
 
 @dataclass
-class Release(Task[ReleasePlan]):
+class Install(Task[InstallPlan]):
     """Install version ``version`` of ``app`` from a local build tarball and make it current.
 
     Options:
@@ -165,7 +107,7 @@ class Release(Task[ReleasePlan]):
 
     A release is immutable: installing an existing version with a different build fails.
     A build whose symlinks point outside the release is refused before any host is touched
-    (:mod:`cdlib.release_install.build`); nothing cdlib writes follows a symlink out of it.
+    (:mod:`cdlib.install.build`); nothing cdlib writes follows a symlink out of it.
     Config changes of an installed version are written into it (each file renamed over
     the old one) and count as a change, so handlers (restarts) run. Check mode reports:
     the install (with the build checksum), config files that would change, the switch of
@@ -173,7 +115,7 @@ class Release(Task[ReleasePlan]):
 
     Example:
         ```python
-        play.task(tasks.release("shop", "1.4.0", "dist/shop-1.4.0.tar.gz", keep=5))
+        play.task(tasks.install("shop", "1.4.0", "dist/shop-1.4.0.tar.gz", keep=5))
         ```
     """
 
@@ -195,12 +137,17 @@ class Release(Task[ReleasePlan]):
     _sha256: str = field(default="", init=False, repr=False)
     _build_path: str = field(default="", init=False, repr=False)
 
-    kind = "release"
+    kind = "install"
+
+    @property
+    def layout(self) -> AppLayout:
+        """Where the app lives on the host."""
+        return AppLayout.of(self.app, self.root)
 
     @property
     def app_root(self) -> str:
         """``root`` or ``/srv/<app>``."""
-        return (self.root or f"/srv/{self.app}").rstrip("/")
+        return self.layout.root
 
     def validate(self) -> None:
         """Relative paths, keep >= 2 (``app``, ``version``, ``root``: option metadata)."""
@@ -234,8 +181,8 @@ class Release(Task[ReleasePlan]):
                     )
 
     def describe(self) -> str:
-        """``release app version``."""
-        return f"release {self.app} {self.version}"
+        """``install app version`` (``release app version`` under the old name)."""
+        return f"{self.kind} {self.app} {self.version}"
 
     def _config_paths(self) -> list[str]:
         return sorted([*self.templates.values(), *([self.env_file] if self.env else [])])
@@ -256,11 +203,9 @@ class Release(Task[ReleasePlan]):
     def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Render options, templates and env file; checksum the build (local work only)."""
         t = super().prepare(variables, templar)
-        build = Path(t.build)
-        if not build.is_absolute():
-            build = templar.search_path[0] / build
+        build = local_path(templar, t.build)
         try:
-            sha = _sha256_file(build)
+            sha, _ = file_sha256(build)
         except OSError as exc:
             raise self.error(f"cannot read build {str(build)!r}: {exc.strerror}") from None
         try:
@@ -272,7 +217,7 @@ class Release(Task[ReleasePlan]):
             "app": t.app,
             "version": t.version,
             "root": t.app_root,
-            "release_dir": f"{t.app_root}/releases/{t.version}",
+            "release_dir": t.layout.release_dir(t.version),
         }
         config: dict[str, bytes] = {}
         for src, dest in t.templates.items():
@@ -284,14 +229,14 @@ class Release(Task[ReleasePlan]):
         t._build_path = str(build)
         return t
 
-    def plan(self, ctx: HostContext) -> ReleasePlan:
+    def plan(self, ctx: HostContext) -> InstallPlan:
         """Compare the host's releases with the asked version, build and config."""
         st = self._merged(ctx.fact(ReleaseFact(self.app_root)), ctx.fact(self._vfact()))
         return self._decide(st, note_lock=True)
 
-    def _decide(self, st: ReleaseState, note_lock: bool = False) -> ReleasePlan:
+    def _decide(self, st: ReleaseState, note_lock: bool = False) -> InstallPlan:
         v = self.version
-        rel = f"{self.app_root}/releases/{v}"
+        rel = self.layout.release_dir(v)
         installed = v in st.releases
         changes: list[str] = []
         write: list[str] = []
@@ -314,7 +259,7 @@ class Release(Task[ReleasePlan]):
                     write.append(path)
             if write:
                 changes.append(f"config {', '.join(write)}")
-            wrong = [p for p in self._links() if st.links.get(p) != f"{self.app_root}/shared/{p}"]
+            wrong = [p for p in self._links() if st.links.get(p) != self.layout.shared(p)]
             if wrong:
                 changes.append(f"link shared {', '.join(wrong)}")
         else:
@@ -331,8 +276,8 @@ class Release(Task[ReleasePlan]):
             if prune:
                 changes.append(f"prune {', '.join(prune)}")
         if changes and note_lock:
-            changes += _lock_note(st, self.lock_timeout)
-        return ReleasePlan(
+            changes += lock_note(st, self.lock_timeout)
+        return InstallPlan(
             changes=changes,
             affects=[self.app_root],
             install=not installed,
@@ -344,7 +289,7 @@ class Release(Task[ReleasePlan]):
             ok_msg=f"{v} current",
         )
 
-    def predict(self, plan: ReleasePlan) -> list[Prediction] | None:
+    def predict(self, plan: InstallPlan) -> list[Prediction] | None:
         """Check mode: the release installed and current, as later tasks would see it."""
         st = plan.before
         root, v = self.app_root, self.version
@@ -354,7 +299,7 @@ class Release(Task[ReleasePlan]):
         base = dataclasses.replace(
             st,
             exists=True,
-            current=f"{root}/releases/{v}",
+            current=self.layout.release_dir(v),
             releases=releases,
             bad=frozenset(st.bad - set(plan.prune)),
             log=log,
@@ -366,15 +311,17 @@ class Release(Task[ReleasePlan]):
             base,
             revision={"version": v, "build_sha256": self._sha256},
             files={p: hashlib.sha256(b).hexdigest() for p, b in self._config.items()},
-            links={p: f"{root}/shared/{p}" for p in self._links()},
+            links={p: self.layout.shared(p) for p in self._links()},
         )
         return [(ReleaseFact(root), base), (self._vfact(), own)]
 
-    def apply(self, ctx: HostContext, plan: ReleasePlan) -> str | None:
+    def apply(self, ctx: HostContext, plan: InstallPlan) -> str | None:
         """Take the lock, re-read the state, upload and install in one script, release."""
         root = self.app_root
         facts = [ReleaseFact(root), self._vfact()]
-        with deploy_lock(ctx, self.app, _lock_path(root), self.lock_timeout, then=facts) as lock:
+        with deploy_lock(
+            ctx, self.app, self.layout.lock_path, self.lock_timeout, then=facts
+        ) as lock:
             owner = lock.owner
             # Another run may have changed the host while we waited: decide again on the
             # state read right after taking the lock.
@@ -383,11 +330,11 @@ class Release(Task[ReleasePlan]):
                 plan.changes = []
                 return f"{self.version} current (installed by another run meanwhile)"
             rec = {
-                "install": _record("install", self.version, owner, build_sha256=self._sha256),
-                "config": _record("config", self.version, owner, files=fresh.write),
-                "activate": _record("activate", self.version, owner, previous=fresh.previous),
-                "prune": _record("prune", self.version, owner, removed=fresh.prune),
-                "bad": _record("bad", self.version, owner, reason="check_cmd failed"),
+                "install": log_record("install", self.version, owner, build_sha256=self._sha256),
+                "config": log_record("config", self.version, owner, files=fresh.write),
+                "activate": log_record("activate", self.version, owner, previous=fresh.previous),
+                "prune": log_record("prune", self.version, owner, removed=fresh.prune),
+                "bad": log_record("bad", self.version, owner, reason="check_cmd failed"),
             }
             conf = config_tar({p: self._config[p] for p in fresh.write})
             script = (
@@ -429,216 +376,23 @@ class Release(Task[ReleasePlan]):
         return None
 
 
-@dataclass(kw_only=True)
-class RollbackPlan(Plan):
-    """A rollback plan: the release to switch to, from which, and the state found."""
+class Release(Install):
+    """Deprecated alias of :class:`Install` (``tasks.release``): use ``tasks.install``.
 
-    to: str | None = None
-    previous: str | None = None
-    before: ReleaseState
-
-
-@dataclass
-class Rollback(Task[RollbackPlan]):
-    """Switch ``current`` back to the previous good release, or to release ``to``.
-
-    Options: ``app``; ``to`` (a release name; default: the newest release installed before
-    the current one that is not marked bad); ``root`` (default ``/srv/<app>``);
-    ``mark_bad`` (also mark the release rolled back from as bad, so a re-run of the
-    install does not bring it back); ``lock_timeout``. Fails clearly when there is no
-    release to go back to or ``to`` is missing or bad. Check mode reports the switch
-    (old -> new) and the bad mark.
+    Kept so playbooks written for cdlib before the rename still run unchanged; its
+    task kind and label stay ``release``. Options and check mode are those of
+    :class:`Install`.
 
     Example:
         ```python
-        play.task(tasks.rollback("shop", to="1.3.0"))
+        play.task(tasks.release("shop", "1.4.0", "dist/shop-1.4.0.tar.gz"))  # deprecated
         ```
     """
 
-    app: str = field(metadata=option(templated=True))
-    to: str | None = field(default=None, metadata=option(templated=True))
-    root: str | None = field(default=None, metadata=option(templated=True))
-    mark_bad: bool = False
-    lock_timeout: float = 60.0
-
-    kind = "rollback"
-
-    @property
-    def app_root(self) -> str:
-        """``root`` or ``/srv/<app>``."""
-        return (self.root or f"/srv/{self.app}").rstrip("/")
-
-    def describe(self) -> str:
-        """``rollback app [to V]``."""
-        return f"rollback {self.app}" + (f" to {self.to}" if self.to else "")
-
-    def facts(self) -> list[Fact[object]]:
-        """The app's release state."""
-        return [ReleaseFact(self.app_root)]
-
-    def plan(self, ctx: HostContext) -> RollbackPlan:
-        """Pick the target release."""
-        return self._decide(ctx.fact(ReleaseFact(self.app_root)), ctx.host, note_lock=True)
-
-    def _decide(self, st: ReleaseState, host: str, note_lock: bool = False) -> RollbackPlan:
-        cur = st.current_version
-        if self.to is not None:
-            if self.to not in st.releases:
-                have = ", ".join(sorted(st.releases)) or "none"
-                raise TaskFailed(
-                    f"cannot roll back {self.app} on {host} to {self.to}: not installed "
-                    f"(installed: {have})"
-                )
-            if self.to in st.bad:
-                raise TaskFailed(f"cannot roll back {self.app} to {self.to}: it is marked bad")
-            target: str | None = self.to
-        else:
-            if cur is None:
-                raise TaskFailed(f"cannot roll back {self.app} on {host}: no current release")
-            target = previous_good(st, cur)
-            if target is None:
-                raise TaskFailed(
-                    f"cannot roll back {self.app} on {host}: no good release before {cur} "
-                    f"(bad: {', '.join(sorted(st.bad)) or 'none'})"
-                )
-        changes = []
-        if target != cur:
-            changes.append(f"switch current {cur or '(none)'} -> {target}")
-            if self.mark_bad and cur:
-                changes.append(f"mark {cur} bad")
-            if note_lock:
-                changes += _lock_note(st, self.lock_timeout)
-        return RollbackPlan(
-            changes=changes,
-            affects=[self.app_root],
-            to=target,
-            previous=cur,
-            before=st,
-            ok_msg=f"{cur} current",
-        )
-
-    def predict(self, plan: RollbackPlan) -> list[Prediction] | None:
-        """Check mode: ``current`` switched (and the old one marked bad when asked)."""
-        st = plan.before
-        to, frm = plan.to, plan.previous
-        bad = st.bad | {frm} if self.mark_bad and frm else st.bad
-        after = dataclasses.replace(
-            st, current=f"{self.app_root}/releases/{to}", bad=frozenset(bad)
-        )
-        return [(ReleaseFact(self.app_root), after)]
-
-    def apply(self, ctx: HostContext, plan: RollbackPlan) -> str | None:
-        """Switch under the lock."""
-        root = self.app_root
-        facts = [ReleaseFact(root)]
-        with deploy_lock(ctx, self.app, _lock_path(root), self.lock_timeout, then=facts) as lock:
-            owner = lock.owner
-            fresh = self._decide(lock.state[0], ctx.host)
-            if not fresh.changes:
-                plan.changes = []
-                return None
-            to, frm = fresh.to, fresh.previous
-            assert to is not None  # a plan with changes has a target
-            records = [_record("rollback", to, owner, previous=frm)]
-            bad = frm if self.mark_bad and frm else None
-            if bad:
-                records.append(_record("bad", bad, owner, reason="rolled back"))
-            try:
-                ctx.run(
-                    switch_script(root, to, records, mark_bad=bad) + "\n" + lock.release_snippet()
-                )
-                lock.released = True
-            finally:
-                ctx.facts.invalidate([root])
-            plan.changes = fresh.changes
-        return None
+    kind = "release"
 
 
-@dataclass(kw_only=True)
-class MarkBadPlan(Plan):
-    """A mark_bad plan: the version whose mark changes, and the state found."""
-
-    version: str = ""
-    before: ReleaseState | None = None
-
-
-@dataclass
-class MarkBad(Task[MarkBadPlan]):
-    """Mark a release bad (rollback skips it, install refuses it) or good again.
-
-    Options: ``app``; ``version`` (default: the current release); ``bad`` (``False``
-    clears the mark); ``reason`` (kept in the release log); ``root``; ``lock_timeout``.
-    Check mode reports the mark it would set or clear.
-
-    Example:
-        ```python
-        play.task(tasks.mark_bad("shop", "1.4.0"))
-        ```
-    """
-
-    app: str = field(metadata=option(templated=True))
-    version: str | None = field(default=None, metadata=option(templated=True))
-    bad: bool = True
-    reason: str = field(default="", metadata=option(templated=True))
-    root: str | None = field(default=None, metadata=option(templated=True))
-    lock_timeout: float = 60.0
-
-    kind = "mark_bad"
-
-    @property
-    def app_root(self) -> str:
-        """``root`` or ``/srv/<app>``."""
-        return (self.root or f"/srv/{self.app}").rstrip("/")
-
-    def describe(self) -> str:
-        """``mark_bad app V``."""
-        word = "mark_bad" if self.bad else "mark_good"
-        return f"{word} {self.app} {self.version or '(current)'}"
-
-    def facts(self) -> list[Fact[object]]:
-        """The app's release state."""
-        return [ReleaseFact(self.app_root)]
-
-    def plan(self, ctx: HostContext) -> MarkBadPlan:
-        """Is the mark already as asked?"""
-        st: ReleaseState = ctx.fact(ReleaseFact(self.app_root))
-        v = self.version or st.current_version
-        if v is None:
-            raise TaskFailed(f"mark_bad {self.app}: no version given and no current release")
-        if v not in st.releases:
-            raise TaskFailed(f"mark_bad {self.app}: release {v} is not installed")
-        if (v in st.bad) == self.bad:
-            return MarkBadPlan(ok_msg=f"{v} already {'bad' if self.bad else 'good'}", version=v)
-        return MarkBadPlan(
-            changes=[f"mark {v} {'bad' if self.bad else 'good'}"],
-            affects=[self.app_root],
-            version=v,
-            before=st,
-        )
-
-    def predict(self, plan: MarkBadPlan) -> list[Prediction] | None:
-        """Check mode: later rollbacks in the run see the mark."""
-        st = plan.before
-        if st is None:
-            return None
-        bad = st.bad | {plan.version} if self.bad else st.bad - {plan.version}
-        return [(ReleaseFact(self.app_root), dataclasses.replace(st, bad=frozenset(bad)))]
-
-    def apply(self, ctx: HostContext, plan: MarkBadPlan) -> str | None:
-        """Set or clear the mark under the lock."""
-        root = self.app_root
-        v = plan.version
-        with deploy_lock(ctx, self.app, _lock_path(root), self.lock_timeout) as lock:
-            rec = _record("bad" if self.bad else "good", v, lock.owner, reason=self.reason)
-            try:
-                ctx.run(mark_script(root, v, self.bad, rec) + "\n" + lock.release_snippet())
-                lock.released = True
-            finally:
-                ctx.facts.invalidate([root])
-        return None
-
-
-#: Lowercase aliases, as playbooks usually spell tasks.
+#: Lowercase aliases, as playbooks usually spell tasks. ``release`` is the deprecated
+#: spelling of ``install``.
+install = Install
 release = Release
-rollback = Rollback
-mark_bad = MarkBad

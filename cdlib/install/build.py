@@ -7,7 +7,7 @@ to anywhere on the host. So a build is refused when a member's name leaves the r
 (following chains of symlinks inside the build, as the kernel would), when a hard link
 names something outside, and when a path cdlib writes to goes through a symlink of the
 build. The host-side install script checks the unpacked tree again (see
-:func:`cdlib.release_install.scripts.install_script`); this check names the problem
+:func:`cdlib.install.scripts.install_script`); this check names the problem
 before any host is touched. (GNU tar itself never unpacks a member through a link whose
 target is absolute or has ``..``: it creates such links last.)
 """
