@@ -24,6 +24,7 @@ COMMANDS = {
     "unlock": "cdlib.cli.releases",
     "vault": "cdlib.cli.vault",
     "report": "cdlib.cli.report",
+    "dashboard": "cdlib.cli.dashboard",
 }
 
 

@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("engine",),
     ("tasks", "checks", "traffic", "flags", "release_install", "aws"),
     ("release",),
-    ("cli", "report"),
+    ("cli", "report", "dashboard"),
     ("cdlib",),
 ]
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
