@@ -22,6 +22,8 @@ def add_parser(sub: Any) -> None:
         "Read-only unless an access token is set (--token-file FILE or "
         "$CDLIB_DASHBOARD_TOKEN; never on the command line): then the page offers promote "
         "and abort, recorded as dashboard:NAME. Stops on Ctrl-C or SIGTERM.",
+        # No prefix matching: '--token SECRET' must not pass for '--token-file'.
+        allow_abbrev=False,
     )
     add_state_option(p)
     p.add_argument(

@@ -38,6 +38,7 @@ from cdlib.release import gates
 from cdlib.release.history import History
 from cdlib.release.state import app_name_ok
 from cdlib.secret import Secret
+from cdlib.state import StateError
 
 __all__ = ["Dashboard", "Token", "actor_name"]
 
@@ -255,6 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
                 html = release_report(app, rid, state_dir=d.sources.store)
             except ReportError as exc:
                 self._fail(404, str(exc), api=False)
+                return
+            except StateError:
+                # A name the store cannot hold (a stray character) names no release.
+                self._fail(404, f"app {app!r} has no release {rid!r}", api=False)
                 return
             self._html(200, html, REPORT_CSP)
         else:
