@@ -18,6 +18,7 @@ from cdlib.release.history import SUCCEEDED, History, ReleaseRecord
 from cdlib.release.ops import AppStatus, status
 from cdlib.release.sampling import Sample
 from cdlib.release.state import app_name_ok
+from cdlib.report.html import weight_points
 from cdlib.state import Store
 
 #: Samples of the release in progress sent to the page (the newest).
@@ -86,11 +87,13 @@ def _app(src: Sources, name: str, now: float) -> tuple[list[ReleaseRecord], dict
 def _versions(st: AppStatus, recs: Sequence[ReleaseRecord]) -> dict[str, Any]:
     """Live and idle groups with their versions: read from the router when it answered,
     else what history says the last good release left."""
-    if st.live is not None:
+    if st.live is not None or st.weights:
+        # During a canary no group has all traffic: the one with the most is the live one.
+        live = st.live or max(sorted(st.weights), key=lambda g: st.weights[g])
         return {
-            "live": {"group": st.live, "version": st.releases.get(st.live)},
+            "live": {"group": live, "version": st.releases.get(live)},
             "idle": [
-                {"group": g, "version": v} for g, v in sorted(st.releases.items()) if g != st.live
+                {"group": g, "version": v} for g, v in sorted(st.releases.items()) if g != live
             ],
             "weights": dict(st.weights),
             "source": "router",
@@ -142,6 +145,10 @@ def current_release(rec: ReleaseRecord) -> dict[str, Any]:
         "analysis": [s.to_json() for s in latest.values()],
         # The latest samples only: enough for the charts, small enough to poll.
         "samples": [s.to_json() for s in samples[-_SAMPLES:]],
+        # Weight of each group over time, seconds since the start (as the report draws it).
+        "weight_series": {
+            g: pts[-_SAMPLES:] for g, pts in weight_points(rec, samples, rec.started).items()
+        },
         "steps": [
             {"name": s.name, "outcome": s.outcome, "duration": s.duration, "detail": s.detail}
             for s in rec.steps

@@ -34,7 +34,7 @@ def page(snap: Mapping[str, Any], *, can_act: bool, interval: float, log: Sequen
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>cdlib dashboard</title>"
+        '<title>cdlib dashboard</title><link rel="icon" href="data:,">'
         '<link rel="stylesheet" href="/static/dashboard.css"></head><body>'
         '<header><h1>cdlib dashboard</h1><span class="muted">state '
         f"{_e(str(snap.get('state', '')))}</span>"
@@ -125,11 +125,19 @@ def _current(app: str, cur: Mapping[str, Any] | None, can_act: bool) -> str:
         f'<p class="progress"><span class="stepno" id="step-{_e(app)}">{_e(where)}</span>: '
         f'<span class="stepname">{_e(str(step_name))}</span></p>{wait_html}'
         f'<div class="release-weights" id="weights-{_e(app)}">'
-        f"{_weights_bar(cur.get('weights') or {})}</div>"
+        f"{_weights_bar(cur.get('weights') or {})}{_weight_chart(cur)}</div>"
         f"{_analysis(app, cur.get('analysis') or [], cur.get('samples') or [])}{buttons}"
         f'<details class="steps"><summary>{len(cur.get("steps", []))} steps</summary>'
         f"<ol>{steps}</ol></details></section>"
     )
+
+
+#: Groups named after a colour are drawn in it (blue/green releases read at a glance).
+_COLOURS = {"blue": "#1f77b4", "green": "#2ca02c", "red": "#d62728", "orange": "#ff7f0e"}
+
+
+def _colour(group: str, i: int) -> str:
+    return _COLOURS.get(group.lower(), PALETTE[i % len(PALETTE)])
 
 
 def _weights_bar(weights: Mapping[str, Any]) -> str:
@@ -142,7 +150,7 @@ def _weights_bar(weights: Mapping[str, Any]) -> str:
     rects, legend = [], []
     for i, (g, w) in enumerate(items):
         width = w * 100 / total
-        color = PALETTE[i % len(PALETTE)]
+        color = _colour(g, i)
         rects.append(
             f'<rect x="{x:.2f}" y="0" width="{width:.2f}" height="10" fill="{color}">'
             f"<title>{_e(g)} {w}%</title></rect>"
@@ -157,6 +165,28 @@ def _weights_bar(weights: Mapping[str, Any]) -> str:
         '<span class="weights">'
         '<svg class="bar" viewBox="0 0 100 10" preserveAspectRatio="none" width="100%" '
         f'height="14" role="img">{"".join(rects)}</svg>{"".join(legend)}</span>'
+    )
+
+
+def _weight_chart(cur: Mapping[str, Any]) -> str:
+    series = cur.get("weight_series") or {}
+    if not series:
+        return ""
+    end = max([0.0, *(float(t) for pts in series.values() for t, _ in pts)])
+    return (
+        '<div class="charts">'
+        + line_chart(
+            "traffic weight per group (%)",
+            [
+                Series(str(g), [(float(t), float(w)) for t, w in pts], True, [], _colour(g, i))
+                for i, (g, pts) in enumerate(sorted(series.items()))
+            ],
+            fmt=lambda v: f"{v:.0f}%",
+            y_max=100,
+            css_class="chart weights",
+            x_range=(0.0, max(end, 1.0)),
+        )
+        + "</div>"
     )
 
 
@@ -218,7 +248,7 @@ def _history(app: str, a: Mapping[str, Any]) -> str:
         )
         took = _dur(float(r["finished"]) - float(r["started"])) if r.get("finished") else "running"
         rows.append(
-            f'<tr class="release o-{_e(str(r.get("outcome")))}">'
+            f'<tr class="release r-{_e(str(r.get("outcome")))}">'
             f'<td><a href="{_e(href)}">{_e(str(r["id"]))}</a></td>'
             f"<td>{_e(str(r.get('version')))}</td><td>{_e(str(r.get('strategy')))}</td>"
             f'<td><span class="outcome o-{_e(str(r.get("outcome")))}">'
@@ -295,7 +325,8 @@ def _flags(sources: Sequence[Mapping[str, Any]]) -> str:
 def _log(log: Sequence[Any]) -> str:
     rows = "".join(
         f'<li class="log-{_e(str(e.get("level")))}"><span class="muted">'
-        f"{_e(_clock(e.get('time')))}</span> {_e(str(e.get('message')))}</li>"
+        f"{_e(_clock(e.get('time')))}</span> <b>{_e(str(e.get('level')))}</b> "
+        f"{_e(str(e.get('message')))}</li>"
         for e in reversed(list(log))
     )
     return (
