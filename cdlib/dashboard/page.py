@@ -126,7 +126,8 @@ def _current(app: str, cur: Mapping[str, Any] | None, can_act: bool) -> str:
         f'<span class="stepname">{_e(str(step_name))}</span></p>{wait_html}'
         f'<div class="release-weights" id="weights-{_e(app)}">'
         f"{_weights_bar(cur.get('weights') or {})}{_weight_chart(cur)}</div>"
-        f"{_analysis(app, cur.get('analysis') or [], cur.get('samples') or [])}{buttons}"
+        f"{_analysis(app, cur.get('analysis') or [], cur.get('samples') or [], cur.get('started'))}"
+        f"{buttons}"
         f'<details class="steps"><summary>{len(cur.get("steps", []))} steps</summary>'
         f"<ol>{steps}</ol></details></section>"
     )
@@ -190,7 +191,9 @@ def _weight_chart(cur: Mapping[str, Any]) -> str:
     )
 
 
-def _analysis(app: str, latest: Sequence[Mapping[str, Any]], samples: Sequence[Any]) -> str:
+def _analysis(
+    app: str, latest: Sequence[Mapping[str, Any]], samples: Sequence[Any], started: Any = None
+) -> str:
     if not latest:
         return '<p class="muted">No analysis sample yet.</p>'
     rows = []
@@ -209,7 +212,7 @@ def _analysis(app: str, latest: Sequence[Mapping[str, Any]], samples: Sequence[A
             f"<td>{_e(str(s.get('step')))}</td></tr>"
         )
     charts = []
-    t0 = min((float(s["time"]) for s in samples), default=0.0)
+    t0 = float(started or min((float(s["time"]) for s in samples), default=0.0))
     for metric in dict.fromkeys(str(s.get("metric")) for s in samples):
         mine = [s for s in samples if s.get("metric") == metric and s.get("value") is not None]
         if len(mine) < 2:

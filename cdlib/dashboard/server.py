@@ -79,7 +79,8 @@ class Dashboard:
 
     Args:
         sources: what to read (state store, flag stores).
-        host, port: where to listen (port 0: a free one; see :attr:`url`).
+        host: the address to listen on (see :func:`cdlib.dashboard.check_bind`).
+        port: the port (0: a free one; see :attr:`url`).
         tokens: access tokens that may act (promote, abort); none: read-only.
         interval: seconds between the page's refreshes (and how long a snapshot is reused).
         log: where log lines go besides the page (default: stderr).
