@@ -171,8 +171,8 @@ def _weights_bar(weights: Mapping[str, Any]) -> str:
 
 def _weight_chart(cur: Mapping[str, Any]) -> str:
     series = cur.get("weight_series") or {}
-    if not series:
-        return ""
+    if not any(len(pts) > 1 for pts in series.values()):
+        return ""  # one point is no line yet: the bar above says it
     end = max([0.0, *(float(t) for pts in series.values() for t, _ in pts)])
     return (
         '<div class="charts">'

@@ -174,7 +174,8 @@ def test_dashboard_follows_a_canary_and_promotes_its_gate(env: Env, tmp_path: Pa
     finally:
         driver.quit()
         load.stop()
-        release.join(120) if release.is_alive() else None
+        if release.is_alive():
+            release.join(120)
         dash.stop()
 
 
