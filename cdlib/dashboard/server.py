@@ -21,6 +21,7 @@ import collections
 import hmac
 import json
 import re
+import socket
 import sys
 import threading
 import time
@@ -105,8 +106,8 @@ class Dashboard:
         self._snap: tuple[float, dict[str, Any]] | None = None
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"dash": self})
-        self.server = ThreadingHTTPServer((host, port), handler)
-        self.server.daemon_threads = True
+        server = _Server6 if ":" in host else _Server
+        self.server: ThreadingHTTPServer = server((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -170,11 +171,23 @@ class Dashboard:
         return found
 
 
+class _Server(ThreadingHTTPServer):
+    # Request threads never keep the process alive: stopping does not wait for a
+    # browser's idle keep-alive connection.
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class _Handler(BaseHTTPRequestHandler):
     dash: Dashboard
     server_version = "cdlib-dashboard"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    #: Seconds a connection may stay silent (a slow or idle client frees its thread).
+    timeout = 30
 
     # -- plumbing ---------------------------------------------------------
     def log_message(self, format: str, *args: Any) -> None:
@@ -268,6 +281,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- POST -------------------------------------------------------------
     def do_POST(self) -> None:
+        try:
+            self._post()
+        except CdlibError as exc:
+            self.dash.log("error", f"POST {urlsplit(self.path).path}: {exc}")
+            self._fail(500, f"cannot change the state: {exc}", api=True)
+
+    def _post(self) -> None:
         d = self.dash
         path = urlsplit(self.path).path
         peer = self.client_address[0]

@@ -341,3 +341,19 @@ def test_the_server_stops_cleanly_on_sigterm(state: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serves_on_ipv6_loopback(state: Path) -> None:
+    try:
+        d = Dashboard(Sources(LocalStore(str(state)), read_router=False), host="::1", port=0)
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    d.start()
+    try:
+        assert d.url.startswith("http://[::1]:")
+        conn = http.client.HTTPConnection("::1", d.port, timeout=10)
+        conn.request("GET", "/api/apps/web")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        d.stop()
