@@ -27,6 +27,7 @@ COMMANDS = {
     "unlock": "cdlib.cli.releases",
     "vault": "cdlib.cli.vault",
     "report": "cdlib.cli.report",
+    "dashboard": "cdlib.cli.dashboard",
 }
 
 

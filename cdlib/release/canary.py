@@ -138,6 +138,7 @@ class Canary(Strategy):
         if not run.ctx.check:
             router.tag_release(canary, self.version)
         self._expected = dict(state.weights)
+        run.rec.plan = [f"traffic {s.weight}%" for s in self.steps]
         try:
             for step in self.steps:
                 self._step(run, router, step, stable, canary)

@@ -142,7 +142,9 @@ class Gate:
             entry = _entry(app, release_id, state_dir) or {}
             sig = entry.get("signal")
             if sig == ABORT:
-                raise Aborted(f"gate {self.name!r}: aborted by 'cdlib abort'")
+                by = entry.get("by")
+                frm = f" from {by}" if isinstance(by, str) and by else ""
+                raise Aborted(f"gate {self.name!r}: aborted by 'cdlib abort'{frm}")
             if sig == PROMOTE:
                 who = sender(app, release_id, state_dir=state_dir)
                 clear(app, release_id, state_dir=state_dir)

@@ -98,6 +98,10 @@ class ReleaseRecord:
     #: Canary analysis samples, oldest first (:class:`cdlib.release.sampling.Sample`
     #: as dicts); records written before samples existed load with none.
     samples: list[dict[str, Any]] = field(default_factory=list)
+    #: The traffic steps the strategy means to take, in order (a canary's
+    #: ``["traffic 10%", "traffic 50%", "traffic 100%"]``: each the start of a step's
+    #: name), so a view can say "step 2 of 3"; empty in older records.
+    plan: list[str] = field(default_factory=list)
 
     @property
     def unfinished(self) -> bool:
@@ -165,6 +169,7 @@ _RECORD_TYPES: dict[str, tuple[type, ...]] = {
     "metadata": (dict,),
     "approvals": (list,),
     "samples": (list,),
+    "plan": (list,),
 }
 
 

@@ -17,7 +17,7 @@ from cdlib.engine.play import Play
 from cdlib.engine.results import TaskResult
 from cdlib.engine.task import Status
 from cdlib.release.analysis import Measurement
-from cdlib.release.gates import ABORT, Aborted, Gate, received
+from cdlib.release.gates import ABORT, Aborted, Gate, received, sender
 from cdlib.release.history import FAILED, History, Recorder, ReleaseRecord
 from cdlib.release.hooks import HookEvent
 from cdlib.release.interrupt import check as check_interrupt
@@ -145,7 +145,9 @@ class Journal:
         end = time.monotonic() + seconds
         while True:
             if self.aborted():
-                raise Aborted("aborted by 'cdlib abort'")
+                # Who sent it goes into the release's reason: the history says who stopped it.
+                who = sender(self.s.app, self.rec.id, state_dir=self.s.state_dir)
+                raise Aborted("aborted by 'cdlib abort'" + (f" from {who}" if who else ""))
             if not self.ctx.check:
                 check_interrupt(self.s.app, self.rec.id, state_dir=self.s.state_dir)
                 if self.alarm_watch is not None:

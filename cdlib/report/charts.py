@@ -26,6 +26,8 @@ class Series:
     step: bool = False
     #: Optional CSS class per point (``fail`` marks a failing sample).
     marks: list[str] = field(default_factory=list)
+    #: Its colour (default: the next of :data:`PALETTE`).
+    color: str | None = None
 
 
 def line_chart(
@@ -96,7 +98,7 @@ def line_chart(
             f'text-anchor="end">threshold {escape(fmt(threshold))}</text>'
         )
     for i, s in enumerate(series):
-        color = PALETTE[i % len(PALETTE)]
+        color = s.color or PALETTE[i % len(PALETTE)]
         pts: list[tuple[float, float]] = []
         for j, (x, y) in enumerate(s.points):
             if s.step and j:
@@ -104,21 +106,21 @@ def line_chart(
             pts.append((x, y))
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
         out.append(
-            f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2" '
+            f'<polyline points="{path}" fill="none" stroke="{escape(color)}" stroke-width="2" '
             f'class="series" data-series="{escape(s.name)}"/>'
         )
         for j, (x, y) in enumerate(s.points):
             mark = s.marks[j] if j < len(s.marks) else ""
             out.append(
-                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}" '
+                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{escape(color)}" '
                 f'class="point {escape(mark)}"><title>{escape(s.name)} {escape(fmt(y))} at '
                 f"{escape(seconds(x))}</title></circle>"
             )
     legend_x = LEFT
     for i, s in enumerate(series):
-        color = PALETTE[i % len(PALETTE)]
+        color = s.color or PALETTE[i % len(PALETTE)]
         out.append(
-            f'<rect x="{legend_x}" y="{H - 12}" width="10" height="10" fill="{color}"/>'
+            f'<rect x="{legend_x}" y="{H - 12}" width="10" height="10" fill="{escape(color)}"/>'
             f'<text x="{legend_x + 14}" y="{H - 3}" class="legend">{escape(s.name)}</text>'
         )
         legend_x += 24 + 7 * len(s.name)

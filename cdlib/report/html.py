@@ -278,12 +278,16 @@ def _outcome(rec: ReleaseRecord, end: float) -> str:
     )
 
 
-def _fmt(metric: str) -> Any:
+def metric_format(metric: str) -> Any:
+    """How a value of ``metric`` reads: a percentage, milliseconds, or as is."""
     if metric == ERROR_RATE:
         return lambda v: f"{v:.2%}"
     if metric == RESPONSE_TIME:
         return lambda v: f"{v:.0f} ms" if abs(v) >= 10 else f"{v:.1f} ms"
     return lambda v: f"{v:g}"
+
+
+_fmt = metric_format
 
 
 def _weights_text(ws: Mapping[str, int]) -> str:

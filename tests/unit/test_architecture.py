@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("engine",),
     ("tasks", "checks", "traffic", "flags", "install", "release_install", "aws"),
     ("release",),
-    ("cli", "report"),
+    ("cli", "report", "dashboard"),
     ("cdlib", "api"),
 ]
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
