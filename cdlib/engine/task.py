@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import dataclasses
+import inspect
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -198,6 +199,17 @@ def collect_task_errors() -> Iterator[list[PlaybookError]]:
 
 class _TaskMeta(type):
     """Turns a bad keyword into a located :class:`PlaybookError` at construction."""
+
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """The task's options, as its dataclass ``__init__`` takes them.
+
+        Without it, ``inspect.signature`` and ``help()`` would show this metaclass's
+        ``__call__``, ``(*args, **kwargs)``, for every task.
+        """
+        sig = inspect.signature(cls.__init__)
+        params = list(sig.parameters.values())[1:]  # drop self
+        return sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
 
     def __call__(cls, *args: object, **kwargs: object) -> object:
         try:
