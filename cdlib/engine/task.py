@@ -207,7 +207,7 @@ class _TaskMeta(type):
         Without it, ``inspect.signature`` and ``help()`` would show this metaclass's
         ``__call__``, ``(*args, **kwargs)``, for every task.
         """
-        sig = inspect.signature(cls.__init__)
+        sig = inspect.signature(cls.__init__)  # type: ignore[misc]
         params = list(sig.parameters.values())[1:]  # drop self
         return sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
 
