@@ -42,6 +42,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("-C", "--check", action="store_true", help="predict changes without making any")
     p.add_argument("-D", "--diff", action="store_true", help="show content diffs")
+    p.add_argument(
+        "--force-handlers",
+        action="store_true",
+        help="run notified handlers on a host even when a later task failed there",
+    )
     p.add_argument("-l", "--limit", metavar="PATTERN", help="restrict to hosts matching PATTERN")
     p.add_argument(
         "--state",
@@ -266,6 +271,7 @@ def main(args: argparse.Namespace) -> int:
             args.inventory or None,
             check=args.check,
             diff=args.diff,
+            force_handlers=args.force_handlers,
             limit=args.limit,
             extra_vars=extra,
             metadata=meta,

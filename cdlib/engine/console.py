@@ -197,7 +197,11 @@ class ConsoleSink:
         if r.status in (Status.FAILED, Status.UNREACHABLE) and r.msg:
             where = f" at {r.origin}" if r.origin else ""
             self.console.print(f"    [{color}]{self._esc(r.msg)}[/{color}][dim]{where}[/dim]")
-        elif r.msg and r.msg not in r.changes and (self.verbose or r.host.startswith("release:")):
+        elif (
+            r.msg
+            and r.msg != "; ".join(r.changes)
+            and (self.verbose or r.host.startswith("release:"))
+        ):
             self.console.print(f"    [dim]{self._esc(r.msg)}[/dim]")
         if self.diff and r.diff:
             for dl in r.diff.splitlines():

@@ -62,7 +62,9 @@ def execute_task(
     plan: Plan | None = None
     try:
         plan = task.plan(ctx)
-        msg = plan.ok_msg
+        # A changed result says what was (or, in check mode, would be) done; ``ok_msg``
+        # describes the host found already right, so it is only the unchanged message.
+        msg = "; ".join(plan.changes) if plan.changed else plan.ok_msg
         if not ctx.check and plan.applies:
             affects = plan.stale_paths
             # The change command also re-reads the facts it makes stale.

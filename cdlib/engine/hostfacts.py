@@ -13,13 +13,14 @@ are rendered again with the real values. Plays that use no fact never read them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from cdlib.engine.errors import PlaybookError
 from cdlib.engine.factcache import FactCache
 from cdlib.engine.task import Plan, Task
 from cdlib.engine.templating import Templar
+from cdlib.facts.base import Fact
 from cdlib.facts.host import FACT_VARIABLES, PLACEHOLDER, HostFactsFact, fact_vars
 
 
@@ -73,7 +74,10 @@ def is_real_error(exc: PlaybookError | Exception) -> bool:
     return "undefined variable" in text or "syntax error" in text
 
 
-def read_facts(cache: FactCache, upcoming: list[Task[Plan] | None]) -> dict[str, Any]:
-    """Read the host facts together with the facts ``upcoming`` tasks declared (one batch)."""
-    cache.set_upcoming(f for t in upcoming if t is not None for f in t.facts())
+def read_facts(
+    cache: FactCache, upcoming: list[Task[Plan] | None], extra: Sequence[Fact[object]] = ()
+) -> dict[str, Any]:
+    """Read the host facts together with the facts ``upcoming`` tasks declared and
+    ``extra`` facts (one batch)."""
+    cache.set_upcoming([*extra, *(f for t in upcoming if t is not None for f in t.facts())])
     return fact_vars(cache.get(HostFactsFact()))

@@ -55,6 +55,7 @@ def run(
     skip_tags: Sequence[str] = (),
     start_at_task: str | None = None,
     step: StepPrompt | None = None,
+    force_handlers: bool = False,
 ) -> RunResult:
     """Run a playbook (a path, a :class:`Play`, a strategy or a list of those); return results.
 
@@ -70,6 +71,8 @@ def run(
     ``never``); ``start_at_task`` skips every task before the first one with that name
     (or shell pattern); ``step`` is asked ``(play, task)`` before each task and answers
     ``y`` (run), ``n`` (skip) or ``c`` (run this and every later task without asking).
+    ``force_handlers`` runs the handlers notified on a host even when a later task
+    failed there (as Ansible's ``--force-handlers``).
     """
     book = _as_playbook(playbook)
     extra = dict(extra_vars or {})
@@ -92,6 +95,7 @@ def run(
             redact=redact,
             owns_connections=connection_factory is None,
             step=StepGate(step) if step is not None else None,
+            force_handlers=force_handlers,
         )
         if shared.owns_connections:
             _open_settings(shared, scope)

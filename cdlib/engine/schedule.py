@@ -8,6 +8,7 @@ hosts where a play asks for it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,8 +25,9 @@ from cdlib.engine.prepare import Prepared, Preparer, prepare_task
 from cdlib.engine.results import RunResult, TaskResult
 from cdlib.engine.secrets import Redactor
 from cdlib.engine.selection import StepGate
-from cdlib.engine.task import HostContext, Plan, Status, Task
+from cdlib.engine.task import FlushHandlers, HostContext, Plan, Status, Task
 from cdlib.errors import CdlibError
+from cdlib.facts.handlers import PendingHandlersFact, clear_command, mark_command, pending
 from cdlib.inventory.model import Host
 
 
@@ -68,6 +70,11 @@ class SessionView(Protocol):
     @property
     def step(self) -> StepGate | None:
         """``--step``: asks before each task."""
+        ...
+
+    @property
+    def force_handlers(self) -> bool:
+        """``--force-handlers``: notified handlers run on a host that failed too."""
         ...
 
     def host_connection(self, host: Host) -> tuple[Connection, FactCache]:
@@ -170,9 +177,11 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
     hv = p.vars[host.name]
     handlers = p.handlers[host.name]
     broken: dict[int, str] = {}
+    # Handlers an earlier run notified but never ran: read with the first batch of facts.
+    left = [PendingHandlersFact(play.name)] if play.handlers else []
     if p.gather:
         try:
-            hv = with_facts(hv, read_facts(facts, tasks), {**play.vars, **s.extra_vars})
+            hv = with_facts(hv, read_facts(facts, tasks, left), {**play.vars, **s.extra_vars})
         except UnreachableError as exc:
             s.emit(make_result(play.name, host.name, "gather facts", Status.UNREACHABLE, str(exc)))
             s.mark_dead(host.name)
@@ -187,6 +196,26 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
             if hd.name in p.deferred_handlers:
                 handlers[hd.name] = prepare_task(hd.task, hv, s.preparer.templar, host.name, [])
     ctx = HostContext(host.name, conn, facts, hv, s.check, s.diff, s.redact)
+    if left:
+        facts.set_upcoming([*left, *(f for t in tasks if t is not None for f in t.facts())])
+        try:
+            again = pending(play.name, handlers, ctx.fact(left[0]))
+        except UnreachableError as exc:
+            s.emit(make_result(play.name, host.name, "handlers", Status.UNREACHABLE, str(exc)))
+            s.mark_dead(host.name)
+            return False
+        if again:
+            notified |= again
+            s.emit(
+                make_result(
+                    play.name,
+                    host.name,
+                    "pending handlers",
+                    Status.OK,
+                    "notified by an earlier run that did not run them: "
+                    + ", ".join(h.name for h in play.handlers if h.name in again),
+                )
+            )
     for i, task in enumerate(tasks):
         if s.stop.is_set():
             return True
@@ -222,6 +251,11 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
             r.index = i
             s.emit(r)
             continue
+        if isinstance(task, FlushHandlers):
+            if not _handlers(s, p, handlers, ctx, notified, flush=task.label):
+                return False
+            notified.clear()
+            continue
         facts.set_upcoming(f for t in tasks[i:] if t is not None for f in t.facts())
         after = next((t for t in tasks[i + 1 :] if t is not None), None)
         soon = after.facts() if after is not None else []
@@ -232,8 +266,12 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
         r.index = i
         s.emit(r)
         if r.status is Status.CHANGED:
-            notified.update(task.notify)
+            _notify(s, play.name, ctx, notified, task.notify)
         if r.status is Status.UNREACHABLE or (r.status is Status.FAILED and not task.ignore_errors):
+            if s.force_handlers and r.status is Status.FAILED:
+                # As Ansible's --force-handlers: what changed before the failure still
+                # gets its handlers (the restart a release notified).
+                _handlers(s, p, handlers, ctx, notified)
             s.mark_dead(host.name)
             if play.any_errors_fatal:
                 s.result.aborted = f"any_errors_fatal: {r.task!r} failed on {host.name}"
@@ -242,17 +280,39 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
     return _handlers(s, p, handlers, ctx, notified)
 
 
+def _notify(
+    s: SessionView,
+    play: str,
+    ctx: HostContext,
+    notified: set[str],
+    notify: str | tuple[str, ...] | list[str],
+) -> None:
+    """Notify ``names``; a real run also leaves a marker on the host for each new one, so
+    a run that ends before the handler ran leaves it to the next run."""
+    names = {notify} if isinstance(notify, str) else set(notify)
+    new = names - notified
+    notified.update(names)
+    if new and not s.check:
+        # Best effort: a host that cannot keep the marker still runs the handler now.
+        with contextlib.suppress(CdlibError):
+            ctx.run(mark_command(play, new), check=False)
+
+
 def _handlers(
     s: SessionView,
     p: Prepared,
     rendered: dict[str, Task[Plan] | None],
     ctx: HostContext,
     notified: set[str],
+    flush: str = "",
 ) -> bool:
+    """Run the notified handlers; ``flush`` is the label of a ``flush_handlers`` task."""
     # Handlers may notify further handlers; run in definition order, once each.
     done: set[str] = set()
+    ran: set[str] = set()
+    ok = True
     progress = True
-    while progress:
+    while progress and ok:
         progress = False
         for n, hd in enumerate(p.play.handlers):
             if hd.name in notified and hd.name not in done:
@@ -260,17 +320,25 @@ def _handlers(
                 progress = True
                 task = rendered[hd.name]
                 if task is None:
+                    ran.add(hd.name)  # its condition is false on this host: nothing to run
                     continue
                 ctx.facts.set_upcoming(task.facts())
                 r = execute_task(p.play.name, task, ctx, handler_name=hd.name)
                 r.index = n
                 s.emit(r)
                 if r.status is Status.CHANGED:
-                    notified.update(task.notify)
+                    _notify(s, p.play.name, ctx, notified, task.notify)
                 if r.status in (Status.FAILED, Status.UNREACHABLE) and not task.ignore_errors:
                     s.mark_dead(ctx.host)
-                    return False
-    return True
+                    ok = False
+                    break
+                ran.add(hd.name)
+    if flush and not done:
+        s.emit(make_result(p.play.name, ctx.host, flush, Status.OK, "no handlers notified"))
+    if ran and not s.check:
+        with contextlib.suppress(CdlibError):
+            ctx.run(clear_command(p.play.name, ran), check=False)
+    return ok
 
 
 def _run_once(play: str, task: Task[Plan], ctx: HostContext, state: _RunOnce) -> TaskResult:

@@ -40,6 +40,8 @@ class Shared:
     owns_connections: bool
     #: ``--step``: asks before each task; None runs every task.
     step: StepGate | None = None
+    #: ``--force-handlers``: notified handlers run on a host that failed too.
+    force_handlers: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     conns: dict[str, Connection] = field(default_factory=dict)
 
@@ -127,6 +129,11 @@ class Session:
     def step(self) -> StepGate | None:
         """The ``--step`` gate, if the run asks before each task."""
         return self.shared.step
+
+    @property
+    def force_handlers(self) -> bool:
+        """``--force-handlers``: notified handlers run on a host that failed too."""
+        return self.shared.force_handlers
 
     def connection(self, host: Host) -> Connection:
         """The run's connection to ``host``."""

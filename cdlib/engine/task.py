@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import dataclasses
+import inspect
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -198,6 +199,17 @@ def collect_task_errors() -> Iterator[list[PlaybookError]]:
 
 class _TaskMeta(type):
     """Turns a bad keyword into a located :class:`PlaybookError` at construction."""
+
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """The task's options, as its dataclass ``__init__`` takes them.
+
+        Without it, ``inspect.signature`` and ``help()`` would show this metaclass's
+        ``__call__``, ``(*args, **kwargs)``, for every task.
+        """
+        sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+        params = list(sig.parameters.values())[1:]  # drop self
+        return sig.replace(parameters=params, return_annotation=inspect.Signature.empty)
 
     def __call__(cls, *args: object, **kwargs: object) -> object:
         try:
@@ -390,6 +402,35 @@ class InvalidTask(Task[Plan]):
         return False
 
 
+@dataclass(kw_only=True)
+class FlushHandlers(Task[Plan]):
+    """Run the handlers notified so far on each host, here rather than at the end of the play.
+
+    As Ansible's ``meta: flush_handlers``: put it before a task that needs the
+    restarted service (a smoke check after a release), so the check tests the new
+    configuration. Handlers notified after it run again at the end of the play. It is
+    not a task of its own on a host: the scheduler runs the handlers in its place. In
+    check mode the handlers report what they would do, as at the end of a play.
+
+    Example:
+        ```python
+        play.task(tasks.template("shop.conf.j2", "/etc/shop.conf", notify="restart shop"))
+        play.task(tasks.flush_handlers())  # the smoke check after it sees the restarted app
+        ```
+    """
+
+    kind = "flush_handlers"
+
+    def validate(self) -> None:
+        """It notifies nothing and runs on every host of the batch."""
+        if self.notify or self.run_once:
+            raise self.error("flush_handlers takes no 'notify' or 'run_once'")
+
+    def plan(self, ctx: HostContext) -> Plan:
+        """Never planned: the scheduler runs the notified handlers instead."""
+        return Plan(ok_msg="no handlers notified", then=Then.DONE)
+
+
 _SPECS: dict[type, list[tuple[str, OptionSpec]]] = {}
 
 
@@ -544,6 +585,7 @@ def unknown_option_error(exc: TypeError, origin: Origin, task_cls: type) -> Play
 
 __all__ = [
     "Affects",
+    "FlushHandlers",
     "HostContext",
     "InvalidTask",
     "OptionCheck",

@@ -26,6 +26,9 @@ class FileState:
     sha256: str | None = None
     target: str | None = None
     content: bytes | None = None
+    #: For an absent path: the nearest directory above it that exists (``None`` when
+    #: not read). Equal to the path's parent when only the path itself is missing.
+    base: str | None = None
 
     @property
     def exists(self) -> bool:
@@ -58,7 +61,10 @@ class PathFact(Fact[FileState]):
             'elif [ -d "$p" ]; then echo kind=directory; '
             'elif [ -f "$p" ]; then echo kind=file; '
             'elif [ -e "$p" ]; then echo kind=other; '
-            "else echo kind=absent; exit 0; fi; "
+            # An absent path also says how much of its parent exists: builtins only, so a
+            # present path costs nothing more.
+            'else echo kind=absent; d=${p%/*}; while [ -n "$d" ] && [ ! -d "$d" ]; do '
+            'd=${d%/*}; done; printf "base=%s\\n" "${d:-/}"; exit 0; fi; '
             's=$(stat --printf "mode=%a\\nowner=%U\\ngroup=%G\\nsize=%s" -- "$p") && '
             'printf "%s\\n" "$s"; '
             '[ -f "$p" ] && [ ! -L "$p" ] || exit 0; '
@@ -81,7 +87,7 @@ def parse_path_state(output: str) -> FileState:
             fields.setdefault(k.strip(), v)
     kind = fields.get("kind", "absent")
     if kind == "absent":
-        return FileState("absent")
+        return FileState("absent", base=fields.get("base"))
     content = None
     if "content" in fields:
         try:

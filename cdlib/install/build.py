@@ -88,18 +88,66 @@ def _where(name: str, table: Mapping[str, Member]) -> str:
     return f"{parent}/{parts[-1]}" if parent else parts[-1]
 
 
-def check_members(members: Iterable[tuple[str, str, str | None]], writes: Sequence[str]) -> None:
+def strip_name(name: str, strip: int) -> str | None:
+    """``name`` as ``tar --strip-components=strip`` unpacks it, or ``None`` when dropped.
+
+    GNU tar counts every component, ``.`` included (``./app/x`` stripped by 1 is
+    ``app/x``), and skips repeated slashes.
+    """
+    if strip <= 0:
+        return name
+    parts = [p for p in name.split("/") if p]
+    if len(parts) <= strip:
+        return None
+    return "/".join(parts[strip:])
+
+
+def wrapper_depth(names: Iterable[str]) -> tuple[int, str]:
+    """How many leading directories every member of a build sits under, and their path.
+
+    ``app-1.2/bin/x`` and ``app-1.2/lib/y`` give ``(1, "app-1.2")``; a build with
+    anything at its top level besides one directory gives ``(0, "")``.
+    """
+    paths = [[p for p in n.split("/") if p] for n in names]
+    paths = [p for p in paths if p]
+    k = 0
+    while True:
+        deeper = [p for p in paths if len(p) > k + 1]
+        heads = {p[k] for p in deeper}
+        if len(heads) != 1:
+            break
+        head = heads.pop()
+        if any(len(p) == k + 1 and p[k] != head for p in paths):
+            break
+        k += 1
+    return k, "/".join(paths[0][:k]) if k else ""
+
+
+def check_members(
+    members: Iterable[tuple[str, str, str | None]], writes: Sequence[str], strip: int = 0
+) -> None:
     """Refuse a build whose members escape, or whose ``writes`` go through a symlink.
 
     ``members`` are ``(name, kind, linkname)`` with kind ``"sym"``, ``"hard"`` or
     ``"other"``, in archive order (a later member replaces an earlier one at the same
     path). ``writes`` are the paths inside the release that cdlib writes or replaces.
+    ``strip`` leading components are removed from each name first, as the host's tar
+    does (and from hard link targets, which tar strips too; a symlink's target is text
+    and stays as it is, so it is judged from where the link lands).
     Raises :class:`BuildRefused` naming the member and its target.
     """
     table: dict[str, Member] = {}
-    for name, kind, linkname in members:
-        if name.startswith("/") or ".." in name.split("/"):
-            raise BuildRefused(f"member {name!r} has a path outside the release")
+    for raw, kind, raw_link in members:
+        if raw.startswith("/") or ".." in raw.split("/"):
+            raise BuildRefused(f"member {raw!r} has a path outside the release")
+        name = strip_name(raw, strip)
+        if name is None:
+            continue  # tar drops a member with no more than ``strip`` components
+        linkname = raw_link
+        if kind == "hard" and raw_link is not None:
+            if raw_link.startswith("/") or ".." in raw_link.split("/"):
+                raise BuildRefused(f"member {raw!r} is a hard link to {raw_link!r}, outside")
+            linkname = strip_name(raw_link, strip) or ""
         key = _where(name, table)
         if kind == "hard":
             target = linkname or ""
@@ -107,11 +155,11 @@ def check_members(members: Iterable[tuple[str, str, str | None]], writes: Sequen
                 raise BuildRefused(f"member {name!r} is a hard link to {target!r}, outside")
             # A hard link to a symlink member is that symlink again, at another path.
             prev = table.get(_where(target, table))
-            table[key] = Member(name, prev.link if prev else None)
+            table[key] = Member(raw, prev.link if prev else None)
         elif kind == "sym":
-            table[key] = Member(name, linkname or "")
+            table[key] = Member(raw, linkname or "")
         else:
-            table[key] = Member(name)
+            table[key] = Member(raw)
     for key, m in table.items():
         if m.link is None:
             continue
@@ -132,25 +180,27 @@ def check_members(members: Iterable[tuple[str, str, str | None]], writes: Sequen
                 )
 
 
-_checked: dict[tuple[str, int, int, tuple[str, ...]], str] = {}
+_checked: dict[tuple[str, int, int, tuple[str, ...], int], tuple[str, tuple[int, str]]] = {}
 _checked_lock = threading.Lock()
 
 
-def check_build(path: Path, writes: Sequence[str]) -> None:
+def check_build(path: Path, writes: Sequence[str], strip: int = 0) -> tuple[int, str]:
     """Read the tarball at ``path`` and apply :func:`check_members` (cached per file state).
 
+    Returns the :func:`wrapper_depth` of the build as unpacked with ``strip``.
     Raises :class:`BuildRefused` (also for an archive that cannot be read).
     """
     import tarfile  # only when installing: keeps ``import cdlib`` quick
 
     st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns, tuple(sorted(writes)))
+    key = (str(path), st.st_size, st.st_mtime_ns, tuple(sorted(writes)), strip)
     with _checked_lock:
         if key in _checked:
-            if _checked[key]:
-                raise BuildRefused(_checked[key])
-            return
+            if _checked[key][0]:
+                raise BuildRefused(_checked[key][0])
+            return _checked[key][1]
     verdict = ""
+    depth: tuple[int, str] = (0, "")
     try:
         with tarfile.open(path, mode="r:*") as tar:
             members = [
@@ -161,12 +211,17 @@ def check_build(path: Path, writes: Sequence[str]) -> None:
                 )
                 for m in tar
             ]
-        check_members(members, writes)
+        check_members(members, writes, strip)
+        kept = [strip_name(m[0], strip) for m in members]
+        depth = wrapper_depth(n for n in kept if n is not None)
+        if not any(n for n in kept if n is not None and n.strip("/.")):
+            verdict = f"strip_components={strip} leaves nothing of it to install"
     except BuildRefused as exc:
         verdict = str(exc)
     except (tarfile.TarError, EOFError, OSError) as exc:
         verdict = f"cannot read it as a tar archive: {exc}"
     with _checked_lock:
-        _checked[key] = verdict
+        _checked[key] = (verdict, depth)
     if verdict:
         raise BuildRefused(verdict)
+    return depth

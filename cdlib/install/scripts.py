@@ -126,6 +126,7 @@ def install_script(
     switch: bool,
     prune: Sequence[str],
     records: Mapping[str, Mapping[str, Any]],
+    strip_components: int = 0,
 ) -> str:
     """The whole install as one sh script, run under the deploy lock.
 
@@ -136,6 +137,9 @@ def install_script(
     Without it the release exists and only its config files are replaced (each renamed
     over the old one). Then the optional check, the atomic switch of ``current``, pruning
     and log records (``records`` keyed by ``install``/``config``/``activate``/``prune``/``bad``).
+    ``strip_components`` leading components of each build member are dropped when it is
+    unpacked (checked beforehand by :func:`cdlib.install.build.check_build` with the same
+    number; the unpacked tree is checked again here).
 
     First it removes the temp dirs (a partial upload, a half-unpacked release) of a run
     that died mid-install without its cleanup trap (host killed, power lost): the script
@@ -164,7 +168,8 @@ def install_script(
             f'[ "$got" = {q(sha256)} ] || {{ echo "build checksum mismatch after upload: '
             f'$got != {sha256}" >&2; exit 1; }}',
             f"tmp=$(mktemp -d {q(root + '/releases/.' + version + '.cdlib-XXXXXX')})",
-            'tar -xzf "$up" -C "$tmp" --no-same-owner',
+            'tar -xzf "$up" -C "$tmp" --no-same-owner'
+            + (f" --strip-components={int(strip_components)}" if strip_components else ""),
             'rm -f -- "$up"',
             no_escaping_links('"$tmp"'),
         ]

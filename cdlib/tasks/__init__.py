@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from cdlib.engine.task import FlushHandlers
 from cdlib.tasks.absent import Absent, absent
 from cdlib.tasks.archive import Unarchive, unarchive
 from cdlib.tasks.command import Command, command
@@ -29,6 +30,10 @@ from cdlib.tasks.pip import Pip, pip
 from cdlib.tasks.service import Service, service
 from cdlib.tasks.users import Group, UnixGroup, User, group, user
 
+#: ``tasks.flush_handlers()``: run the handlers notified so far (Ansible's
+#: ``meta: flush_handlers``); the engine runs them in its place.
+flush_handlers = FlushHandlers
+
 __all__ = [
     "Absent",
     "AutoScalingGroup",
@@ -43,6 +48,7 @@ __all__ = [
     "FlagKill",
     "FlagRamp",
     "FlagSet",
+    "FlushHandlers",
     "Group",
     "HAProxyConfig",
     "Install",
@@ -75,6 +81,7 @@ __all__ = [
     "flag_kill",
     "flag_ramp",
     "flag_set",
+    "flush_handlers",
     "group",
     "haproxy_config",
     "install",

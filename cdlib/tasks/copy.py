@@ -22,7 +22,7 @@ from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
 from cdlib.tasks._local import file_sha256, local_path
 from cdlib.tasks._upload import install
-from cdlib.tasks.files import _Attrs, content_diff, normalize_mode
+from cdlib.tasks.files import _Attrs, content_diff, normalize_mode, require_parent
 
 #: Local files up to this size are read for a diff (content above it is reported as differing).
 _DIFF_LIMIT = 64 * 1024
@@ -98,6 +98,7 @@ class Copy(_Attrs[CopyPlan]):
             raise TaskFailed(
                 f"{self.dest} exists and is a {st.kind}; give the full file path as dest"
             )
+        require_parent(ctx, self.dest, st)
         changes: list[str] = []
         diff = None
         if not st.exists or st.sha256 != self._sha:
@@ -105,6 +106,8 @@ class Copy(_Attrs[CopyPlan]):
             diff = _diff_local(st, self._local, self.dest, ctx)
         if st.exists:
             changes += self._attr_changes(st)
+        if changes:
+            self._require_accounts(ctx, st)
         return CopyPlan(
             changes=changes,
             affects=[self.dest],

@@ -22,6 +22,7 @@ from cdlib.engine.task import HostContext, Plan, Prediction, Task, absolute_path
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
+from cdlib.facts.users import GroupFact, UserFact
 from cdlib.tasks._local import local_path
 
 PROTECTED = {
@@ -97,6 +98,24 @@ class _Attrs(Task[_P]):
         if not _mode_ok(self.mode):
             raise self.error(f"option 'mode' must be an octal mode like '0644', got {self.mode!r}")
 
+    def _require_accounts(self, ctx: HostContext, st: FileState | None) -> None:
+        """Fail, as ``chown`` would, when the owner or group to set does not exist.
+
+        Read only when a change sets them (a no-change run pays nothing); in check mode a
+        ``user``/``group`` task earlier in the run counts, through its prediction.
+        """
+        found = st if st is not None and st.exists else None
+        sets_owner = self.owner and (found is None or found.owner != self.owner)
+        if sets_owner and not ctx.fact(UserFact(str(self.owner))).exists:
+            raise TaskFailed(
+                f"owner {self.owner!r} does not exist on the host (and no earlier task creates it)"
+            )
+        sets_group = self.group and (found is None or found.group != self.group)
+        if sets_group and not ctx.fact(GroupFact(str(self.group))).exists:
+            raise TaskFailed(
+                f"group {self.group!r} does not exist on the host (and no earlier task creates it)"
+            )
+
     def _attr_changes(self, st: FileState) -> list[str]:
         out = []
         if self.mode and st.mode != self.mode:
@@ -106,6 +125,30 @@ class _Attrs(Task[_P]):
         if self.group and st.group != self.group:
             out.append(f"group {st.group} -> {self.group}")
         return out
+
+
+def require_parent(ctx: HostContext, path: str, st: FileState) -> None:
+    """Fail (as the real write would) when ``path`` is absent and its directory is too.
+
+    The path's fact says which directory above it exists; when that is not its parent,
+    the parent is looked up once more: in check mode an earlier task may be predicted to
+    create it, in a real run an earlier task may just have. A symlink there counts as the
+    directory it points to.
+    """
+    if st.exists or st.base is None:
+        return
+    parent = posixpath.dirname(path) or "/"
+    if st.base == parent:
+        return
+    found: FileState = ctx.fact(PathFact(parent))
+    if found.kind in ("directory", "link"):
+        return
+    if found.exists:
+        raise TaskFailed(f"cannot write {path}: {parent} is a {found.kind}, not a directory")
+    raise TaskFailed(
+        f"cannot write {path}: directory {parent} does not exist (nothing earlier in the "
+        f"play creates it; add tasks.directory({parent!r}) before this task)"
+    )
 
 
 def check_abs_path(task: Task[Plan], path: str, option: str = "path") -> None:
@@ -119,6 +162,8 @@ class DirectoryPlan(Plan):
     """The directory as planning found it."""
 
     before: FileState | None = None
+    #: Directories above the path that ``mkdir -p`` creates too.
+    parents: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -164,8 +209,15 @@ class Directory(_Attrs[DirectoryPlan]):
         if st.exists and st.kind != "directory":
             raise TaskFailed(f"{self.path} exists and is a {st.kind}, not a directory")
         if not st.exists:
-            return DirectoryPlan(changes=[f"create {self.path}"], affects=[self.path])
+            self._require_accounts(ctx, None)
+            return DirectoryPlan(
+                changes=[f"create {self.path}"],
+                affects=[self.path],
+                parents=_created_parents(self.path, st.base),
+            )
         changes = self._attr_changes(st)
+        if changes:
+            self._require_accounts(ctx, st)
         return DirectoryPlan(changes=changes, affects=[self.path], ok_msg="exists", before=st)
 
     def predict(self, plan: DirectoryPlan) -> list[Prediction] | None:
@@ -179,7 +231,8 @@ class Directory(_Attrs[DirectoryPlan]):
             owner=self.owner or before.owner,
             group=self.group or before.group,
         )
-        return [(PathFact(self.path), after)]
+        made: list[Prediction] = [(PathFact(p), FileState("directory")) for p in plan.parents]
+        return [*made, (PathFact(self.path), after)]
 
     def apply(self, ctx: HostContext, plan: DirectoryPlan) -> str | None:
         """mkdir -p and chmod/chown in one command, or rm -rf."""
@@ -195,6 +248,18 @@ class Directory(_Attrs[DirectoryPlan]):
         attrs = attrs_command(self.path, self.mode, self.owner, self.group)  # type: ignore[arg-type]
         ctx.run(cmd + (" && " + attrs if attrs else ""))
         return None
+
+
+def _created_parents(path: str, base: str | None) -> list[str]:
+    """The directories between ``base`` (which exists) and ``path`` that ``mkdir -p`` makes."""
+    out: list[str] = []
+    if base is None:
+        return out
+    d = posixpath.dirname(path.rstrip("/")) or "/"
+    while d not in (base, "/") and d.startswith(base.rstrip("/") + "/"):
+        out.append(d)
+        d = posixpath.dirname(d) or "/"
+    return out
 
 
 def content_diff(old: bytes | None, new: bytes | None, path: str, ctx: HostContext) -> str | None:
@@ -306,6 +371,8 @@ class _Content(_Attrs[ContentPlan]):
             raise TaskFailed(f"{path} exists and is a {st.kind}, not a file")
         data = self.desired_bytes()
         if not st.exists:
+            require_parent(ctx, path, st)
+            self._require_accounts(ctx, None)
             data = data if data is not None else b""
             return ContentPlan(
                 changes=[f"create {path}"],
@@ -324,6 +391,8 @@ class _Content(_Attrs[ContentPlan]):
             elif ctx.diff:
                 diff = f"content of {path} differs (too large to diff)\n"
         changes += self._attr_changes(st)
+        if changes:
+            self._require_accounts(ctx, st)
         return ContentPlan(
             changes=changes, affects=[path], write=write, diff=diff, ok_msg="in place", before=st
         )
@@ -505,6 +574,7 @@ class Symlink(Task[Plan]):
             )
         if st.exists and not self.force:
             raise TaskFailed(f"{self.path} exists and is a {st.kind}; set force=True to replace it")
+        require_parent(ctx, self.path, st)
         return Plan(changes=[f"link -> {self.target}"], affects=[self.path])
 
     def predict(self, plan: Plan) -> list[Prediction] | None:

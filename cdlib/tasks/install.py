@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import posixpath
 import re
 import shlex
 import time
@@ -23,6 +24,7 @@ from cdlib.engine.secrets import Secret
 from cdlib.engine.task import HostContext, Plan, Prediction, Task, absolute_path, option
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
+from cdlib.facts.files import PathFact
 from cdlib.facts.release import ReleaseFact, ReleaseState, ReleaseVersionFact
 from cdlib.install.build import BuildRefused, check_build
 from cdlib.install.layout import AppLayout, lock_note, log_record
@@ -30,6 +32,7 @@ from cdlib.install.lock import deploy_lock
 from cdlib.install.scripts import CHECK_FAILED_EXIT, config_tar, install_script
 from cdlib.install.state import previous_good, to_prune
 from cdlib.tasks._local import file_sha256, local_path
+from cdlib.tasks.files import content_diff
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -104,6 +107,11 @@ class Install(Task[InstallPlan]):
             the release is marked bad, ``current`` is not switched and the task fails.
         keep: releases kept after an install (the current and previous are always kept).
         lock_timeout: seconds to wait for another run's deploy lock before failing.
+        strip_components: leading path components removed from every member of the
+            build when it is unpacked (``tar --strip-components``). The default, 0,
+            unpacks the build as it is: a tarball of one directory ``app-1.4.0/`` puts
+            the app in ``releases/<version>/app-1.4.0/``; the install's change message
+            then says so, and ``strip_components=1`` puts its content at the top.
 
     A release is immutable: installing an existing version with a different build fails.
     A build whose symlinks point outside the release is refused before any host is touched
@@ -133,7 +141,9 @@ class Install(Task[InstallPlan]):
     check_cmd: str | None = field(default=None, metadata=option(templated=True))
     keep: int = 5
     lock_timeout: float = 60.0
+    strip_components: int = 0
     _config: dict[str, bytes] = field(default_factory=dict, init=False, repr=False)
+    _wrapper: tuple[int, str] = field(default=(0, ""), init=False, repr=False)
     _sha256: str = field(default="", init=False, repr=False)
     _build_path: str = field(default="", init=False, repr=False)
 
@@ -157,6 +167,8 @@ class Install(Task[InstallPlan]):
             )
         if self.lock_timeout < 0:
             raise self.error("option 'lock_timeout' must be >= 0")
+        if self.strip_components < 0:
+            raise self.error(f"option 'strip_components' must be >= 0, got {self.strip_components}")
         for d in self.shared_dirs:
             _check_rel(self, d, "shared_dirs")
         for f in self.shared_files:
@@ -209,7 +221,7 @@ class Install(Task[InstallPlan]):
         except OSError as exc:
             raise self.error(f"cannot read build {str(build)!r}: {exc.strerror}") from None
         try:
-            check_build(build, [*t._config_paths(), *t._links()])
+            t._wrapper = check_build(build, [*t._config_paths(), *t._links()], t.strip_components)
         except BuildRefused as exc:
             raise self.error(f"build {str(build)!r} refused: {exc}") from None
         tvars = {
@@ -232,7 +244,38 @@ class Install(Task[InstallPlan]):
     def plan(self, ctx: HostContext) -> InstallPlan:
         """Compare the host's releases with the asked version, build and config."""
         st = self._merged(ctx.fact(ReleaseFact(self.app_root)), ctx.fact(self._vfact()))
-        return self._decide(st, note_lock=True)
+        plan = self._decide(st, note_lock=True)
+        plan.diff = self._config_diff(ctx, st, plan.write)
+        return plan
+
+    def _config_diff(self, ctx: HostContext, st: ReleaseState, write: list[str]) -> str | None:
+        """``--diff``: each config file to write against the one it replaces.
+
+        That is the file in this release when it is installed, else the same file in the
+        current release (what the app reads until the switch). Secrets are masked by the
+        run's redactor, which learns the ``env`` values given as :class:`~cdlib.Secret`.
+        """
+        if not ctx.diff or not write:
+            return None
+        for v in self.env.values():
+            if isinstance(v, Secret):
+                ctx.redact.add_secret(v)
+        from_version = self.version if self.version in st.releases else st.current_version
+        base = self.layout.release_dir(from_version) if from_version else None
+        new_dir = self.layout.release_dir(self.version)
+        out: list[str] = []
+        for path in write:
+            old: bytes | None = None
+            if base is not None:
+                found = ctx.fact(PathFact(posixpath.join(base, path)))
+                if found.kind == "file" and found.content is None:
+                    out.append(f"content of {new_dir}/{path} differs (too large to diff)\n")
+                    continue
+                old = found.content if found.kind == "file" else None
+            d = content_diff(old, self._config[path], f"{new_dir}/{path}", ctx)
+            if d:
+                out.append(d)
+        return "".join(out) or None
 
     def _decide(self, st: ReleaseState, note_lock: bool = False) -> InstallPlan:
         v = self.version
@@ -263,7 +306,14 @@ class Install(Task[InstallPlan]):
             if wrong:
                 changes.append(f"link shared {', '.join(wrong)}")
         else:
-            changes.append(f"install {v} (build sha256 {self._sha256[:12]})")
+            note = ""
+            depth, top = self._wrapper
+            if depth:
+                note = (
+                    f"; everything in it is under {top}/: "
+                    f"strip_components={self.strip_components + depth} unpacks it at the top"
+                )
+            changes.append(f"install {v} (build sha256 {self._sha256[:12]}{note})")
             write = sorted(self._config)
         old = st.current_version
         switch = old != v
@@ -353,6 +403,7 @@ class Install(Task[InstallPlan]):
                     switch=fresh.switch,
                     prune=fresh.prune,
                     records=rec,
+                    strip_components=self.strip_components,
                 )
                 + f"\n{lock.release_snippet()}"
             )

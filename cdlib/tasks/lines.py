@@ -17,7 +17,7 @@ from cdlib.engine.task import HostContext, Prediction, absolute_path, option
 from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
 from cdlib.tasks._upload import install
-from cdlib.tasks.files import ContentPlan, _Attrs, content_diff, normalize_mode
+from cdlib.tasks.files import ContentPlan, _Attrs, content_diff, normalize_mode, require_parent
 
 
 # -- pure editing ------------------------------------------------------------------
@@ -178,6 +178,8 @@ class _Edit(_Attrs[ContentPlan]):
                         affects=[path],
                     )
                 raise TaskFailed(f"{path} does not exist; set create=True to create it")
+            require_parent(ctx, path, st)
+            self._require_accounts(ctx, None)
             new = self._edit("").encode()
             return ContentPlan(
                 changes=[f"create {path}"],
@@ -201,6 +203,8 @@ class _Edit(_Attrs[ContentPlan]):
             changes.append("content")
             diff = content_diff(old, data, path, ctx)
         changes += self._attr_changes(st)
+        if changes:
+            self._require_accounts(ctx, st)
         return ContentPlan(
             changes=changes, affects=[path], write=data, diff=diff, ok_msg="in place", before=st
         )

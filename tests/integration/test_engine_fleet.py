@@ -203,3 +203,64 @@ def test_host_keys_are_checked_by_default(fleet: Fleet, tmp_path: Path) -> None:
     from cdlib.connections import known_hosts
 
     assert len(known_hosts.lookup([str(empty)], fleet.host(1).address)) == 1
+
+
+def _handler_play(fail: bool, flush: bool = False) -> cdlib.Play:
+    """A config change that notifies a restart, then a smoke-like check that may fail."""
+    play = cdlib.Play("handlers-demo", hosts="web")
+    play.task(cdlib.tasks.file("/srv/hd/app.conf", content="port={{ port }}\n", notify="restart"))
+    if flush:
+        play.task(cdlib.tasks.flush_handlers())
+    # Stands in for a smoke check; after a flush it passes only once the restart ran.
+    check = "false" if fail else "test -s /srv/hd/restarts" if flush else "true"
+    play.task(cdlib.tasks.command(check, read_only=True, name="smoke"))
+    play.handler("restart", cdlib.tasks.command("echo restarted >> /srv/hd/restarts"))
+    return play
+
+
+def test_handlers_lost_to_a_failure_run_on_the_next_run(fleet: Fleet, tmp_path: Path) -> None:
+    """A failed host keeps its notified handlers on the host; the next run runs them."""
+    inv = fleet.inventory_yaml(tmp_path / "inv.yml", hosts=[1])
+    fleet.ssh(1, "rm -rf /srv/hd /var/lib/cdlib/handlers && mkdir -p /srv/hd", check=True)
+    restarts = fleet.path(1, "/srv/hd/restarts")
+    markers = fleet.path(1, "/var/lib/cdlib/handlers")
+
+    first = cdlib.run(_handler_play(fail=True), inv, extra_vars={"port": 1})
+    assert not first.ok and not restarts.exists()
+    assert len(list(markers.iterdir())) == 1  # the restart is remembered on the host
+
+    # Check mode reports the pending restart and changes nothing (the marker stays).
+    checked = cdlib.run(
+        _handler_play(fail=False, flush=True), inv, extra_vars={"port": 1}, check=True
+    )
+    assert any(r.task == "restart" and r.status is Status.CHANGED for r in checked.results)
+    assert len(list(markers.iterdir())) == 1
+
+    # Nothing changes on the next run, yet the restart it still owes runs (then the check).
+    second = cdlib.run(_handler_play(fail=False), inv, extra_vars={"port": 1})
+    assert any(r.task == "pending handlers" for r in second.results)
+    assert [r.task for r in second.results if r.handler] == ["restart"]
+    assert restarts.read_text() == "restarted\n"
+    assert list(markers.iterdir()) == []
+    third = cdlib.run(_handler_play(fail=False), inv, extra_vars={"port": 1})
+    assert third.ok and not any(r.handler for r in third.results)
+    assert restarts.read_text() == "restarted\n"
+
+
+def test_force_handlers_and_flush_handlers(fleet: Fleet, tmp_path: Path) -> None:
+    inv = fleet.inventory_yaml(tmp_path / "inv.yml", hosts=[2])
+    fleet.ssh(2, "rm -rf /srv/hd /var/lib/cdlib/handlers && mkdir -p /srv/hd", check=True)
+    restarts = fleet.path(2, "/srv/hd/restarts")
+    forced = cdlib.run(_handler_play(fail=True), inv, extra_vars={"port": 1}, force_handlers=True)
+    assert not forced.ok and restarts.read_text() == "restarted\n"
+    assert list(fleet.path(2, "/var/lib/cdlib/handlers").iterdir()) == []
+    # flush_handlers: the restart runs before the check, which then passes.
+    restarts.unlink()
+    flushed = cdlib.run(_handler_play(fail=False, flush=True), inv, extra_vars={"port": 2})
+    assert flushed.ok, [r.msg for r in flushed.results if r.status is Status.FAILED]
+    order = [r.task for r in flushed.results]
+    assert order.index("restart") < order.index("smoke")
+    assert restarts.read_text() == "restarted\n"
+    # With nothing notified it says so and runs no handler.
+    again = cdlib.run(_handler_play(fail=False, flush=True), inv, extra_vars={"port": 2})
+    assert [r.msg for r in again.results if r.task == "flush_handlers"] == ["no handlers notified"]

@@ -122,7 +122,7 @@ def test_the_host_refuses_it_too_when_the_local_check_is_skipped(
 ) -> None:
     # The host-side checks alone (a build the local scan missed) keep every write inside.
     fleet, inv = host
-    monkeypatch.setattr(sys.modules["cdlib.tasks.install"], "check_build", lambda *a: None)
+    monkeypatch.setattr(sys.modules["cdlib.tasks.install"], "check_build", lambda *a: (0, ""))
     bad = _build(tmp_path / "bad.tar.gz", "1.1.0", ESCAPES[case])
     r = cdlib.run(_book(tmp_path, "1.1.0", bad), inv)
     [msg] = _failures(r)
@@ -144,7 +144,7 @@ def test_links_inside_are_kept_and_revision_replaced_not_followed(
 
     # A symlinked directory on the way to a config file, even one pointing inside, is refused
     # by the host when the local check is skipped.
-    monkeypatch.setattr(sys.modules["cdlib.tasks.install"], "check_build", lambda *a: None)
+    monkeypatch.setattr(sys.modules["cdlib.tasks.install"], "check_build", lambda *a: (0, ""))
     inner = _build(tmp_path / "1.2.0.tar.gz", "1.2.0", [("etc", None), ("conf", "etc")])
     [msg] = _failures(cdlib.run(_book(tmp_path, "1.2.0", inner), inv))
     assert "refusing to write conf/app.ini in the release: conf is a symlink to etc" in msg

@@ -118,3 +118,23 @@ def test_owner_and_group_of_file_like_tasks_are_rendered_per_host(tmp_path: Path
     t = task.prepare({"u": "app", "g": "web"}, Templar([tmp_path]))
     assert (t.owner, t.group) == ("app", "web")
     assert {"owner", "group"} <= set(tasks.copy.templated_options())
+
+
+def test_every_public_task_shows_its_real_signature() -> None:
+    """``help(tasks.install)`` shows the options, not the metaclass's ``(*args, **kwargs)``."""
+    import inspect
+
+    factories = [
+        n
+        for n in tasks.__all__
+        if isinstance(getattr(tasks, n), type) and issubclass(getattr(tasks, n), Task)
+    ]
+    assert "install" in factories and "copy" in factories and "smoke" in factories
+    for n in factories:
+        params = inspect.signature(getattr(tasks, n)).parameters
+        assert "args" not in params and "kwargs" not in params, n
+        assert {"name", "notify", "when"} <= set(params), n
+    install = inspect.signature(tasks.install).parameters
+    assert list(install)[:3] == ["app", "version", "build"]
+    assert "self" not in install
+    assert list(inspect.signature(tasks.copy).parameters)[:2] == ["src", "dest"]
