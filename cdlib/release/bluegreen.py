@@ -87,7 +87,7 @@ class BlueGreen(Strategy):
         run.require_whole(idle)
         run.deploy(idle)
         run.ensure_targets(router, idle)
-        run.checks(self.preview_checks, f"preview checks on {idle}", run.preview_hosts(idle))
+        run.preview(router, idle)
         run.hook("before_shift", idle, state.weights)
         with run.step(f"switch traffic {live or '(none)'} -> {idle}", changes=True) as st:
             if run.ctx.check:

@@ -25,7 +25,14 @@ from cdlib.release.history import ABORTED, ROLLED_BACK, SUCCEEDED
 from cdlib.release.interrupt import change_traffic
 from cdlib.release.sampling import Sampler, samples_of
 from cdlib.release.strategy import ReleaseFailed, ReleaseRun, Strategy
-from cdlib.traffic.base import Router, TargetGroupMetrics
+from cdlib.traffic.base import (
+    Router,
+    RouterFeatureError,
+    RouterInputError,
+    RouterState,
+    StickySpec,
+    TargetGroupMetrics,
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,11 @@ class Canary(Strategy):
         sample_interval: seconds between metric samples during an analysed pause
             (default 10); a sample past a threshold with at least ``min_requests``
             requests fails the step at once (:mod:`cdlib.release.sampling`).
+        sticky: a :class:`~cdlib.traffic.StickySpec` (or ``sticky_cookie="NAME"`` for
+            ``StickySpec(cookie=NAME)``): each client, known by that cookie or header, stays
+            on one version while the steps raise the canary's share. At rollback the canary
+            gets weight 0 in one switch and stuck clients move to the stable group with
+            everyone else.
     """
 
     steps: Sequence[Any] = (CanaryStep(10, 60.0), CanaryStep(50, 60.0), CanaryStep(100))
@@ -90,6 +102,8 @@ class Canary(Strategy):
     on_inconclusive: Literal["pause", "fail", "continue"] = "pause"
     inconclusive_gate: Gate = field(default_factory=lambda: Gate("inconclusive analysis"))
     sample_interval: float = 10.0
+    sticky: StickySpec | None = None
+    sticky_cookie: str | None = None
     # What the router must read back before the next change: what this run set last.
     _expected: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
@@ -107,6 +121,18 @@ class Canary(Strategy):
             raise PlaybookError(
                 f"sample_interval must be a positive number of seconds, got "
                 f"{self.sample_interval!r}",
+                origin=self.origin,
+            )
+        if self.sticky_cookie is not None:
+            if self.sticky is not None:
+                raise PlaybookError("give sticky= or sticky_cookie=, not both", origin=self.origin)
+            try:
+                self.sticky = StickySpec(cookie=self.sticky_cookie)
+            except RouterInputError as exc:
+                raise PlaybookError(str(exc), origin=self.origin) from None
+        if self.sticky is not None and not isinstance(self.sticky, StickySpec):
+            raise PlaybookError(
+                f"sticky must be a StickySpec, got {type(self.sticky).__name__}",
                 origin=self.origin,
             )
         if self.on_inconclusive not in ("pause", "fail", "continue"):
@@ -134,7 +160,7 @@ class Canary(Strategy):
         run.require_whole(canary)
         run.deploy(canary)
         run.ensure_targets(router, canary)
-        run.checks(self.preview_checks, f"preview checks on {canary}", run.preview_hosts(canary))
+        run.preview(router, canary)
         if not run.ctx.check:
             router.tag_release(canary, self.version)
         self._expected = dict(state.weights)
@@ -167,9 +193,7 @@ class Canary(Strategy):
                 self.app,
                 run.rec.id,
                 router,
-                lambda: (
-                    router.switch(canary) if step.weight == 100 else router.set_weights(weights)
-                ),
+                lambda: self._shift(router, canary, weights, step.weight),
                 expected=self._expected,
                 state_dir=self.state_dir,
             )
@@ -191,6 +215,19 @@ class Canary(Strategy):
                 raise ReleaseFailed(f"analysis at {step.weight}% failed: {why}")
         if verdict == "inconclusive":
             self._inconclusive(run, step, why)
+
+    def _shift(
+        self, router: Router, canary: str, weights: dict[str, int], percent: int
+    ) -> RouterState:
+        if percent == 100:
+            return router.switch(canary)
+        if self.sticky is None:
+            return router.set_weights(weights)
+        try:
+            return router.set_sticky_weights(weights, self.sticky)
+        except RouterFeatureError as exc:
+            # Refused before anything changed: traffic is as the last step left it.
+            raise ReleaseFailed(f"sticky canary: {exc}") from exc
 
     def _analyse(
         self, run: ReleaseRun, router: Router, canary: str, step: CanaryStep

@@ -208,6 +208,14 @@ def rollback(
         took = time.monotonic() - t0
         recorder.weights(dict(state.weights))
         recorder.end_step(step, SUCCEEDED, f"live: {state.live} (switch took {took:.3f}s)")
+        # A release stopped mid-way may have left its preview route open.
+        step = recorder.step("remove preview route")
+        try:
+            removed = router.close_preview()
+        except Exception as exc:
+            recorder.end_step(step, FAILED, str(exc))
+        else:
+            recorder.end_step(step, SUCCEEDED, "removed" if removed else "none was open")
         if running is not None and running.id == latest.id:
             pass  # the running release records its own end (interrupted)
         elif latest.unfinished:

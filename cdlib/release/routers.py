@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cdlib.traffic.base import Router
+from cdlib.traffic.base import DEFAULT_PREVIEW_HEADER, Router
 
 
 class RouterSpec:
@@ -62,6 +62,10 @@ class LocalHAProxySpec(RouterSpec):
     check_rise: int = 1
     check_fall: int = 2
     ensure_running: bool = True
+    #: Rendered into the config: the preview header and the sticky canary's key.
+    preview_header: str | None = DEFAULT_PREVIEW_HEADER
+    sticky_cookie: str | None = None
+    sticky_header: str | None = None
     kind: ClassVar[str] = "local-haproxy"
 
     def _local(self) -> Any:
@@ -74,6 +78,9 @@ class LocalHAProxySpec(RouterSpec):
             check_inter_ms=self.check_inter_ms,
             check_rise=self.check_rise,
             check_fall=self.check_fall,
+            preview_header=self.preview_header,
+            sticky_cookie=self.sticky_cookie,
+            sticky_header=self.sticky_header,
         )
 
     def build(self) -> Router:
@@ -101,6 +108,10 @@ class HAProxySpec(RouterSpec):
     admin_socket: str
     backend: str = "app"
     groups: tuple[str, ...] = ("blue", "green")
+    #: What the running config's preview and sticky rules key on (see ``HAProxySite``).
+    preview_header: str | None = DEFAULT_PREVIEW_HEADER
+    sticky_cookie: str | None = None
+    sticky_header: str | None = None
     kind: ClassVar[str] = "haproxy"
 
     def build(self) -> Router:
@@ -109,7 +120,12 @@ class HAProxySpec(RouterSpec):
         from cdlib.traffic.haproxy_runtime import RuntimeClient
 
         return HAProxyRouter(
-            RuntimeClient(self.admin_socket), groups=self.groups, backend=self.backend
+            RuntimeClient(self.admin_socket),
+            groups=self.groups,
+            backend=self.backend,
+            preview_header=self.preview_header,
+            sticky_cookie=self.sticky_cookie,
+            sticky_header=self.sticky_header,
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from cdlib.checks.suite import Suite
 from cdlib.engine.errors import Origin
 from cdlib.engine.play import Play
 from cdlib.inventory.model import Inventory
@@ -79,6 +80,16 @@ class StrategySpec(Protocol):
     @property
     def bake_time(self) -> float:
         """Seconds to wait after traffic moved, watching the alarms."""
+        ...
+
+    @property
+    def preview_checks(self) -> Suite | None:
+        """Checks run on the new group before any user traffic reaches it."""
+        ...
+
+    @property
+    def preview_header(self) -> str | None:
+        """With it, preview checks go through the load balancer with this header."""
         ...
 
     @property

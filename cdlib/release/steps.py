@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+
+from cdlib.checks.http import HttpCheck
 from cdlib.checks.suite import Suite, SuiteHost, SuiteReport, run_suite
 from cdlib.release.failed import ReleaseFailed
 from cdlib.release.history import SUCCEEDED, History
 from cdlib.release.journal import Journal
 from cdlib.release.options import option_vars
-from cdlib.traffic.base import Router
+from cdlib.traffic.base import Router, TrafficError
 
 
 class ReleaseRun(Journal):
     """One execution of a strategy: the :class:`Journal` and the shared steps."""
+
+    #: The router a preview route was opened on, until :meth:`close_preview`.
+    preview_router: Router | None = None
 
     def limited(self, group: str) -> list[str] | None:
         """The group's hosts inside the run's ``--limit`` (``None`` without one)."""
@@ -108,6 +115,52 @@ class ReleaseRun(Journal):
             st.detail = f"suite {suite.name} passed on {len(hosts)} target(s)"
             return report
 
+    def preview(self, router: Router, group: str) -> None:
+        """The preview checks of ``group`` before any user traffic reaches it.
+
+        Without ``preview_header`` they run against the group's hosts directly. With it, a
+        preview route is opened first (requests with ``HEADER: group`` go to ``group``
+        through the load balancer) and the suite runs once from the control machine, as
+        post checks do, each HTTP check sending the header. The route is removed when the
+        release ends, whatever the outcome (:meth:`finish`).
+        """
+        suite = self.s.preview_checks
+        header = self.s.preview_header
+        if header is None:
+            self.checks(suite, f"preview checks on {group}", self.preview_hosts(group))
+            return
+        with self.step(f"preview route {header}: {group}", changes=True) as st:
+            if self.ctx.check:
+                st.detail = f"would route requests with {header}: {group} to {group}"
+            else:
+                self.preview_router = router  # set first: a half-open route is removed too
+                try:
+                    route = router.open_preview(group, header=header)
+                except TrafficError as exc:
+                    raise ReleaseFailed(f"{exc}; traffic unchanged") from exc
+                st.detail = f"requests with {route.header}: {route.group} go to {route.group}"
+        if suite is not None:
+            self.checks(
+                with_header(suite, header, group),
+                f"preview checks on {group} through the router ({header}: {group})",
+                self.router_host(group),
+            )
+
+    def close_preview(self) -> None:
+        """Remove the preview route this run opened (no-op without one)."""
+        router, self.preview_router = self.preview_router, None
+        if router is None:
+            return
+        # A failure is reported by the step and must not hide the release's outcome;
+        # 'cdlib rollback' removes the route too.
+        with contextlib.suppress(Exception), self.step("remove preview route", changes=True) as st:
+            st.detail = "removed" if router.close_preview() else "none was open"
+
+    def finish(self, outcome: str, reason: str = "") -> None:
+        """Remove the preview route, then record the end of the release."""
+        self.close_preview()
+        super().finish(outcome, reason)
+
     def preview_hosts(self, group: str) -> list[SuiteHost]:
         """The group's hosts as suite targets (checked directly, not through the router)."""
         pattern = self.s.group_patterns()[group]
@@ -166,6 +219,17 @@ class ReleaseRun(Journal):
             self.sleep(seconds)
             self.check_alarms("at the end of the bake time")
             st.detail = "no alarm in ALARM" if self.alarm_watch else f"waited {seconds:g}s"
+
+
+def with_header(suite: Suite, header: str, value: str) -> Suite:
+    """``suite`` with ``header: value`` added to each HTTP check's request headers."""
+    checks = tuple(
+        dataclasses.replace(c, headers={**c.headers, header: value})
+        if isinstance(c, HttpCheck)
+        else c
+        for c in suite.checks
+    )
+    return dataclasses.replace(suite, checks=checks)
 
 
 #: Deprecated: the old name of :class:`ReleaseRun` (``run`` is also the function that

@@ -42,7 +42,7 @@ from cdlib.release.state import app_name_ok, store_for
 from cdlib.release.steps import ReleaseRun, Run
 from cdlib.state import StateError
 from cdlib.tasks._local import file_sha256
-from cdlib.traffic.base import Router, Target, TrafficError
+from cdlib.traffic.base import Router, RouterInputError, Target, TrafficError, check_http_name
 
 __all__ = [
     "DeployFn",
@@ -92,6 +92,12 @@ class Strategy:
         preview_checks: a smoke-check suite run against the new group's hosts directly,
             before any user traffic reaches them (template vars: the host's vars,
             ``address``).
+        preview_header: route requests carrying this header with the new group's name as
+            value (``X-Release-Preview: green``) to the new group through the load balancer
+            before any user traffic, and run ``preview_checks`` that way: once, from the
+            control machine, each HTTP check sending the header. The route is removed when
+            the release ends and by ``cdlib rollback``. ``None`` (the default): preview
+            checks go to the hosts directly.
         post_checks: a suite run after traffic moved, through the load balancer (it
             runs once, on the control machine, with ``release_group`` and
             ``release_version`` in its vars).
@@ -130,6 +136,7 @@ class Strategy:
     port_var: str = "app_port"
     target_var: str | None = None
     preview_checks: Suite | None = None
+    preview_header: str | None = None
     post_checks: Suite | None = None
     hooks: Hooks = field(default_factory=Hooks)
     health_timeout: float = 60.0
@@ -232,6 +239,11 @@ class Strategy:
             store_for(self.state_dir)
         except StateError as exc:
             bad.append(str(exc))
+        if self.preview_header is not None:
+            try:
+                check_http_name("preview_header", self.preview_header)
+            except RouterInputError as exc:
+                bad.append(str(exc))
         if isinstance(self.alarms, str):
             bad.append("alarms must be a list of alarm names, not one string")
         else:

@@ -6,13 +6,17 @@ Two implementations of one :class:`Router` interface: :class:`HAProxyRouter`
 """
 
 from cdlib.traffic.base import (
+    DEFAULT_PREVIEW_HEADER,
     DrainTimeoutError,
     GroupMetrics,
     HealthReport,
+    PreviewRoute,
     ReadBackError,
     Router,
+    RouterFeatureError,
     RouterInputError,
     RouterState,
+    StickySpec,
     Target,
     TargetGroupMetrics,
     TargetHealth,
@@ -40,6 +44,7 @@ from cdlib.traffic.haproxy_runtime import RuntimeAPIError, RuntimeClient
 from cdlib.traffic.local import LocalHAProxy
 
 __all__ = [
+    "DEFAULT_PREVIEW_HEADER",
     "ConfigError",
     "DrainTimeoutError",
     "ElbV2Router",
@@ -53,15 +58,18 @@ __all__ = [
     "LoadBalancerHandles",
     "LoadBalancerSpec",
     "LocalHAProxy",
+    "PreviewRoute",
     "ProvisionError",
     "ReadBackError",
     "Router",
+    "RouterFeatureError",
     "RouterInputError",
     "RouterState",
     "RuleSpec",
     "RuntimeAPIError",
     "RuntimeClient",
     "ServerEntry",
+    "StickySpec",
     "Target",
     "TargetGroupMetrics",
     "TargetGroupSpec",

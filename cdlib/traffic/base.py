@@ -151,6 +151,76 @@ class TargetGroupMetrics:
 GroupMetrics = TargetGroupMetrics
 
 
+# -- optional features: sticky splits and preview routes -------------------------------
+
+#: The header preview requests carry, its value naming the group: ``X-Release-Preview: green``.
+DEFAULT_PREVIEW_HEADER = "X-Release-Preview"
+
+#: An HTTP field name (RFC 9110 token); cookie names are tokens too.
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
+#: What may reach an HAProxy config or an AWS rule: a token without quote-like signs.
+_SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class RouterFeatureError(RouterInputError):
+    """The router (or its load balancer's configuration) does not support what was asked."""
+
+
+def check_http_name(what: str, name: str) -> str:
+    """Return ``name`` if it is a plain header or cookie name (letters, digits, ``-_.``,
+    at most 64, starting with a letter or digit); else :class:`RouterInputError`.
+
+    The name reaches an HAProxy config and an ELBv2 rule; anything a config could read
+    as syntax (spaces, quotes, parentheses, commas) is refused.
+    """
+    if not isinstance(name, str) or not _SAFE_NAME_RE.match(name) or not _TOKEN_RE.match(name):
+        raise RouterInputError(
+            f"{what} {name!r} is invalid: use 1-64 of letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class StickySpec:
+    """What keeps a client on one group during a split: a cookie or a request header.
+
+    ``cookie`` (or ``header``) names the value the client sends on every request, for
+    example a session or user-id cookie the application sets. On HAProxy the value is
+    hashed into one of 100 buckets; on ELBv2 the load balancer sets its own
+    group-stickiness cookie (``AWSALBTG``) for ``seconds``.
+    """
+
+    cookie: str | None = None
+    header: str | None = None
+    seconds: int = 3600
+
+    def __post_init__(self) -> None:
+        if (self.cookie is None) == (self.header is None):
+            raise RouterInputError("sticky: give exactly one of cookie= or header=")
+        if self.cookie is not None:
+            check_http_name("sticky cookie", self.cookie)
+        if self.header is not None:
+            check_http_name("sticky header", self.header)
+        if isinstance(self.seconds, bool) or not isinstance(self.seconds, int):
+            raise RouterInputError(f"sticky seconds {self.seconds!r} is not an integer")
+        if not 1 <= self.seconds <= 604800:
+            raise RouterInputError(f"sticky seconds {self.seconds} is not in 1..604800")
+
+    @property
+    def key(self) -> str:
+        """``cookie NAME`` or ``header NAME``, for messages."""
+        return f"cookie {self.cookie}" if self.cookie else f"header {self.header}"
+
+
+@dataclass(frozen=True)
+class PreviewRoute:
+    """A preview route as read back: requests with ``header: group`` go to ``group``."""
+
+    group: str
+    header: str
+
+
 def check_group_name(group: str) -> str:
     """Return ``group`` or raise :class:`RouterInputError` naming the rule it breaks."""
     if not isinstance(group, str) or not _GROUP_RE.match(group):
@@ -255,19 +325,57 @@ class Router(ABC):
         """Deprecated: the old name of :meth:`tagged_release` (it releases nothing)."""
         return self.tagged_release(group)
 
+    # -- optional features: sticky splits and preview routes ---------------------------
+    # A router that cannot do these keeps the defaults below, which raise
+    # RouterFeatureError (close_preview and preview_route: nothing to close or read).
+
+    def set_sticky_weights(self, weights: Mapping[str, int], sticky: StickySpec) -> RouterState:
+        """Split traffic by weight so that a client keeps its group while weights change.
+
+        The client is recognised by ``sticky`` (a cookie or a header). Raising the
+        canary's weight only moves clients onto the canary, never back; a later
+        :meth:`switch` (a rollback) sends every client, stuck ones included, to the one
+        group. Routers that cannot raise :class:`RouterFeatureError`.
+        """
+        raise RouterFeatureError(f"{type(self).__name__} does not support sticky weights")
+
+    def open_preview(self, group: str, *, header: str = DEFAULT_PREVIEW_HEADER) -> PreviewRoute:
+        """Route requests carrying ``header: <group>`` to ``group`` through the load balancer.
+
+        Requests without the header are routed as before. Read back before returning.
+        Routers that cannot raise :class:`RouterFeatureError`.
+        """
+        raise RouterFeatureError(f"{type(self).__name__} does not support preview routes")
+
+    def close_preview(self) -> bool:
+        """Remove any preview route (idempotent); True when one was removed.
+
+        The default has nothing to remove: a router without preview routes never opened one.
+        """
+        return False
+
+    def preview_route(self) -> PreviewRoute | None:
+        """The preview route open now, read from the load balancer (``None``: none)."""
+        return None
+
 
 __all__ = [
+    "DEFAULT_PREVIEW_HEADER",
     "DrainTimeoutError",
     "GroupMetrics",
     "HealthReport",
+    "PreviewRoute",
     "ReadBackError",
     "Router",
+    "RouterFeatureError",
     "RouterInputError",
     "RouterState",
+    "StickySpec",
     "Target",
     "TargetGroupMetrics",
     "TargetHealth",
     "TrafficError",
     "check_group_name",
+    "check_http_name",
     "check_weights",
 ]

@@ -22,15 +22,19 @@ from cdlib.traffic.aws_api import (
     until,
 )
 from cdlib.traffic.base import (
+    DEFAULT_PREVIEW_HEADER,
     HealthReport,
+    PreviewRoute,
     Router,
     RouterInputError,
     RouterState,
+    StickySpec,
     Target,
     TargetGroupMetrics,
     TargetHealth,
     TrafficError,
     check_group_name,
+    check_http_name,
     check_weights,
 )
 
@@ -194,6 +198,100 @@ class ElbV2Router(Router):
             what=f"{self.rule_arn or self.listener_arn}: weights {ordered}",
         )
         return self._read()
+
+    # -- sticky splits and preview rules ----------------------------------------------
+    def set_sticky_weights(self, weights: Mapping[str, int], sticky: StickySpec) -> RouterState:
+        """Weighted forward with target-group stickiness for ``sticky.seconds``.
+
+        The load balancer keeps a client on the target group it first got with its own
+        cookie (``AWSALBTG``); ``sticky.cookie``/``header`` are not used here. A
+        :meth:`switch` turns stickiness off, so every client goes to the one group.
+        """
+        return self.set_weights(weights, sticky=True, sticky_seconds=sticky.seconds)
+
+    def _preview_rules(self) -> list[tuple[str, str, str]]:
+        """(rule ARN, group, header) of the listener's preview rules: one ``http-header``
+        condition whose value is the group's name, forwarding to that group only."""
+        rules = call(self.client.describe_rules, ListenerArn=self.listener_arn)["Rules"]
+        out = []
+        for rule in rules:
+            conds = rule.get("Conditions", [])
+            if rule.get("IsDefault") or len(conds) != 1 or conds[0].get("Field") != "http-header":
+                continue
+            config = conds[0].get("HttpHeaderConfig", {})
+            values = list(config.get("Values", []))
+            arns = {
+                str(t["TargetGroupArn"])
+                for a in rule.get("Actions", [])
+                if a.get("Type") == "forward"
+                for t in a.get("ForwardConfig", {}).get("TargetGroups", [])
+                or [{"TargetGroupArn": a.get("TargetGroupArn", "")}]
+            }
+            if len(values) != 1 or len(arns) != 1:
+                continue
+            group = self._by_arn.get(arns.pop())
+            if group is not None and values[0] == group:
+                out.append((str(rule["RuleArn"]), group, str(config.get("HttpHeaderName", ""))))
+        return out
+
+    def open_preview(self, group: str, *, header: str = DEFAULT_PREVIEW_HEADER) -> PreviewRoute:
+        """A listener rule at the lowest free priority (the first one ELBv2 evaluates among
+        free numbers) forwarding requests with ``header: <group>`` to ``group``.
+
+        An earlier preview rule of this router is replaced; read back before returning.
+        """
+        arn = self._known(group)
+        check_http_name("preview header", header)
+        self.close_preview()
+        rules = call(self.client.describe_rules, ListenerArn=self.listener_arn)["Rules"]
+        used = {int(r["Priority"]) for r in rules if str(r.get("Priority", "")).isdigit()}
+        priority = next(p for p in range(1, 50001) if p not in used)
+        call(
+            self.client.create_rule,
+            ListenerArn=self.listener_arn,
+            Priority=priority,
+            Conditions=[
+                {
+                    "Field": "http-header",
+                    "HttpHeaderConfig": {"HttpHeaderName": header, "Values": [group]},
+                }
+            ],
+            Actions=[
+                {
+                    "Type": "forward",
+                    "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": arn, "Weight": 1}]},
+                }
+            ],
+        )
+        want = PreviewRoute(group, header)
+        until(
+            lambda: self.preview_route() == want,
+            timeout=self.read_back_timeout,
+            what=f"{self.listener_arn}: preview rule {header}: {group}",
+        )
+        return want
+
+    def close_preview(self) -> bool:
+        """Delete this router's preview rules; True when there was one. Read back."""
+        found = self._preview_rules()
+        for rule_arn, _group, _header in found:
+            try:
+                call(self.client.delete_rule, RuleArn=rule_arn)
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise
+        if found:
+            until(
+                lambda: not self._preview_rules(),
+                timeout=self.read_back_timeout,
+                what=f"{self.listener_arn}: preview rule removed",
+            )
+        return bool(found)
+
+    def preview_route(self) -> PreviewRoute | None:
+        """The preview rule on the listener now, or ``None``."""
+        found = self._preview_rules()
+        return PreviewRoute(found[0][1], found[0][2]) if found else None
 
     # -- targets -------------------------------------------------------------------
     def _describe_health(self, group: str) -> list[dict[str, Any]]:

@@ -26,16 +26,21 @@ from datetime import UTC, datetime
 
 from cdlib.atomicfile import write_atomic
 from cdlib.traffic.base import (
+    DEFAULT_PREVIEW_HEADER,
     DrainTimeoutError,
     HealthReport,
+    PreviewRoute,
     ReadBackError,
     Router,
+    RouterFeatureError,
     RouterInputError,
     RouterState,
+    StickySpec,
     Target,
     TargetGroupMetrics,
     TargetHealth,
     check_group_name,
+    check_http_name,
     check_weights,
 )
 from cdlib.traffic.haproxy_config import (
@@ -58,6 +63,17 @@ from cdlib.traffic.haproxy_runtime import RuntimeAPIError, RuntimeClient
 FULL_WEIGHT = 100
 #: The route map's key whose value names the backend in use.
 ROUTE_KEY = "live"
+#: Route map keys of a sticky split: the canary's backend (its presence turns the sticky
+#: rules on), the stable group's backend, and the canary's percent of the 100 buckets.
+STICKY_CANARY = "sticky.canary"
+STICKY_STABLE = "sticky.stable"
+STICKY_WEIGHT = "sticky.weight"
+#: Route map keys ``preview.<group>`` name the backend preview requests go to.
+PREVIEW_PREFIX = "preview."
+
+
+def _pkey(group: str) -> str:
+    return PREVIEW_PREFIX + group
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,9 @@ class HAProxyRouter(Router):
         check_rise: int = 2,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        preview_header: str | None = DEFAULT_PREVIEW_HEADER,
+        sticky_cookie: str | None = None,
+        sticky_header: str | None = None,
     ) -> None:
         self.runtime = runtime
         self.backend = backend
@@ -110,6 +129,17 @@ class HAProxyRouter(Router):
         self._releases: dict[str, dict[str, str]] = self._load_releases()
         self._route_map: str | None = None
         self._route_known = False
+        # What the frontend's rules key on: the persisted site says; without one, the
+        # caller does (it must match the config HAProxy runs).
+        site = persistence.site if persistence else None
+        self._features = site or HAProxySite(
+            bind="127.0.0.1:1",
+            admin_socket="/unused",
+            groups=self._groups,
+            preview_header=preview_header,
+            sticky_cookie=sticky_cookie,
+            sticky_header=sticky_header,
+        )
 
     # -- reading ---------------------------------------------------------------
     @property
@@ -157,7 +187,8 @@ class HAProxyRouter(Router):
             servers = self._servers()
             full = 100 if self._counts(servers)[routed] else 0
             return RouterState.from_weights({g: full if g == routed else 0 for g in self._groups})
-        return RouterState.from_weights(self._shares(self._servers()))
+        sticky = self.route_map() is not None and STICKY_CANARY in self._map()
+        return RouterState.from_weights(self._shares(self._servers()), sticky=sticky)
 
     # -- the route map ---------------------------------------------------------
     def route_map(self) -> str | None:
@@ -175,16 +206,44 @@ class HAProxyRouter(Router):
             self._route_known = True
         return self._route_map
 
-    def _route(self) -> str | None:
-        """The backend the route map sends traffic to (``None``: the weighted one)."""
+    def _map(self) -> dict[str, str]:
+        """The route map's entries as HAProxy holds them now (empty without a map)."""
         path = self.route_map()
         if path is None:
-            return None
+            return {}
+        out = {}
         for line in self.runtime.raw(f"show map {path}").splitlines():
             parts = line.split()
-            if len(parts) == 3 and parts[1] == ROUTE_KEY:
-                return parts[2]
-        return None
+            if len(parts) == 3:
+                out[parts[1]] = parts[2]
+        return out
+
+    def _route(self) -> str | None:
+        """The backend the route map sends traffic to (``None``: the weighted one)."""
+        return self._map().get(ROUTE_KEY)
+
+    def _map_put(self, key: str, value: str) -> None:
+        """Add or replace one entry: one runtime command, atomic for HAProxy."""
+        path = self.route_map()
+        assert path is not None
+        current = self._map().get(key)
+        if current == value:
+            return
+        verb = "add" if current is None else "set"
+        self.runtime.execute(f"{verb} map {path} {key} {value}")
+
+    def _map_del(self, *keys: str) -> bool:
+        """Delete entries in the order given; True when one was there."""
+        path = self.route_map()
+        if path is None:
+            return False
+        present = self._map()
+        done = False
+        for key in keys:
+            if key in present:
+                self.runtime.execute(f"del map {path} {key}")
+                done = True
+        return done
 
     def _routed_group(self) -> str | None:
         route = self._route()
@@ -195,13 +254,7 @@ class HAProxyRouter(Router):
 
     def _set_route(self, backend: str) -> None:
         """Point the frontend at ``backend``: one runtime command, atomic for HAProxy."""
-        path = self.route_map()
-        assert path is not None
-        current = self._route()
-        if current == backend:
-            return
-        verb = "add" if current is None else "set"
-        self.runtime.execute(f"{verb} map {path} {ROUTE_KEY} {backend}")
+        self._map_put(ROUTE_KEY, backend)
 
     def _group_servers(self, group: str) -> list[ServerState]:
         return [
@@ -315,10 +368,15 @@ class HAProxyRouter(Router):
         no server that is up. Returns the read-back state (shares in percent).
         """
         if sticky:
-            raise RouterInputError(
-                "HAProxy router: sticky weights need a persistence cookie in the config; "
-                "not supported, call with sticky=False"
+            f = self._features
+            spec = (
+                StickySpec(cookie=f.sticky_cookie, header=f.sticky_header)
+                if (f.sticky_cookie or f.sticky_header)
+                else None
             )
+            if spec is None:
+                raise RouterFeatureError(self._no_sticky_rules())
+            return self.set_sticky_weights(weights, spec)
         wanted = check_weights(weights, self._groups, maximum=self.max_weight)
         servers = self._servers()
         self._require_up(wanted, servers)
@@ -332,10 +390,15 @@ class HAProxyRouter(Router):
             self._wait_group_backend(only[0])
             self._apply(wanted, servers)
             self._set_route(group_backend(self.backend, only[0]))
+            # Now that "live" names one group the sticky rules match nobody: stuck clients
+            # went to that group with everyone else. Drop their entries.
+            self._clear_sticky()
         else:
             # A split: weights on the weighted backend first (not in use while a group's
-            # own backend is), then route to it in one step.
+            # own backend is), then route to it in one step. Not sticky: the sticky rules
+            # go first (deleting "sticky.canary" turns them off in one step).
             self._apply(wanted, servers)
+            self._clear_sticky()
             self._set_route(self.backend)
         state = self._read_back(
             lambda s: dict(s.weights) == _percent(_expected(wanted, self._counts(servers))),
@@ -343,6 +406,141 @@ class HAProxyRouter(Router):
         )
         self._persist()
         return state
+
+    # -- sticky splits and preview routes (the route map's other keys) -------------------
+    def _no_sticky_rules(self) -> str:
+        return (
+            f"HAProxy backend {self.backend}: the config has no sticky rules; render it with "
+            "HAProxySite(sticky_cookie=... or sticky_header=..., route_map_dir=...) and reload "
+            "(LocalHAProxySpec(sticky_cookie=...)), or use a non-sticky canary"
+        )
+
+    def set_sticky_weights(self, weights: Mapping[str, int], sticky: StickySpec) -> RouterState:
+        """Split between two groups so that each client (by ``sticky``'s cookie or header)
+        stays on one group while the canary's share grows.
+
+        The key hashes to a bucket 0..99; buckets below the canary's percent go to the
+        canary group's own backend, the others to the stable group's. Needs the route map
+        and sticky rules keyed on the same cookie/header in the config
+        (:class:`RouterFeatureError` otherwise). Clients without the key get the weighted
+        split. Raising the canary's share keeps its clients; :meth:`switch` moves every
+        client to one group. The canary is the group not live before the first sticky
+        split (then the one ``sticky.canary`` names).
+        """
+        if self.route_map() is None:
+            raise RouterFeatureError(
+                f"HAProxy backend {self.backend}: sticky weights need the route map "
+                "(HAProxySite.route_map_dir; LocalHAProxy sets it)"
+            )
+        configured = self._features.sticky_key
+        if configured is None:
+            raise RouterFeatureError(self._no_sticky_rules())
+        if configured != sticky.key:
+            raise RouterFeatureError(
+                f"HAProxy backend {self.backend}: the config's sticky rules key on "
+                f"{configured}, not {sticky.key}; change one to match (and reload)"
+            )
+        wanted = check_weights(weights, self._groups, maximum=self.max_weight)
+        positive = [g for g, w in wanted.items() if w > 0]
+        if len(positive) == 1:
+            return self.set_weights(wanted)  # all to one group: nothing to stick to
+        if len(positive) > 2:
+            raise RouterInputError(f"sticky weights split between two groups, got {dict(wanted)}")
+        servers = self._servers()
+        self._require_up(wanted, servers)
+        entries = self._map()
+        known = {group_backend(self.backend, g): g for g in self._groups}
+        canary = known.get(entries.get(STICKY_CANARY, ""))
+        if canary not in positive:
+            routed = self._routed_group()
+            canary = next(
+                (g for g in positive if g != routed),
+                min(positive, key=lambda g: (wanted[g], g)),
+            )
+        stable = next(g for g in positive if g != canary)
+        total = wanted[canary] + wanted[stable]
+        percent = min(99, max(1, round(100 * wanted[canary] / total)))
+        for g in (stable, canary):
+            self._wait_group_backend(g)
+        self._apply(wanted, servers)  # clients without the key: the weighted split
+        # The rules act only while "live" is the weighted backend and "sticky.canary" is
+        # set: fill the entries in, then turn them on in one step.
+        self._map_put(STICKY_STABLE, group_backend(self.backend, stable))
+        self._map_put(STICKY_WEIGHT, str(percent))
+        self._map_put(STICKY_CANARY, group_backend(self.backend, canary))
+        self._set_route(self.backend)
+        want = {
+            ROUTE_KEY: self.backend,
+            STICKY_CANARY: group_backend(self.backend, canary),
+            STICKY_STABLE: group_backend(self.backend, stable),
+            STICKY_WEIGHT: str(percent),
+        }
+        state = self._read_back(
+            lambda s: (
+                s.sticky
+                and all(self._map().get(k) == v for k, v in want.items())
+                and dict(s.weights) == _percent(_expected(wanted, self._counts(servers)))
+            ),
+            f"sticky split {canary} {percent}% of {sticky.key}",
+        )
+        self._persist()
+        return state
+
+    def _clear_sticky(self) -> None:
+        # "sticky.canary" first: its absence turns the sticky rules off.
+        self._map_del(STICKY_CANARY, STICKY_WEIGHT, STICKY_STABLE)
+
+    def open_preview(self, group: str, *, header: str = DEFAULT_PREVIEW_HEADER) -> PreviewRoute:
+        """Send requests with ``header: <group>`` to ``group``'s own backend.
+
+        One ``add map`` entry (``preview.<group>``) that the frontend's preview rule looks
+        up; other requests are routed as before. Needs the route map and the config's
+        ``preview_header`` equal to ``header`` (:class:`RouterFeatureError` otherwise).
+        An earlier preview route of another group is removed.
+        """
+        self._known(group)
+        check_http_name("preview header", header)
+        configured = self._features.preview_header
+        if self.route_map() is None or configured is None:
+            raise RouterFeatureError(
+                f"HAProxy backend {self.backend}: the config has no preview rules; they come "
+                "with the route map (HAProxySite.route_map_dir, preview_header)"
+            )
+        if configured.lower() != header.lower():
+            raise RouterFeatureError(
+                f"HAProxy backend {self.backend}: the config's preview rule reads header "
+                f"{configured}, not {header}"
+            )
+        self._wait_group_backend(group)
+        others = [k for k in self._map() if k.startswith(PREVIEW_PREFIX) and k != _pkey(group)]
+        self._map_del(*others)
+        self._map_put(_pkey(group), group_backend(self.backend, group))
+        self._read_back(
+            lambda _s: self.preview_route() == PreviewRoute(group, configured),
+            f"preview route {configured}: {group}",
+        )
+        self._persist()
+        return PreviewRoute(group, configured)
+
+    def close_preview(self) -> bool:
+        """Delete every preview entry of the route map; True when there was one."""
+        keys = [k for k in self._map() if k.startswith(PREVIEW_PREFIX)]
+        if not keys:
+            return False
+        self._map_del(*keys)
+        self._read_back(lambda _s: self.preview_route() is None, "preview route removed")
+        self._persist()
+        return True
+
+    def preview_route(self) -> PreviewRoute | None:
+        """The preview route in the route map now, or ``None``."""
+        header = self._features.preview_header or DEFAULT_PREVIEW_HEADER
+        for key, value in self._map().items():
+            group = key[len(PREVIEW_PREFIX) :]
+            ours = key.startswith(PREVIEW_PREFIX) and group in self._groups
+            if ours and value == group_backend(self.backend, group):
+                return PreviewRoute(group, header)
+        return None
 
     def _apply(
         self, wanted: Mapping[str, int], servers: list[tuple[str, Target, ServerState]]
@@ -564,8 +762,9 @@ class HAProxyRouter(Router):
         route_map = self.route_map()
         if route_map is not None:
             # HAProxy loads the map at start: a restart keeps the backend in use.
-            route = self._route()
-            write_atomic(route_map, f"{ROUTE_KEY} {route}\n" if route else "", mode=0o644)
+            entries = self._map()
+            text = "".join(f"{k} {v}\n" for k, v in entries.items())
+            write_atomic(route_map, text, mode=0o644)
         write_atomic(self.persistence.config_path, self.rendered_config(site), mode=0o644)
         if site.state_file:
             write_atomic(site.state_file, self.runtime.raw("show servers state"), mode=0o644)
@@ -660,4 +859,13 @@ def _server_weights(wanted: Mapping[str, int], counts: Mapping[str, int]) -> dic
     return {g: (max(1, round(ratios[g] * 256 / top)) if g in ratios else 0) for g in wanted}
 
 
-__all__ = ["FULL_WEIGHT", "ROUTE_KEY", "HAProxyPersistence", "HAProxyRouter"]
+__all__ = [
+    "FULL_WEIGHT",
+    "PREVIEW_PREFIX",
+    "ROUTE_KEY",
+    "STICKY_CANARY",
+    "STICKY_STABLE",
+    "STICKY_WEIGHT",
+    "HAProxyPersistence",
+    "HAProxyRouter",
+]

@@ -15,7 +15,14 @@ from dataclasses import dataclass, replace
 
 from cdlib.connections.base import Connection
 from cdlib.jinja_sandbox import sandboxed_environment
-from cdlib.traffic.base import RouterInputError, Target, TrafficError, check_group_name
+from cdlib.traffic.base import (
+    DEFAULT_PREVIEW_HEADER,
+    RouterInputError,
+    Target,
+    TrafficError,
+    check_group_name,
+    check_http_name,
+)
 from cdlib.traffic.haproxy_parse import server_name
 
 #: Values that end up in the config file: no whitespace, quotes or comment signs.
@@ -65,6 +72,39 @@ defaults
 frontend {{ site.frontend }}
     bind {{ site.bind }}
 {%- if site.route_map %}
+{%- if site.preview_header %}
+    # Preview: "{{ site.preview_header }}: <group>" goes to the backend the route map's key
+    # "preview.<group>" names (the router adds it before user traffic, removes it after).
+    http-request set-var(txn.cdlib_pv) req.hdr({{ site.preview_header }}) \
+if { req.hdr({{ site.preview_header }}) -m found }
+    http-request set-var(txn.cdlib_pk) str(preview.),concat(,txn.cdlib_pv,) \
+if { var(txn.cdlib_pv) -m found }
+{%- endif %}
+{%- if site.sticky_key %}
+    # Sticky split: the client's {{ site.sticky_key }} hashes to a bucket 0..99.
+    http-request set-var(txn.cdlib_sb) {{ sticky_fetch }},xxh32,mod(100) \
+if { {{ sticky_fetch }} -m found }
+    # A string lookup ("map", not "map_str_int"): every use of the map parses every value,
+    # and backend names are no integers. "sub" below casts the string.
+    http-request set-var(txn.cdlib_sw) str(sticky.weight),map({{ site.route_map }},0)
+{%- endif %}
+{%- if site.preview_header %}
+    use_backend %[var(txn.cdlib_pk),map({{ site.route_map }})] \
+if { var(txn.cdlib_pk),map({{ site.route_map }}) -m found }
+{%- endif %}
+{%- if site.sticky_key %}
+    # While "live" is the weighted backend and the map has "sticky.canary", buckets below
+    # "sticky.weight" go to the canary, the rest to "sticky.stable": raising the weight
+    # only moves clients onto the canary; a switch ("live" -> one group) moves everyone.
+    acl cdlib_split str(live),map({{ site.route_map }},{{ site.backend }}) -m str {{ site.backend }}
+    acl cdlib_sticky var(txn.cdlib_sb) -m found
+    acl cdlib_sticky_on str(sticky.canary),map({{ site.route_map }}) -m found
+    acl cdlib_canary var(txn.cdlib_sb),sub(txn.cdlib_sw) lt 0
+    use_backend %[str(sticky.canary),map({{ site.route_map }})] \
+if cdlib_split cdlib_sticky_on cdlib_sticky cdlib_canary
+    use_backend %[str(sticky.stable),map({{ site.route_map }})] \
+if cdlib_split cdlib_sticky_on cdlib_sticky !cdlib_canary
+{%- endif %}
     # The backend in use: key "live" of the route map (one runtime-API "set map" switches
     # every new request at once); none or the weighted backend: the weighted one.
     use_backend %[str(live),map({{ site.route_map }},{{ site.backend }})]
@@ -156,6 +196,22 @@ class HAProxySite:
     #: missing by :class:`~cdlib.traffic.local.LocalHAProxy`; by you otherwise). With it,
     #: each group also gets a backend of its own and a switch is one ``set map``.
     route_map_dir: str | None = None
+    #: With a route map: requests carrying this header with a group's name as value go to
+    #: that group while the router has a preview route open (``None``: no preview rules).
+    preview_header: str | None = DEFAULT_PREVIEW_HEADER
+    #: With a route map: the cookie (or header) a sticky split keys on; at most one of the
+    #: two. ``None`` for both: no sticky rules (``set_sticky_weights`` is refused).
+    sticky_cookie: str | None = None
+    sticky_header: str | None = None
+
+    @property
+    def sticky_key(self) -> str | None:
+        """``cookie NAME`` / ``header NAME`` of the sticky rules, or ``None``."""
+        if self.sticky_cookie:
+            return f"cookie {self.sticky_cookie}"
+        if self.sticky_header:
+            return f"header {self.sticky_header}"
+        return None
 
     @property
     def route_map(self) -> str | None:
@@ -171,6 +227,13 @@ class HAProxySite:
             value = getattr(self, name)
             if value is not None:
                 _check_word(name, value)
+        if self.preview_header is not None:
+            check_http_name("HAProxy site: preview_header", self.preview_header)
+        for name in ("sticky_cookie", "sticky_header"):
+            if getattr(self, name) is not None:
+                check_http_name(f"HAProxy site: {name}", getattr(self, name))
+        if self.sticky_cookie and self.sticky_header:
+            raise RouterInputError("HAProxy site: give sticky_cookie or sticky_header, not both")
         for group in self.groups:
             check_group_name(group)
         if len(set(self.groups)) != len(self.groups):
@@ -209,7 +272,14 @@ def render_config(site: HAProxySite) -> str:
         for g in site.groups:
             members = tuple(s for s in site.servers if s.group == g)
             backends.append((group_backend(site.backend, g), members, GROUP_BACKEND_WEIGHT))
-    return env.from_string(_TEMPLATE).render(site=site, backends=backends, admin_socket=admin)
+    fetch = ""
+    if site.sticky_cookie:
+        fetch = f"req.cook({site.sticky_cookie})"
+    elif site.sticky_header:
+        fetch = f"req.hdr({site.sticky_header})"
+    return env.from_string(_TEMPLATE).render(
+        site=site, backends=backends, admin_socket=admin, sticky_fetch=fetch
+    )
 
 
 _SERVER_LINE = re.compile(

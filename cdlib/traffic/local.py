@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+from cdlib.traffic.base import DEFAULT_PREVIEW_HEADER
 from cdlib.traffic.haproxy import HAProxyPersistence, HAProxyRouter
 from cdlib.traffic.haproxy_config import HAProxySite, render_config
 from cdlib.traffic.haproxy_process import HAProxyProcess
@@ -22,7 +23,10 @@ class LocalHAProxy:
     """Run HAProxy locally in master-worker mode and hand out a router for it.
 
     ``bind`` is ``address:port`` for user traffic (keep it on loopback for
-    tests and demos). Use as a context manager, or call :meth:`start` and
+    tests and demos). ``preview_header`` and ``sticky_cookie`` / ``sticky_header`` go
+    into the rendered config (:class:`~cdlib.traffic.haproxy_config.HAProxySite`); a
+    config from an earlier run is kept, so changing them needs ``process.reload()``
+    after the router re-rendered it. Use as a context manager, or call :meth:`start` and
     :meth:`stop`.
     """
 
@@ -36,6 +40,9 @@ class LocalHAProxy:
         check_rise: int = 2,
         check_fall: int = 2,
         haproxy: str = "haproxy",
+        preview_header: str | None = DEFAULT_PREVIEW_HEADER,
+        sticky_cookie: str | None = None,
+        sticky_header: str | None = None,
     ) -> None:
         self.workdir = Path(workdir).absolute()
         self.site = HAProxySite(
@@ -48,6 +55,9 @@ class LocalHAProxy:
             check_rise=check_rise,
             check_fall=check_fall,
             route_map_dir=str(self.workdir),
+            preview_header=preview_header,
+            sticky_cookie=sticky_cookie,
+            sticky_header=sticky_header,
         )
         self.config_path = self.workdir / "haproxy.cfg"
         self.process = HAProxyProcess(
