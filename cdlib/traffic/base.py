@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from cdlib.errors import EXIT_BAD_INPUT, CdlibError
 
@@ -196,6 +197,11 @@ class Router(ABC):
     #: Highest weight one group may get on this load balancer.
     max_weight: int = 100
 
+    def metrics_source(self) -> RouterMetrics | None:
+        """The traffic metrics canary analysis reads (see :class:`RouterMetrics`), or
+        ``None`` for a router that measures nothing (analysis then fails the step)."""
+        return None
+
     @property
     @abstractmethod
     def groups(self) -> tuple[str, ...]:
@@ -256,13 +262,51 @@ class Router(ABC):
         return self.tagged_release(group)
 
 
+# ---------------------------------------------------------------------------
+# The metrics contract (router extension point): what a router measures and over
+# which window. Canary analysis reads this, never the router's concrete class.
+# ---------------------------------------------------------------------------
+
+#: ``cumulative``: counters only grow (since the load balancer started); analysis
+#: subtracts the pause's first reading. ``windowed``: each reading already sums the
+#: traffic of the last ``window`` seconds and is judged on its own.
+MetricsSemantics = Literal["cumulative", "windowed"]
+
+
+@dataclass(frozen=True)
+class RouterMetrics:
+    """Per-group traffic metrics of one router, and what kind of numbers they are.
+
+    ``read(window)`` returns every group's :class:`TargetGroupMetrics`; ``window`` is
+    the seconds since the analysed pause began (a cumulative source ignores it).
+    ``measures`` says where the numbers come from, for messages and docs.
+    """
+
+    semantics: MetricsSemantics
+    read: Callable[[float], Mapping[str, TargetGroupMetrics]]
+    measures: str = ""
+
+    def __post_init__(self) -> None:
+        if self.semantics not in ("cumulative", "windowed"):
+            raise RouterInputError(
+                f"metrics semantics {self.semantics!r} is neither 'cumulative' nor 'windowed'"
+            )
+
+    @property
+    def cumulative(self) -> bool:
+        """True when readings are counters to subtract, not windowed sums."""
+        return self.semantics == "cumulative"
+
+
 __all__ = [
     "DrainTimeoutError",
     "GroupMetrics",
     "HealthReport",
+    "MetricsSemantics",
     "ReadBackError",
     "Router",
     "RouterInputError",
+    "RouterMetrics",
     "RouterState",
     "Target",
     "TargetGroupMetrics",
