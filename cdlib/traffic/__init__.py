@@ -1,8 +1,11 @@
 """Traffic routers: move user traffic between target groups (blue/green, canary).
 
-Two implementations of one :class:`Router` interface: :class:`HAProxyRouter`
-(runtime API; the local default, see :class:`LocalHAProxy`) and
-:class:`ElbV2Router` (AWS ELBv2; boto3 is imported only when it is used).
+Implementations of one :class:`Router` interface: :class:`HAProxyRouter`
+(runtime API; the local default, see :class:`LocalHAProxy`),
+:class:`ElbV2Router` (AWS ELBv2; boto3 is imported only when it is used) and
+:class:`NginxRouter` (a generated nginx config, reloaded gracefully). A router's
+metrics say what they measure (:class:`RouterMetrics`); its spec registers itself by
+kind (:mod:`cdlib.traffic.spec`).
 """
 
 from cdlib.traffic.base import (
@@ -12,6 +15,7 @@ from cdlib.traffic.base import (
     ReadBackError,
     Router,
     RouterInputError,
+    RouterMetrics,
     RouterState,
     Target,
     TargetGroupMetrics,
@@ -38,6 +42,9 @@ from cdlib.traffic.haproxy_config import (
 from cdlib.traffic.haproxy_process import HAProxyProcess, HAProxyProcessError
 from cdlib.traffic.haproxy_runtime import RuntimeAPIError, RuntimeClient
 from cdlib.traffic.local import LocalHAProxy
+from cdlib.traffic.nginx import NginxConfigError, NginxRouter, NginxSpec
+from cdlib.traffic.nginx_config import NginxSite
+from cdlib.traffic.spec import RouterSpec, router_kinds, spec_from_json
 
 __all__ = [
     "ConfigError",
@@ -53,10 +60,16 @@ __all__ = [
     "LoadBalancerHandles",
     "LoadBalancerSpec",
     "LocalHAProxy",
+    "NginxConfigError",
+    "NginxRouter",
+    "NginxSite",
+    "NginxSpec",
     "ProvisionError",
     "ReadBackError",
     "Router",
     "RouterInputError",
+    "RouterMetrics",
+    "RouterSpec",
     "RouterState",
     "RuleSpec",
     "RuntimeAPIError",
@@ -72,4 +85,6 @@ __all__ = [
     "ensure_load_balancer",
     "reload_if_changed",
     "render_config",
+    "router_kinds",
+    "spec_from_json",
 ]

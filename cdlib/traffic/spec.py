@@ -14,6 +14,7 @@ import dataclasses
 import importlib
 import pkgutil
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, ClassVar
 
 from cdlib.traffic.base import Router
@@ -90,10 +91,10 @@ def router_kinds() -> dict[str, type[RouterSpec]]:
 
 
 def _discover() -> None:
-    import cdlib.traffic as package
-
-    for mod in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{mod.name}")
+    # The sibling modules, found on disk (importing the package here would be a cycle).
+    package = __name__.rpartition(".")[0]
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        importlib.import_module(f"{package}.{mod.name}")
 
 
 def spec_from_json(data: dict[str, Any]) -> RouterSpec:
