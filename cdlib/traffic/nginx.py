@@ -203,12 +203,14 @@ class NginxRouter(Router):
             self.conn.run(f"rm -f {q(self.site.file('nginx.conf.candidate'))}")
             raise
         conf, prev = self.site.file("nginx.conf"), self.site.file("nginx.conf.prev")
+        old_workers = set(self._workers())
         self._sh(
             f"cp -p {q(conf)} {q(prev)} && "
             f"mv -f {q(self.site.file('nginx.conf.candidate'))} {q(conf)} && "
             + self._nginx("-s", "reload")
         )
         try:
+            self._retire(old_workers)
             loaded = self._read(wait=self.reload_timeout, agree=3)
         except ReadBackError as exc:
             # The master kept the old config (it logs why): put its file back, so the
@@ -219,6 +221,44 @@ class NginxRouter(Router):
         if sorted(loaded.servers, key=_key) != sorted(servers, key=_key):
             raise ReadBackError(f"nginx on {self.conn.host}: read back differs from what was set")
         return loaded
+
+    def _workers(self) -> dict[int, str]:
+        """The master's children: pid -> process title."""
+        pid = q(self.site.file("nginx.pid"))
+        out = self._sh(f'ps -o pid=,args= --ppid "$(cat {pid})" || true')
+        workers = {}
+        for line in out.splitlines():
+            num, _, title = line.strip().partition(" ")
+            if num.isdigit():
+                workers[int(num)] = title
+        return workers
+
+    def _retire(self, old: set[int]) -> None:
+        """Wait until every worker from before the reload has stopped accepting (its
+        title says "shutting down") or exited; the new workers then take every new
+        connection. Measured: an old worker sometimes missed the master's quit
+        command after quick successive reloads and kept accepting with the old
+        config, so one still accepting after a second is sent SIGQUIT itself (the
+        graceful stop the master asks for; it is our master's child, just listed)."""
+        deadline = time.monotonic() + self.reload_timeout
+        nudge = time.monotonic() + 1.0
+        while True:
+            now = self._workers()
+            if not old.isdisjoint(now) and len(now) <= len(old):
+                accepting = list(old & set(now))  # no new worker yet: reload pending
+            else:
+                accepting = [p for p in old & set(now) if "shutting down" not in now[p]]
+            if not accepting:
+                return
+            if time.monotonic() >= deadline:
+                raise ReadBackError(
+                    f"nginx on {self.conn.host}: old worker(s) {accepting} still accept "
+                    f"{self.reload_timeout:.0f}s after the reload"
+                )
+            if time.monotonic() >= nudge and len(now) > len(old):
+                self.conn.run("kill -QUIT " + " ".join(str(p) for p in accepting))
+                nudge = time.monotonic() + 1.0
+            time.sleep(0.05)
 
     def switch(self, to_group: str) -> RouterState:
         """All traffic to ``to_group`` in one reload; the read-back state."""
