@@ -1,8 +1,9 @@
 """Canary: deploy to the idle group, then move weighted traffic to it in steps.
 
-At each step an analysis compares the canary group's traffic counters (HAProxy stats or
-CloudWatch) before and after the step's pause, and may run smoke checks. A failure sets
-the canary's weight back to 0 and stops; "no data" is inconclusive, never a pass.
+At each step an analysis compares the canary group's traffic metrics (the router's
+RouterMetrics: cumulative counters or a windowed sample) over the step's pause, and may
+run smoke checks. A failure sets the canary's weight back to 0 and stops; "no data" is
+inconclusive, never a pass.
 
 Before each weight change the router is read back: weights other than those the previous
 step set (an operator changed them by hand) stop the release with traffic left as found,

@@ -9,6 +9,7 @@ kind (:mod:`cdlib.traffic.spec`).
 """
 
 from cdlib.traffic.base import (
+    BasicRouter,
     DrainTimeoutError,
     GroupMetrics,
     HealthReport,
@@ -47,6 +48,7 @@ from cdlib.traffic.nginx_config import NginxSite
 from cdlib.traffic.spec import RouterSpec, router_kinds, spec_from_json
 
 __all__ = [
+    "BasicRouter",
     "ConfigError",
     "DrainTimeoutError",
     "ElbV2Router",

@@ -10,6 +10,7 @@ load balancer directly.
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -298,7 +299,32 @@ class RouterMetrics:
         return self.semantics == "cumulative"
 
 
+class BasicRouter(Router):
+    """A :class:`Router` with the parts most routers share already written:
+    :meth:`switch` is one :meth:`set_weights` call and :meth:`wait_healthy` polls
+    :meth:`health`. A new router derives from it and writes the rest (see
+    docs/routers.md, "Writing a router")."""
+
+    def switch(self, to_group: str) -> RouterState:
+        """All traffic to ``to_group``: ``set_weights({to_group: 100})`` (read back)."""
+        return self.set_weights({to_group: 100})
+
+    def wait_healthy(
+        self, group: str, *, timeout: float = 60.0, interval: float = 0.5
+    ) -> HealthReport:
+        """Poll :meth:`health` every ``interval`` seconds, at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.health(group)
+            if report.healthy:
+                return report
+            if time.monotonic() >= deadline:
+                return HealthReport(group, report.targets, timed_out=True)
+            time.sleep(interval)
+
+
 __all__ = [
+    "BasicRouter",
     "DrainTimeoutError",
     "GroupMetrics",
     "HealthReport",

@@ -30,10 +30,10 @@ from typing import Any, ClassVar
 from cdlib.connections.base import Connection
 from cdlib.connections.shell import atomic_write_command, q
 from cdlib.traffic.base import (
+    BasicRouter,
     DrainTimeoutError,
     HealthReport,
     ReadBackError,
-    Router,
     RouterInputError,
     RouterMetrics,
     RouterState,
@@ -65,7 +65,7 @@ class NginxConfigError(TrafficError):
     """``nginx -t`` refused a new config; nothing was installed or reloaded."""
 
 
-class NginxRouter(Router):
+class NginxRouter(BasicRouter):
     """A :class:`Router` over an nginx whose whole config cdlib generates.
 
     ``conn`` runs the commands (local or SSH); ``site`` says where the files are and
@@ -260,10 +260,6 @@ class NginxRouter(Router):
                 nudge = time.monotonic() + 1.0
             time.sleep(0.05)
 
-    def switch(self, to_group: str) -> RouterState:
-        """All traffic to ``to_group`` in one reload; the read-back state."""
-        return self.set_weights({self._known(to_group): 100})
-
     def set_weights(self, weights: Mapping[str, int], *, sticky: bool = False) -> RouterState:
         """Split traffic by group share (groups left out get 0); one reload."""
         if sticky:
@@ -367,19 +363,6 @@ class NginxRouter(Router):
             why = f"HTTP {code}" if res.ok else (res.stderr.strip() or "no answer")
             out.append(TargetHealth(t, ok, "healthy" if ok else "unhealthy", "" if ok else why))
         return HealthReport(group, tuple(out))
-
-    def wait_healthy(
-        self, group: str, *, timeout: float = 60.0, interval: float = 0.5
-    ) -> HealthReport:
-        """Poll :meth:`health` until every target is healthy or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        while True:
-            report = self.health(group)
-            if report.healthy:
-                return report
-            if time.monotonic() >= deadline:
-                return HealthReport(group, report.targets, timed_out=True)
-            time.sleep(interval)
 
     # -- releases and metrics ------------------------------------------------------
     def _releases(self) -> dict[str, str]:
