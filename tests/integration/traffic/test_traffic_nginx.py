@@ -6,7 +6,9 @@ listening on a free 127.0.0.1 port and a unix admin socket; never the system's s
 
 from __future__ import annotations
 
+import http.client
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from cdlib.connections.local import LocalConnection
 from cdlib.traffic.base import ReadBackError, RouterInputError, RouterState, Target
 from cdlib.traffic.nginx import NginxConfigError, NginxRouter
 from cdlib.traffic.nginx_config import NginxSite, parse_dump
-from tests.integration.traffic.traffic_helpers import Load, SampleApp, free_port
+from tests.integration.traffic.traffic_helpers import App, Load, SampleApp, free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx")
 
@@ -112,6 +114,9 @@ def test_switches_canary_steps_and_rollback_under_load_drop_nothing(
     assert result.failures == [], report
     assert result.ok["1.0.0"] > 0 and result.ok["2.0.0"] > 0, result.ok
     assert generations == sorted(set(generations)), generations  # one reload per change
+    # The config before the last change is kept beside the running one.
+    prev = parse_dump(Path(nginx.site.file("nginx.conf.prev")).read_text())
+    assert prev.generation == generations[-1] - 1
 
 
 def test_config_refused_by_nginx_t_leaves_traffic_unchanged_and_names_the_error(
@@ -185,3 +190,38 @@ def test_metrics_are_a_window_of_the_access_log(
     assert m["blue"].errors_5xx == 0 and m["blue"].response_time_ms is not None
     time.sleep(1.2)
     assert source.read(1.0)["blue"].requests == 0  # older lines are outside the window
+
+
+def test_worker_shutdown_timeout_bounds_how_long_an_old_worker_lives(
+    tmp_path: Path, thread_app: App
+) -> None:
+    port = free_port()
+    site = NginxSite(str(tmp_path / "n"), bind=f"127.0.0.1:{port}", worker_shutdown_timeout=1)
+    router = NginxRouter(LocalConnection(), site)
+    router.start()
+    try:
+        router.register("blue", [thread_app.target])
+        router.switch("blue")
+        outcome: list[str] = []
+
+        def slow() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            try:
+                conn.request("GET", "/slow/8")
+                outcome.append(str(conn.getresponse().status))
+            except (OSError, http.client.HTTPException) as exc:
+                outcome.append(type(exc).__name__)
+
+        holder = threading.Thread(target=slow)
+        holder.start()
+        time.sleep(0.5)  # the request is in the old worker now
+        t0 = time.monotonic()
+        router.set_weights({"blue": 100})  # a reload: that worker becomes an old one
+        router.drain("blue", [], timeout=5)  # returns once no old worker is left
+        took = time.monotonic() - t0
+        holder.join(15)
+    finally:
+        router.stop()
+    # The 8 s request did not keep the old worker: it was cut after about 1 s.
+    assert took < 4, took
+    assert outcome and outcome[0] != "200", outcome
