@@ -300,7 +300,9 @@ class NginxRouter(BasicRouter):
                 kept.append(ServerLine(group, t, 0))
             return _weighted(kept, shares, _members(LoadedConfig(0, tuple(kept))))
 
-        if add:
+        cur = self._read()
+        have = {s.target for s in cur.servers if s.group == group and not s.draining}
+        if set(add) - have:
             self._change(new)
 
     def drain(self, group: str, targets: Iterable[Target], *, timeout: float = 30.0) -> None:

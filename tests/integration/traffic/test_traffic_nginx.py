@@ -225,3 +225,13 @@ def test_worker_shutdown_timeout_bounds_how_long_an_old_worker_lives(
     # The 8 s request did not keep the old worker: it was cut after about 1 s.
     assert took < 4, took
     assert outcome and outcome[0] != "200", outcome
+
+
+def test_registering_what_is_registered_changes_nothing(nginx: NginxEnv, thread_app: App) -> None:
+    nginx.router.register("blue", [thread_app.target])
+    gen = parse_dump(nginx.conf.read_text()).generation
+    nginx.router.register("blue", [thread_app.target])
+    nginx.router.deregister("green", [thread_app.target])  # not in green: no error
+    assert parse_dump(nginx.conf.read_text()).generation == gen  # no reload
+    with pytest.raises(RouterInputError, match="already in group blue"):
+        nginx.router.register("green", [thread_app.target])
