@@ -75,7 +75,9 @@ def test_switches_canary_steps_and_rollback_under_load_drop_nothing(
         ("register", apps["green"][1]),
         ("switch", "blue"),
     ]
-    load = Load(nginx.port, threads=4, max_requests=8000, max_seconds=120, retry_stale=True).start()
+    load = Load(
+        nginx.port, threads=4, max_requests=40_000, max_seconds=120, retry_stale=True
+    ).start()
     generations = [parse_dump(nginx.conf.read_text()).generation]
     try:
         load.wait_for(PER_STEP)
