@@ -188,3 +188,10 @@ def test_canary_without_metrics_fails_the_analysed_step_by_name(
 def test_metrics_semantics_are_checked() -> None:
     with pytest.raises(RouterInputError, match="neither 'cumulative' nor 'windowed'"):
         RouterMetrics("per-minute", lambda w: {})  # type: ignore[arg-type]
+
+
+def test_a_wrong_router_option_names_every_registered_kind() -> None:
+    from cdlib.engine.errors import PlaybookError
+
+    with pytest.raises(PlaybookError, match=r"kinds: .*local-haproxy.*nginx"):
+        BlueGreen(app="app", version="1", router="nginx")  # type: ignore[arg-type]
