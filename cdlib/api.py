@@ -54,6 +54,10 @@ _EXPORTS = {
     "TargetGroupMetrics": "cdlib.traffic",
     "RouterInputError": "cdlib.traffic",
     "TrafficError": "cdlib.traffic",
+    # The router extension point: a router with the shared parts written, its metrics.
+    "BasicRouter": "cdlib.traffic",
+    "RouterMetrics": "cdlib.traffic",
+    "NginxRouter": "cdlib.traffic",
     # Strategies.
     "Strategy": "cdlib.release",
     "RouterSpec": "cdlib.release",
@@ -131,6 +135,9 @@ if TYPE_CHECKING:  # the same names for type checkers (a test keeps it equal to 
         ReleaseRun as ReleaseRun,
     )
     from cdlib.traffic import (
+        BasicRouter as BasicRouter,
+    )
+    from cdlib.traffic import (
         ElbV2Router as ElbV2Router,
     )
     from cdlib.traffic import (
@@ -143,10 +150,16 @@ if TYPE_CHECKING:  # the same names for type checkers (a test keeps it equal to 
         LocalHAProxy as LocalHAProxy,
     )
     from cdlib.traffic import (
+        NginxRouter as NginxRouter,
+    )
+    from cdlib.traffic import (
         Router as Router,
     )
     from cdlib.traffic import (
         RouterInputError as RouterInputError,
+    )
+    from cdlib.traffic import (
+        RouterMetrics as RouterMetrics,
     )
     from cdlib.traffic import (
         RouterState as RouterState,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sourced by scripts/test and scripts/demo: installs missing Debian packages (as root) and
 # creates/updates .venv with cdlib and its test extras. Idempotent and quick when done.
-APT_PACKAGES=(openssh-server openssh-client haproxy supervisor systemd python3-venv sudo chromium chromium-driver)
+APT_PACKAGES=(openssh-server openssh-client haproxy nginx-light curl supervisor systemd python3-venv sudo chromium chromium-driver)
 
 log() { printf '==> %s\n' "$*"; }
 
@@ -19,7 +19,16 @@ if ((${#missing[@]})); then
     log "installing apt packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
+    # No package may start a system-wide service here (nginx's postinst would start the
+    # default site on port 80): the tests run their own daemons on loopback only.
+    policy=/usr/sbin/policy-rc.d own_policy=
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1
+    fi
     apt-get install -y -q --no-install-recommends "${missing[@]}"
+    [[ -n $own_policy ]] && rm -f "$policy"
+    # Should a system nginx have started all the same, stop it (graceful quit).
+    if [[ -f /run/nginx.pid ]] && command -v nginx >/dev/null; then nginx -s quit || true; fi
 fi
 
 # A Python >= 3.11 for the venv: the first suitable one on PATH.

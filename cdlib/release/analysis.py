@@ -15,7 +15,8 @@ Outcome = Literal["pass", "fail", "inconclusive"]
 
 
 class Counters(Protocol):
-    """What analysis reads from a router: cumulative counters of one group."""
+    """What analysis reads from a router about one group: counters since the load
+    balancer started, or the sums of a window (see ``cdlib.traffic.base.RouterMetrics``)."""
 
     @property
     def requests(self) -> int:

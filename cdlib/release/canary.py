@@ -1,8 +1,9 @@
 """Canary: deploy to the idle group, then move weighted traffic to it in steps.
 
-At each step an analysis compares the canary group's traffic counters (HAProxy stats or
-CloudWatch) before and after the step's pause, and may run smoke checks. A failure sets
-the canary's weight back to 0 and stops; "no data" is inconclusive, never a pass.
+At each step an analysis compares the canary group's traffic metrics (the router's
+RouterMetrics: cumulative counters or a windowed sample) over the step's pause, and may
+run smoke checks. A failure sets the canary's weight back to 0 and stops; "no data" is
+inconclusive, never a pass.
 
 Before each weight change the router is read back: weights other than those the previous
 step set (an operator changed them by hand) stop the release with traffic left as found,
@@ -12,7 +13,6 @@ recorded as interrupted; so does ``cdlib rollback`` from another shell
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +29,7 @@ from cdlib.traffic.base import (
     Router,
     RouterFeatureError,
     RouterInputError,
+    RouterMetrics,
     RouterState,
     StickySpec,
     TargetGroupMetrics,
@@ -239,10 +240,13 @@ class Canary(Strategy):
             samples = samples_of(m, self.thresholds, step=name, weights=self._expected)
             run.samples(samples, m, left=left)
 
+        source = router.metrics_source()
+        if source is None:
+            raise ReleaseFailed(f"router {type(router).__name__} reports no metrics for analysis")
         sampler = Sampler(
             self.thresholds,
-            read=lambda elapsed: _metrics(router, canary, elapsed or self.sample_interval),
-            cumulative=_cumulative(router),
+            read=lambda elapsed: _group(source, canary, elapsed or self.sample_interval),
+            cumulative=source.cumulative,
             sleep=run.sleep,
             record=record,
             interval=self.sample_interval,
@@ -296,22 +300,8 @@ class Canary(Strategy):
             run.finish(ROLLED_BACK, why)
 
 
-def _cumulative(router: Router) -> bool:
-    from cdlib.traffic.haproxy import HAProxyRouter
-
-    return isinstance(router, HAProxyRouter)
-
-
-def _metrics(router: Router, group: str, window: float) -> TargetGroupMetrics:
-    from cdlib.traffic.elbv2 import ElbV2Router
-    from cdlib.traffic.haproxy import HAProxyRouter
-
-    if isinstance(router, HAProxyRouter):
-        return router.metrics()[group]
-    if isinstance(router, ElbV2Router):
-        return router.metrics(minutes=max(1, math.ceil(window / 60)))[group]
-    metrics = getattr(router, "metrics", None)
-    if metrics is None:
-        raise ReleaseFailed(f"router {type(router).__name__} reports no metrics for analysis")
-    result: TargetGroupMetrics = metrics()[group]
-    return result
+def _group(source: RouterMetrics, group: str, window: float) -> TargetGroupMetrics:
+    metrics = source.read(window)
+    if group not in metrics:
+        raise ReleaseFailed(f"router metrics ({source.measures or source.semantics}) lack {group}")
+    return metrics[group]

@@ -1,49 +1,18 @@
-"""Router specs: serializable descriptions that build a :class:`~cdlib.traffic.Router`.
+"""The router specs of HAProxy, ELBv2 and ELBv2 over Auto Scaling groups.
 
-A release records its router's spec in the history, so ``cdlib rollback APP`` can rebuild
-the same router later, from another process, and switch traffic back.
+The spec base class, its registry by kind and :func:`spec_from_json` live in
+:mod:`cdlib.traffic.spec` (re-exported here); a spec registers itself when defined.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from cdlib.traffic.base import DEFAULT_PREVIEW_HEADER, Router
-
-
-class RouterSpec:
-    """Base class: ``build()`` a router; ``to_json()`` / :func:`spec_from_json` round-trip."""
-
-    kind: ClassVar[str] = ""
-
-    def build(self) -> Router:
-        """A router for this spec; building changes nothing (starts and writes nothing)."""
-        raise NotImplementedError
-
-    def start_needed(self) -> str | None:
-        """What a real run must start before it uses this router (``start HAProxy in
-        DIR``), or None. Reads only; the base needs nothing."""
-        return None
-
-    def start(self) -> None:
-        """Start what :meth:`start_needed` names. Only the apply path of a real run (a
-        release, a rollback) calls it; status and check mode never do."""
-
-    def prepare_switch(self, to_group: str, *, timeout: float = 600.0) -> str | None:
-        """Make ``to_group`` able to take all traffic before ``cdlib rollback`` switches
-        to it (scale its instances back); what was done, or None. The base needs nothing."""
-        return None
-
-    def describe_groups(self) -> dict[str, str]:
-        """What ``cdlib status`` shows about each group beyond traffic (none here)."""
-        return {}
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-friendly dict including ``kind``."""
-        return {"kind": self.kind, **asdict(self)}  # type: ignore[call-overload]
+from cdlib.traffic.spec import RouterSpec, router_kinds, spec_from_json
 
 
 @dataclass
@@ -93,6 +62,14 @@ class LocalHAProxySpec(RouterSpec):
         if self.ensure_running and not self._local().running():
             return f"start HAProxy in {self.workdir}"
         return None
+
+    @classmethod
+    def from_json(cls, fields: dict[str, Any]) -> RouterSpec:
+        """As the base, with ``workdir`` normalized as a path."""
+        spec = super().from_json(fields)
+        assert isinstance(spec, LocalHAProxySpec)
+        spec.workdir = str(Path(spec.workdir))
+        return spec
 
     def start(self) -> None:
         """Start HAProxy (rendering its first config) when ``ensure_running`` and stopped."""
@@ -208,21 +185,12 @@ class AutoScalingSpec(ElbV2Spec):
         return {g: api.describe(g) for g in self.auto_scaling_groups}
 
 
-_KINDS: dict[str, type[RouterSpec]] = {
-    c.kind: c for c in (LocalHAProxySpec, HAProxySpec, ElbV2Spec, AutoScalingSpec)
-}
-
-
-def spec_from_json(data: dict[str, Any]) -> RouterSpec:
-    """Rebuild a spec written by :meth:`RouterSpec.to_json`."""
-    kind = data.get("kind")
-    cls = _KINDS.get(str(kind))
-    if cls is None:
-        raise ValueError(f"unknown router kind {kind!r} (known: {', '.join(_KINDS)})")
-    fields = {k: v for k, v in data.items() if k != "kind"}
-    if "groups" in fields:
-        fields["groups"] = tuple(fields["groups"])
-    spec = cls(**fields)
-    if isinstance(spec, LocalHAProxySpec):
-        spec.workdir = str(Path(spec.workdir))
-    return spec
+__all__ = [
+    "AutoScalingSpec",
+    "ElbV2Spec",
+    "HAProxySpec",
+    "LocalHAProxySpec",
+    "RouterSpec",
+    "router_kinds",
+    "spec_from_json",
+]

@@ -168,8 +168,11 @@ class Strategy:
         if self.router is None and not self.needs_router:
             pass
         elif not isinstance(self.router, RouterSpec | Router):
+            from cdlib.release.routers import router_kinds
+
+            kinds = ", ".join(sorted(router_kinds()))
             raise PlaybookError(
-                f"'router' must be a RouterSpec (LocalHAProxySpec, HAProxySpec, ElbV2Spec) "
+                f"'router' must be a RouterSpec (kinds: {kinds}) "
                 f"or a Router, got {type(self.router).__name__}",
                 origin=self.origin,
             )

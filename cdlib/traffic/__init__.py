@@ -1,11 +1,15 @@
 """Traffic routers: move user traffic between target groups (blue/green, canary).
 
-Two implementations of one :class:`Router` interface: :class:`HAProxyRouter`
-(runtime API; the local default, see :class:`LocalHAProxy`) and
-:class:`ElbV2Router` (AWS ELBv2; boto3 is imported only when it is used).
+Implementations of one :class:`Router` interface: :class:`HAProxyRouter`
+(runtime API; the local default, see :class:`LocalHAProxy`),
+:class:`ElbV2Router` (AWS ELBv2; boto3 is imported only when it is used) and
+:class:`NginxRouter` (a generated nginx config, reloaded gracefully). A router's
+metrics say what they measure (:class:`RouterMetrics`); its spec registers itself by
+kind (:mod:`cdlib.traffic.spec`).
 """
 
 from cdlib.traffic.base import (
+    BasicRouter,
     DEFAULT_PREVIEW_HEADER,
     DrainTimeoutError,
     GroupMetrics,
@@ -15,6 +19,7 @@ from cdlib.traffic.base import (
     Router,
     RouterFeatureError,
     RouterInputError,
+    RouterMetrics,
     RouterState,
     StickySpec,
     Target,
@@ -42,8 +47,12 @@ from cdlib.traffic.haproxy_config import (
 from cdlib.traffic.haproxy_process import HAProxyProcess, HAProxyProcessError
 from cdlib.traffic.haproxy_runtime import RuntimeAPIError, RuntimeClient
 from cdlib.traffic.local import LocalHAProxy
+from cdlib.traffic.nginx import NginxConfigError, NginxRouter, NginxSpec
+from cdlib.traffic.nginx_config import NginxSite
+from cdlib.traffic.spec import RouterSpec, router_kinds, spec_from_json
 
 __all__ = [
+    "BasicRouter",
     "DEFAULT_PREVIEW_HEADER",
     "ConfigError",
     "DrainTimeoutError",
@@ -58,12 +67,18 @@ __all__ = [
     "LoadBalancerHandles",
     "LoadBalancerSpec",
     "LocalHAProxy",
+    "NginxConfigError",
+    "NginxRouter",
+    "NginxSite",
+    "NginxSpec",
     "PreviewRoute",
     "ProvisionError",
     "ReadBackError",
     "Router",
     "RouterFeatureError",
     "RouterInputError",
+    "RouterMetrics",
+    "RouterSpec",
     "RouterState",
     "RuleSpec",
     "RuntimeAPIError",
@@ -80,4 +95,6 @@ __all__ = [
     "ensure_load_balancer",
     "reload_if_changed",
     "render_config",
+    "router_kinds",
+    "spec_from_json",
 ]

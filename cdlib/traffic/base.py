@@ -10,9 +10,11 @@ load balancer directly.
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from cdlib.errors import EXIT_BAD_INPUT, CdlibError
 
@@ -266,6 +268,11 @@ class Router(ABC):
     #: Highest weight one group may get on this load balancer.
     max_weight: int = 100
 
+    def metrics_source(self) -> RouterMetrics | None:
+        """The traffic metrics canary analysis reads (see :class:`RouterMetrics`), or
+        ``None`` for a router that measures nothing (analysis then fails the step)."""
+        return None
+
     @property
     @abstractmethod
     def groups(self) -> tuple[str, ...]:
@@ -359,16 +366,79 @@ class Router(ABC):
         return None
 
 
+# ---------------------------------------------------------------------------
+# The metrics contract (router extension point): what a router measures and over
+# which window. Canary analysis reads this, never the router's concrete class.
+# ---------------------------------------------------------------------------
+
+#: ``cumulative``: counters only grow (since the load balancer started); analysis
+#: subtracts the pause's first reading. ``windowed``: each reading already sums the
+#: traffic of the last ``window`` seconds and is judged on its own.
+MetricsSemantics = Literal["cumulative", "windowed"]
+
+
+@dataclass(frozen=True)
+class RouterMetrics:
+    """Per-group traffic metrics of one router, and what kind of numbers they are.
+
+    ``read(window)`` returns every group's :class:`TargetGroupMetrics`; ``window`` is
+    the seconds since the analysed pause began (a cumulative source ignores it).
+    ``measures`` says where the numbers come from, for messages and docs.
+    """
+
+    semantics: MetricsSemantics
+    read: Callable[[float], Mapping[str, TargetGroupMetrics]]
+    measures: str = ""
+
+    def __post_init__(self) -> None:
+        if self.semantics not in ("cumulative", "windowed"):
+            raise RouterInputError(
+                f"metrics semantics {self.semantics!r} is neither 'cumulative' nor 'windowed'"
+            )
+
+    @property
+    def cumulative(self) -> bool:
+        """True when readings are counters to subtract, not windowed sums."""
+        return self.semantics == "cumulative"
+
+
+class BasicRouter(Router):
+    """A :class:`Router` with the parts most routers share already written:
+    :meth:`switch` is one :meth:`set_weights` call and :meth:`wait_healthy` polls
+    :meth:`health`. A new router derives from it and writes the rest (see
+    docs/routers.md, "Writing a router")."""
+
+    def switch(self, to_group: str) -> RouterState:
+        """All traffic to ``to_group``: ``set_weights({to_group: 100})`` (read back)."""
+        return self.set_weights({to_group: 100})
+
+    def wait_healthy(
+        self, group: str, *, timeout: float = 60.0, interval: float = 0.5
+    ) -> HealthReport:
+        """Poll :meth:`health` every ``interval`` seconds, at most ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.health(group)
+            if report.healthy:
+                return report
+            if time.monotonic() >= deadline:
+                return HealthReport(group, report.targets, timed_out=True)
+            time.sleep(interval)
+
+
 __all__ = [
+    "BasicRouter",
     "DEFAULT_PREVIEW_HEADER",
     "DrainTimeoutError",
     "GroupMetrics",
     "HealthReport",
+    "MetricsSemantics",
     "PreviewRoute",
     "ReadBackError",
     "Router",
     "RouterFeatureError",
     "RouterInputError",
+    "RouterMetrics",
     "RouterState",
     "StickySpec",
     "Target",

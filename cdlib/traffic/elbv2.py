@@ -27,6 +27,7 @@ from cdlib.traffic.base import (
     PreviewRoute,
     Router,
     RouterInputError,
+    RouterMetrics,
     RouterState,
     StickySpec,
     Target,
@@ -418,6 +419,17 @@ class ElbV2Router(Router):
         return None
 
     # -- metrics ------------------------------------------------------------------------
+    def metrics_source(self) -> RouterMetrics | None:
+        """CloudWatch sums over the whole minutes covering the window (:meth:`metrics`);
+        ``None`` without a cloudwatch client."""
+        if self.cloudwatch is None:
+            return None
+        return RouterMetrics(
+            "windowed",
+            lambda window: self.metrics(minutes=max(1, math.ceil(window / 60))),
+            "CloudWatch AWS/ApplicationELB",
+        )
+
     def metrics(self, *, minutes: int = 5) -> dict[str, TargetGroupMetrics]:
         """Per-group ALB metrics from CloudWatch over the last ``minutes``.
 

@@ -34,6 +34,7 @@ from cdlib.traffic.base import (
     Router,
     RouterFeatureError,
     RouterInputError,
+    RouterMetrics,
     RouterState,
     StickySpec,
     Target,
@@ -312,6 +313,10 @@ class HAProxyRouter(Router):
             if self._clock() >= deadline:
                 return HealthReport(group, report.targets, timed_out=True)
             self._sleep(interval)
+
+    def metrics_source(self) -> RouterMetrics:
+        """Cumulative counters from ``show stat`` (:meth:`metrics`); the window is unused."""
+        return RouterMetrics("cumulative", lambda _window: self.metrics(), "HAProxy show stat")
 
     def metrics(self) -> dict[str, TargetGroupMetrics]:
         """Per-group counters from ``show stat``: responses, 5xx, mean response time.

@@ -23,12 +23,11 @@ from cdlib.cli.main import main
 from cdlib.engine.errors import PlaybookError, PlaybookErrors
 from cdlib.release import BlueGreen, Canary, CanaryStep, DeployTarget, Gate, History, Rolling
 from cdlib.release.history import ReleaseRecord
-from tests.unit.test_release_state import _ROUTERS, MemoryRouter, MemorySpec, routers
+from tests.unit.test_release_state import _ROUTERS, MemoryRouter, MemorySpec
 
 
 @pytest.fixture
 def two_routers(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, MemoryRouter]]:
-    monkeypatch.setitem(routers._KINDS, "memory", MemorySpec)
     for name in ("r", "staging", "production"):
         _ROUTERS[name] = MemoryRouter()
         _ROUTERS[name].tags["blue"] = "1.0.0"

@@ -109,7 +109,6 @@ class MemorySpec(routers.RouterSpec):
 
 @pytest.fixture
 def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryRouter]:
-    monkeypatch.setitem(routers._KINDS, "memory", MemorySpec)
     r = _ROUTERS["r"] = MemoryRouter()
     r.tags["blue"] = "1.0.0"
     yield r
