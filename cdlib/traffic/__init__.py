@@ -9,8 +9,8 @@ kind (:mod:`cdlib.traffic.spec`).
 """
 
 from cdlib.traffic.base import (
-    BasicRouter,
     DEFAULT_PREVIEW_HEADER,
+    BasicRouter,
     DrainTimeoutError,
     GroupMetrics,
     HealthReport,
@@ -52,8 +52,8 @@ from cdlib.traffic.nginx_config import NginxSite
 from cdlib.traffic.spec import RouterSpec, router_kinds, spec_from_json
 
 __all__ = [
-    "BasicRouter",
     "DEFAULT_PREVIEW_HEADER",
+    "BasicRouter",
     "ConfigError",
     "DrainTimeoutError",
     "ElbV2Router",

@@ -427,8 +427,8 @@ class BasicRouter(Router):
 
 
 __all__ = [
-    "BasicRouter",
     "DEFAULT_PREVIEW_HEADER",
+    "BasicRouter",
     "DrainTimeoutError",
     "GroupMetrics",
     "HealthReport",
