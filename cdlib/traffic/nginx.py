@@ -30,13 +30,17 @@ from typing import Any, ClassVar
 from cdlib.connections.base import Connection
 from cdlib.connections.shell import atomic_write_command, q
 from cdlib.traffic.base import (
+    DEFAULT_PREVIEW_HEADER,
     BasicRouter,
     DrainTimeoutError,
     HealthReport,
+    PreviewRoute,
     ReadBackError,
+    RouterFeatureError,
     RouterInputError,
     RouterMetrics,
     RouterState,
+    StickySpec,
     Target,
     TargetGroupMetrics,
     TargetHealth,
@@ -48,6 +52,8 @@ from cdlib.traffic.nginx_config import (
     LoadedConfig,
     NginxSite,
     ServerLine,
+    StickyRoute,
+    header_name,
     log_metrics,
     metrics_of,
     parse_dump,
@@ -59,6 +65,9 @@ from cdlib.traffic.spec import RouterSpec
 
 #: Lines of the access log read for one metrics window (the newest ones).
 LOG_TAIL_LINES = 200_000
+
+#: What a change makes of the sticky split and preview route: (sticky, preview).
+_Features = tuple[StickyRoute | None, PreviewRoute | None]
 
 
 class NginxConfigError(TrafficError):
@@ -172,8 +181,10 @@ class NginxRouter(BasicRouter):
         return self.site.groups
 
     def state(self) -> RouterState:
-        """Group shares in percent of the server weights nginx runs with."""
-        return RouterState.from_weights(self._read().shares(self.groups))
+        """Group shares in percent of the server weights nginx runs with (``sticky``
+        when a sticky split is in the config)."""
+        cur = self._read()
+        return RouterState.from_weights(cur.shares(self.groups), sticky=cur.sticky is not None)
 
     def targets(self, group: str) -> tuple[Target, ...]:
         """The targets of ``group`` in the running config (draining ones included)."""
@@ -191,11 +202,19 @@ class NginxRouter(BasicRouter):
             atomic_write_command(self.site.file(name), "0600", None, None), stdin=text.encode()
         )
 
-    def _change(self, new: Callable[[LoadedConfig], list[ServerLine]]) -> LoadedConfig:
-        """Render, ``nginx -t``, keep the previous file, install, reload, read back."""
+    def _change(
+        self,
+        new: Callable[[LoadedConfig], list[ServerLine]],
+        features: Callable[[LoadedConfig], _Features] | None = None,
+    ) -> LoadedConfig:
+        """Render, ``nginx -t``, keep the previous file, install, reload, read back.
+
+        ``features`` gives the sticky split and preview route of the new config; without
+        it both are kept as they are."""
         cur = self._read()
         servers = new(cur)
-        text = render_config(self.site, servers, cur.generation + 1)
+        sticky, preview = features(cur) if features else (cur.sticky, cur.preview)
+        text = render_config(self.site, servers, cur.generation + 1, sticky=sticky, preview=preview)
         self._install_text(text, "nginx.conf.candidate")
         try:
             self._check("nginx.conf.candidate")
@@ -218,7 +237,11 @@ class NginxRouter(BasicRouter):
             self.conn.run(f"cp -p {q(prev)} {q(conf)}")
             log = self.site.file("error.log")
             raise ReadBackError(f"{exc}; reload not taken, see {log}") from exc
-        if sorted(loaded.servers, key=_key) != sorted(servers, key=_key):
+        if (
+            sorted(loaded.servers, key=_key) != sorted(servers, key=_key)
+            or loaded.sticky != sticky
+            or loaded.preview != preview
+        ):
             raise ReadBackError(f"nginx on {self.conn.host}: read back differs from what was set")
         return loaded
 
@@ -261,11 +284,28 @@ class NginxRouter(BasicRouter):
             time.sleep(0.05)
 
     def set_weights(self, weights: Mapping[str, int], *, sticky: bool = False) -> RouterState:
-        """Split traffic by group share (groups left out get 0); one reload."""
-        if sticky:
-            raise RouterInputError("nginx router: sticky weights are not supported")
-        want = check_weights(weights, self.groups, maximum=self.max_weight)
+        """Split traffic by group share (groups left out get 0); one reload.
 
+        Not sticky: a sticky split in the config is removed in the same reload (so a
+        :meth:`switch`, a rollback, moves stuck clients too). ``sticky=True`` keeps the
+        key of the sticky split in the config (:meth:`set_sticky_weights`)."""
+        if sticky:
+            cur = self._read().sticky
+            if cur is None:
+                raise RouterFeatureError(
+                    "nginx router: no sticky split to keep; use set_sticky_weights(weights, "
+                    "StickySpec(cookie=... or header=...)) first"
+                )
+            spec = (
+                StickySpec(cookie=cur.name) if cur.kind == "cookie" else StickySpec(header=cur.name)
+            )
+            return self.set_sticky_weights(weights, spec)
+        want = check_weights(weights, self.groups, maximum=self.max_weight)
+        return self._set(want, lambda cur: (None, cur.preview))
+
+    def _set(
+        self, want: dict[str, int], features: Callable[[LoadedConfig], _Features]
+    ) -> RouterState:
         def new(cur: LoadedConfig) -> list[ServerLine]:
             members = _members(cur)
             for g, w in want.items():
@@ -275,10 +315,75 @@ class NginxRouter(BasicRouter):
 
         total = sum(want.values())
         expect = {g: round(w * 100 / total) for g, w in want.items()}
-        state = RouterState.from_weights(self._change(new).shares(self.groups))
+        loaded = self._change(new, features)
+        state = RouterState.from_weights(
+            loaded.shares(self.groups), sticky=loaded.sticky is not None
+        )
         if dict(state.weights) != expect:
             raise ReadBackError(f"nginx: asked {expect}, read back {dict(state.weights)}")
         return state
+
+    # -- sticky splits and preview routes --------------------------------------------
+    def set_sticky_weights(self, weights: Mapping[str, int], sticky: StickySpec) -> RouterState:
+        """Split between two groups so that each client (by ``sticky``'s cookie or header)
+        stays on one group while the canary's share grows; one reload.
+
+        nginx's ``split_clients`` hashes the key onto fixed ranges from 0: keys below the
+        canary's percent go to the canary group's own upstream, the others to the stable
+        group's, so raising the share only adds clients to the canary. Requests without
+        the key get the weighted split. :meth:`switch` (or :meth:`set_weights`) removes
+        the split, moving every client. The canary is the group not live before the first
+        sticky split (then the one the split names). Cookie names must be letters,
+        digits and ``_``, header names letters, digits and ``-`` (what nginx can read).
+        """
+        route = StickyRoute.of(sticky, "a", "b", 1)  # checks the name before anything
+        want = check_weights(weights, self.groups, maximum=self.max_weight)
+        positive = [g for g, w in want.items() if w > 0]
+        if len(positive) == 1:
+            return self.set_weights(want)  # all to one group: nothing to stick to
+        if len(positive) > 2:
+            raise RouterInputError(f"sticky weights split between two groups, got {dict(want)}")
+
+        def features(cur: LoadedConfig) -> _Features:
+            canary = cur.sticky.canary if cur.sticky else None
+            if canary not in positive:
+                live = RouterState.from_weights(cur.shares(self.groups)).live
+                canary = next(
+                    (g for g in positive if g != live),
+                    min(positive, key=lambda g: (want[g], g)),
+                )
+            stable = next(g for g in positive if g != canary)
+            percent = min(99, max(1, round(100 * want[canary] / (want[canary] + want[stable]))))
+            return (
+                StickyRoute(route.kind, route.name, canary, stable, percent),
+                cur.preview,
+            )
+
+        return self._set(want, features)
+
+    def open_preview(self, group: str, *, header: str = DEFAULT_PREVIEW_HEADER) -> PreviewRoute:
+        """Send requests with ``header: <group>`` to ``group``'s own upstream (a ``map``
+        of the header in the generated config); others are routed as before. One reload,
+        read back. An earlier preview route is replaced. ``header`` must be letters,
+        digits and ``-`` (nginx drops headers with ``_``)."""
+        self._known(group)
+        header_name("preview header", header)
+        if not _members(self._read()).get(group):
+            raise RouterInputError(f"open_preview: group {group} has no target to serve")
+        route = PreviewRoute(group, header)
+        self._change(lambda cur: list(cur.servers), lambda cur: (cur.sticky, route))
+        return route
+
+    def close_preview(self) -> bool:
+        """Remove the preview route (one reload); True when there was one."""
+        if self._read().preview is None:
+            return False
+        self._change(lambda cur: list(cur.servers), lambda cur: (cur.sticky, None))
+        return True
+
+    def preview_route(self) -> PreviewRoute | None:
+        """The preview route in the running config, or ``None``."""
+        return self._read().preview
 
     def register(self, group: str, targets: Iterable[Target], timeout: float = 0.0) -> None:
         """Add targets to ``group`` (each group keeps its share); already registered ones

@@ -14,7 +14,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from cdlib.traffic.base import RouterInputError, Target, TargetGroupMetrics, check_group_name
+from cdlib.traffic.base import (
+    PreviewRoute,
+    RouterFeatureError,
+    RouterInputError,
+    StickySpec,
+    Target,
+    TargetGroupMetrics,
+    check_group_name,
+    check_http_name,
+)
 
 #: Upstream and log format names in the generated config.
 UPSTREAM = "cdlib_app"
@@ -26,6 +35,23 @@ _SERVER_RE = re.compile(
     r" # cdlib-group (?P<group>[a-z][a-z0-9-]{0,31})(?P<drain> draining)?$",
     re.M,
 )
+#: Per-group upstreams (sticky splits and preview routes route to one group's servers).
+GROUP_UPSTREAM_PREFIX = "cdlib_group_"
+_GROUP = r"[a-z][a-z0-9-]{0,31}"
+_STICKY_RE = re.compile(
+    r"^\s*split_clients \"\$\{(?:cookie|http)_[a-z0-9_]+\}\" \$cdlib_sticky_split \{"
+    r" # cdlib-sticky (?P<kind>cookie|header) (?P<name>[A-Za-z0-9_-]{1,64})\n"
+    rf"\s*(?P<percent>\d{{1,2}})% {GROUP_UPSTREAM_PREFIX}(?P<canary>{_GROUP});\n"
+    rf"\s*\* {GROUP_UPSTREAM_PREFIX}(?P<stable>{_GROUP});\n",
+    re.M,
+)
+_PREVIEW_RE = re.compile(
+    r"^\s*map \$http_[a-z0-9_]+ \$cdlib_preview \{ # cdlib-preview (?P<header>[A-Za-z0-9-]{1,64})\n"
+    rf"\s*\"(?P<value>{_GROUP})\" {GROUP_UPSTREAM_PREFIX}(?P<group>{_GROUP});\n",
+    re.M,
+)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,63}$")
+_HEADER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 #: Paths and names that go into the config unquoted: no space, quote, ';', '{', '}', '$'.
 _PATH_RE = re.compile(r"^/[A-Za-z0-9._/+-]*$")
@@ -82,11 +108,41 @@ class ServerLine:
 
 
 @dataclass(frozen=True)
+class StickyRoute:
+    """A sticky split in the config: clients whose ``kind`` (``cookie`` or ``header``)
+    ``name`` hashes below ``percent`` go to ``canary``'s upstream, the others to
+    ``stable``'s; clients without it get the weighted upstream."""
+
+    kind: str
+    name: str
+    canary: str
+    stable: str
+    percent: int
+
+    @classmethod
+    def of(cls, spec: StickySpec, canary: str, stable: str, percent: int) -> StickyRoute:
+        """The route of ``spec`` (its name checked against what nginx can read)."""
+        if spec.cookie is not None:
+            return cls("cookie", sticky_cookie(spec.cookie), canary, stable, percent)
+        return cls(
+            "header", header_name("sticky header", spec.header or ""), canary, stable, percent
+        )
+
+    @property
+    def key(self) -> str:
+        """``cookie NAME`` or ``header NAME`` (as :attr:`StickySpec.key`)."""
+        return f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True)
 class LoadedConfig:
-    """What ``nginx -T`` shows: the generation marker and the upstream's servers."""
+    """What ``nginx -T`` shows: the generation marker, the upstream's servers and the
+    sticky split and preview route, if any."""
 
     generation: int
     servers: tuple[ServerLine, ...]
+    sticky: StickyRoute | None = None
+    preview: PreviewRoute | None = None
 
     def targets(self, group: str) -> tuple[Target, ...]:
         """The targets of ``group`` (draining ones included), sorted."""
@@ -109,6 +165,37 @@ def path(value: str, what: str) -> str:
             f"nginx: {what} {value!r} must be an absolute path of letters, digits and ._/+-"
         )
     return value
+
+
+def sticky_cookie(name: str) -> str:
+    """``name`` if nginx can read it as ``$cookie_NAME`` (letters, digits, ``_``); else
+    :class:`RouterFeatureError` (a ``-`` or ``.`` ends nginx's variable name)."""
+    check_http_name("sticky cookie", name)
+    if not _NAME_RE.match(name):
+        raise RouterFeatureError(
+            f"nginx router: sticky cookie {name!r} cannot be read by nginx ($cookie_NAME "
+            "holds letters, digits and '_' only)"
+        )
+    return name
+
+
+def header_name(what: str, name: str) -> str:
+    """``name`` if nginx can read it as ``$http_name`` (letters, digits, ``-``); else
+    :class:`RouterFeatureError` (nginx drops headers with ``_`` by default; ``.`` cannot
+    be in a variable name)."""
+    check_http_name(what, name)
+    if not _HEADER_RE.match(name):
+        raise RouterFeatureError(
+            f"nginx router: {what} {name!r} cannot be read by nginx (letters, digits and '-' "
+            "only: nginx drops headers with '_' and cannot name '.' in a variable)"
+        )
+    return name
+
+
+def _variable(kind: str, name: str) -> str:
+    if kind == "cookie":
+        return f"cookie_{sticky_cookie(name)}"
+    return "http_" + header_name("header", name).lower().replace("-", "_")
 
 
 def bind_address(bind: str) -> str:
@@ -142,9 +229,89 @@ def server_weights(weights: Mapping[str, int], members: Mapping[str, int]) -> di
     return {g: per.get(g, 0) // div for g in weights}
 
 
-def render_config(site: NginxSite, servers: Sequence[ServerLine], generation: int) -> str:
+def _features(
+    site: NginxSite,
+    servers: Sequence[ServerLine],
+    sticky: StickyRoute | None,
+    preview: PreviewRoute | None,
+) -> tuple[str, str]:
+    """The per-group upstreams and the maps of a sticky split and a preview route, and
+    the ``proxy_pass`` target (``$cdlib_route`` with either, else the weighted upstream).
+
+    Order of precedence: the preview header, then the sticky key, then the weights.
+    """
+    if sticky is None and preview is None:
+        return "", UPSTREAM
+    groups: set[str] = set()
+    out = []
+    route = UPSTREAM
+    if sticky is not None:
+        for g in (sticky.canary, sticky.stable):
+            check_group_name(g)
+            if g not in site.groups:
+                raise RouterInputError(f"nginx: sticky group {g!r} is not a group of the site")
+        if sticky.canary == sticky.stable:
+            raise RouterInputError("nginx: sticky canary and stable are one group")
+        if isinstance(sticky.percent, bool) or not isinstance(sticky.percent, int):
+            raise RouterInputError(f"nginx: sticky percent {sticky.percent!r}")
+        if not 1 <= sticky.percent <= 99:
+            raise RouterInputError(f"nginx: sticky percent {sticky.percent} is not in 1..99")
+        var = _variable(sticky.kind, sticky.name)
+        groups |= {sticky.canary, sticky.stable}
+        # split_clients hashes the key (MurmurHash2) onto fixed ranges from 0: a key
+        # below 20 % stays below 50 %, so raising the canary's share only adds clients.
+        out.append(
+            f'    split_clients "${{{var}}}" $cdlib_sticky_split {{'
+            f" # cdlib-sticky {sticky.kind} {sticky.name}\n"
+            f"        {sticky.percent}% {GROUP_UPSTREAM_PREFIX}{sticky.canary};\n"
+            f"        * {GROUP_UPSTREAM_PREFIX}{sticky.stable};\n"
+            "    }\n"
+            f"    map ${var} $cdlib_sticky {{\n"
+            f'        "" {UPSTREAM};\n'
+            "        default $cdlib_sticky_split;\n"
+            "    }"
+        )
+        route = "$cdlib_sticky"
+    if preview is not None:
+        check_group_name(preview.group)
+        if preview.group not in site.groups:
+            raise RouterInputError(f"nginx: preview group {preview.group!r} is not a group")
+        var = _variable("header", preview.header)
+        groups.add(preview.group)
+        out.append(
+            f"    map ${var} $cdlib_preview {{ # cdlib-preview {preview.header}\n"
+            f'        "{preview.group}" {GROUP_UPSTREAM_PREFIX}{preview.group};\n'
+            f"        default {route};\n"
+            "    }"
+        )
+        route = "$cdlib_preview"
+    for g in sorted(groups):
+        members = [
+            f"        server {target_word(s.target)}{' down' if s.draining else ''};"
+            for s in sorted(servers, key=lambda s: s.target)
+            if s.group == g
+        ]
+        if not members:
+            members.append("        server 127.0.0.1:9 down; # cdlib-placeholder")
+        body = "\n".join(members)
+        out.insert(
+            0, f"    upstream {GROUP_UPSTREAM_PREFIX}{g} {{\n{body}\n        keepalive 16;\n    }}"
+        )
+    return "\n".join(out) + "\n", route
+
+
+def render_config(
+    site: NginxSite,
+    servers: Sequence[ServerLine],
+    generation: int,
+    *,
+    sticky: StickyRoute | None = None,
+    preview: PreviewRoute | None = None,
+) -> str:
     """The whole nginx config: one upstream of every group's servers (weight per server,
-    ``down`` for weight 0), the listener, the JSON access log and the admin socket.
+    ``down`` for weight 0), the listener, the JSON access log and the admin socket; with
+    a ``sticky`` split or a ``preview`` route also per-group upstreams and the maps that
+    choose one.
 
     Every value is checked against what nginx can hold; a refused one raises
     :class:`RouterInputError` naming it, before anything is written.
@@ -177,6 +344,7 @@ def render_config(site: NginxSite, servers: Sequence[ServerLine], generation: in
             f"            proxy_pass http://{word}{site.health_path};\n"
             "        }"
         )
+    features, route = _features(site, servers, sticky, preview)
     log = (
         '\'{"msec":"$msec","upstream":"$upstream_addr","status":"$status",'
         '"upstream_time":"$upstream_response_time","pid":"$pid",'
@@ -204,11 +372,11 @@ http {{
 {nl.join(lines)}
         keepalive 16;
     }}
-    server {{
+{features}    server {{
         listen {site.bind};
         access_log {wd}/access.json {LOG_FORMAT};
         location / {{
-            proxy_pass http://{UPSTREAM};
+            proxy_pass http://{route};
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
@@ -244,7 +412,15 @@ def parse_dump(text: str) -> LoadedConfig:
         servers.append(
             ServerLine(m["group"], Target.parse(m["addr"]), weight, draining=bool(m["drain"]))
         )
-    return LoadedConfig(int(gens[0]), tuple(servers))
+    sticky = None
+    if found := _STICKY_RE.search(text):
+        sticky = StickyRoute(
+            found["kind"], found["name"], found["canary"], found["stable"], int(found["percent"])
+        )
+    preview = None
+    if (found := _PREVIEW_RE.search(text)) and found["value"] == found["group"]:
+        preview = PreviewRoute(found["group"], found["header"])
+    return LoadedConfig(int(gens[0]), tuple(servers), sticky, preview)
 
 
 def log_metrics(
@@ -296,17 +472,21 @@ def metrics_of(
 
 
 __all__ = [
+    "GROUP_UPSTREAM_PREFIX",
     "LOG_FORMAT",
     "UPSTREAM",
     "LoadedConfig",
     "NginxSite",
     "ServerLine",
+    "StickyRoute",
     "bind_address",
+    "header_name",
     "log_metrics",
     "metrics_of",
     "parse_dump",
     "path",
     "render_config",
     "server_weights",
+    "sticky_cookie",
     "target_word",
 ]

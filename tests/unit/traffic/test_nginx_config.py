@@ -8,10 +8,11 @@ import json
 
 import pytest
 
-from cdlib.traffic.base import RouterInputError, Target
+from cdlib.traffic.base import PreviewRoute, RouterInputError, Target
 from cdlib.traffic.nginx_config import (
     NginxSite,
     ServerLine,
+    StickyRoute,
     log_metrics,
     parse_dump,
     render_config,
@@ -110,3 +111,67 @@ def test_access_log_is_counted_per_group_within_the_window() -> None:
     got = log_metrics(lines, groups, since=104.0)
     assert got["blue"] == (1, 0, 20.0)
     assert got["green"][:2] == (2, 2) and got["green"][2] == pytest.approx(50.0)
+
+
+SERVERS = [
+    ServerLine("blue", Target("10.0.0.1", 8080), 4),
+    ServerLine("green", Target("10.0.0.3", 8080), 1),
+    ServerLine("green", Target("10.0.0.4", 8080), 0, draining=True),
+]
+
+
+def test_sticky_split_and_preview_route_read_back_from_the_config() -> None:
+    sticky = StickyRoute("cookie", "uid", "green", "blue", 20)
+    preview = PreviewRoute("green", "X-Release-Preview")
+    text = render_config(SITE, SERVERS, 3, sticky=sticky, preview=preview)
+    assert 'split_clients "${cookie_uid}" $cdlib_sticky_split {' in text
+    assert "        20% cdlib_group_green;\n        * cdlib_group_blue;" in text
+    assert "map $http_x_release_preview $cdlib_preview {" in text
+    assert "proxy_pass http://$cdlib_preview;" in text
+    # The per-group upstream holds only that group's servers; draining ones are down.
+    green = text.split("upstream cdlib_group_green {")[1].split("}")[0]
+    assert "server 10.0.0.3:8080;" in green and "server 10.0.0.4:8080 down;" in green
+    assert "10.0.0.1" not in green
+    loaded = parse_dump(text)
+    assert (loaded.sticky, loaded.preview) == (sticky, preview)
+    assert sorted(loaded.servers, key=lambda s: s.target) == SERVERS
+    header = render_config(
+        SITE, SERVERS, 4, sticky=StickyRoute("header", "X-User", "green", "blue", 5)
+    )
+    assert 'split_clients "${http_x_user}"' in header
+    assert "proxy_pass http://$cdlib_sticky;" in header
+    assert parse_dump(header).sticky == StickyRoute("header", "X-User", "green", "blue", 5)
+
+
+def test_without_sticky_or_preview_the_config_has_neither() -> None:
+    text = render_config(SITE, SERVERS, 3)
+    assert "split_clients" not in text and "cdlib_group_" not in text
+    assert "proxy_pass http://cdlib_app;" in text
+    loaded = parse_dump(text)
+    assert loaded.sticky is None and loaded.preview is None
+
+
+@pytest.mark.parametrize("name", ["session-id", "a.b", "a b", "u;id", "${x}"])
+def test_sticky_cookie_names_nginx_cannot_read_are_refused(name: str) -> None:
+    with pytest.raises(RouterInputError, match="sticky cookie"):
+        render_config(SITE, SERVERS, 3, sticky=StickyRoute("cookie", name, "green", "blue", 20))
+
+
+@pytest.mark.parametrize("name", ["X_Preview", "x.preview", "x preview", "x;y", "x}"])
+def test_preview_header_names_nginx_cannot_read_are_refused(name: str) -> None:
+    with pytest.raises(RouterInputError, match="header"):
+        render_config(SITE, SERVERS, 3, preview=PreviewRoute("green", name))
+
+
+@pytest.mark.parametrize(
+    ("sticky", "what"),
+    [
+        (StickyRoute("cookie", "uid", "green", "green", 20), "one group"),
+        (StickyRoute("cookie", "uid", "green", "red", 20), "red"),
+        (StickyRoute("cookie", "uid", "green", "blue", 100), "1..99"),
+        (StickyRoute("cookie", "uid", "green", "blue", 0), "1..99"),
+    ],
+)
+def test_sticky_splits_nginx_cannot_hold_are_refused(sticky: StickyRoute, what: str) -> None:
+    with pytest.raises(RouterInputError, match=what):
+        render_config(SITE, SERVERS, 3, sticky=sticky)
