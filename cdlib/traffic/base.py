@@ -189,8 +189,8 @@ class StickySpec:
 
     ``cookie`` (or ``header``) names the value the client sends on every request, for
     example a session or user-id cookie the application sets. On HAProxy the value is
-    hashed into one of 100 buckets; on ELBv2 the load balancer sets its own
-    group-stickiness cookie (``AWSALBTG``) for ``seconds``.
+    hashed into one of 100 buckets; on nginx ``split_clients`` hashes it; on ELBv2 the
+    load balancer sets its own group-stickiness cookie (``AWSALBTG``) for ``seconds``.
     """
 
     cookie: str | None = None
