@@ -11,7 +11,6 @@ zero (``keep_old="scale_in"``) or kept warm (``keep_old="warm"``) for a fast rol
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,7 +32,7 @@ from cdlib.release.bluegreen import BlueGreen, live_and_idle
 from cdlib.release.canary import Canary
 from cdlib.release.gates import Aborted
 from cdlib.release.history import SUCCEEDED
-from cdlib.release.interrupt import Interrupted, change_traffic
+from cdlib.release.interrupt import Interrupted
 from cdlib.release.options import option_vars
 from cdlib.release.routers import AutoScalingSpec
 from cdlib.release.strategy import ReleaseFailed, ReleaseRun, Strategy
@@ -428,24 +427,9 @@ class AsgBlueGreen(_Immutable, BlueGreen):
         router, api, plan, version = front
         live, idle = plan.live, plan.idle
         run.hook("before_shift", idle, {})
-        with run.step(f"switch traffic {live or '(none)'} -> {idle}", changes=True) as st:
-            if run.ctx.check:
-                st.detail = f"would switch all traffic to {idle} (v{version})"
-                return
-            t0 = time.monotonic()
-            new = change_traffic(
-                self.app,
-                run.rec.id,
-                router,
-                lambda: router.switch(idle),
-                expected=None,
-                state_dir=self.state_dir,
-            )
-            run.weights(new.weights)
-            router.tag_release(idle, self.version)
-            st.detail = (
-                f"live: {new.live} serving {self.version} (took {time.monotonic() - t0:.3f}s)"
-            )
+        new = self._switch(run, router, live, idle, f"v{version}")
+        if new is None:
+            return
         run.hook("after_shift", idle, new.weights)
         try:
             self._post_checks(run, idle)

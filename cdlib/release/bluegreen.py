@@ -89,23 +89,9 @@ class BlueGreen(Strategy):
         run.ensure_targets(router, idle)
         run.preview(router, idle)
         run.hook("before_shift", idle, state.weights)
-        with run.step(f"switch traffic {live or '(none)'} -> {idle}", changes=True) as st:
-            if run.ctx.check:
-                st.detail = f"would switch all traffic to {idle} ({self.version})"
-                return
-            t0 = time.monotonic()
-            new = change_traffic(
-                self.app,
-                run.rec.id,
-                router,
-                lambda: router.switch(idle),
-                expected=None,
-                state_dir=self.state_dir,
-            )
-            took = time.monotonic() - t0
-            run.weights(new.weights)
-            router.tag_release(idle, self.version)
-            st.detail = f"live: {new.live} serving {self.version} (switch took {took:.3f}s)"
+        new = self._switch(run, router, live, idle, self.version)
+        if new is None:
+            return
         run.hook("after_shift", idle, new.weights)
         try:
             self._post_checks(run, idle)
@@ -132,6 +118,29 @@ class BlueGreen(Strategy):
         while time.monotonic() < end:
             run.sleep(min(self.check_interval, max(0.0, end - time.monotonic())))
             run.checks(self.post_checks, title + " (rollback window)", run.router_host(group))
+
+    def _switch(
+        self, run: ReleaseRun, router: Router, live: str | None, idle: str, what: str
+    ) -> RouterState | None:
+        """Move all traffic to ``idle`` (``what`` is released there); None in check mode."""
+        with run.step(f"switch traffic {live or '(none)'} -> {idle}", changes=True) as st:
+            if run.ctx.check:
+                st.detail = f"would switch all traffic to {idle} ({what})"
+                return None
+            t0 = time.monotonic()
+            new = change_traffic(
+                self.app,
+                run.rec.id,
+                router,
+                lambda: router.switch(idle),
+                expected=None,
+                state_dir=self.state_dir,
+            )
+            took = time.monotonic() - t0
+            run.weights(new.weights)
+            router.tag_release(idle, self.version)
+            st.detail = f"live: {new.live} serving {self.version} (switch took {took:.3f}s)"
+        return new
 
     def _switch_back(
         self, run: ReleaseRun, router: Router, to: str, why: str, aborted: bool

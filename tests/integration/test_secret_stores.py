@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,26 +15,14 @@ import pytest
 from cdlib import Secret
 from cdlib.cli.main import main as cdlib_main
 from cdlib.secret_stores import SecretLookupError, clear_cache
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.moto_server import moto_endpoint as _moto
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """A moto server (server mode, over HTTP) on a free loopback port."""
-    moto_server = pytest.importorskip("moto.server")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with _moto() as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ sharing only the bucket), and a real HAProxy that both reach."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -20,7 +19,7 @@ import boto3
 import pytest
 
 from tests.integration.test_release_strategies import REPO, Env, env
-from tests.integration.traffic.traffic_helpers import free_port
+from tests.moto_server import moto_endpoint
 
 __all__ = ["env"]  # the fixture, re-used
 
@@ -30,15 +29,8 @@ SECRET = "s3cr3t-" + uuid.uuid4().hex
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     """A moto server (server mode, over HTTP) on a free loopback port."""
-    moto_server = pytest.importorskip("moto.server")
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_endpoint() as url:
+        yield url
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from tests.integration.traffic.traffic_helpers import (
     free_port,
     sample_apps,
 )
+from tests.moto_server import moto_endpoint
 
 
 @pytest.fixture
@@ -59,16 +59,8 @@ def haproxy(tmp_path: Path) -> Iterator[HAProxyEnv]:
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[str]:
     """A moto server (server mode, over HTTP) on a free loopback port."""
-    moto_server = pytest.importorskip("moto.server")
-    # The server logs every request at INFO; keep test output readable.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_endpoint() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
