@@ -9,14 +9,14 @@ hosts where a play asks for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from cdlib.connections.base import Connection, UnreachableError
 from cdlib.engine.errors import PlaybookError
-from cdlib.engine.execute import execute_task, make_result
+from cdlib.engine.execute import Batch, BatchStopped, execute_task, make_result
 from cdlib.engine.factcache import FactCache
 from cdlib.engine.hostfacts import read_facts, with_facts
 from cdlib.engine.play import batches
@@ -187,9 +187,53 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
             if hd.name in p.deferred_handlers:
                 handlers[hd.name] = prepare_task(hd.task, hv, s.preparer.templar, host.name, [])
     ctx = HostContext(host.name, conn, facts, hv, s.check, s.diff, s.redact)
+
+    def deliver(task: Task[Plan], r: TaskResult) -> bool:
+        s.emit(r)
+        if r.status is Status.CHANGED:
+            notified.update(task.notify)
+        if r.status is Status.UNREACHABLE or (r.status is Status.FAILED and not task.ignore_errors):
+            s.mark_dead(host.name)
+            if play.any_errors_fatal:
+                s.result.aborted = f"any_errors_fatal: {r.task!r} failed on {host.name}"
+                s.stop.set()
+            return False
+        return True
+
+    # Batching holds changes back (see engine/execute.py); check mode changes nothing and
+    # --step asks before each task, so neither batches.
+    batch = None if s.check or s.step is not None else Batch(conn, facts, deliver)
+    try:
+        went = _host_loop(s, p, host, ctx, tasks, broken, once, batch, deliver)
+        if went is False or (batch is not None and not batch.flush()):
+            return False
+    except BatchStopped:
+        return False
+    finally:
+        facts.before_read = None
+    if went is None:
+        return True  # the run stopped: no handlers
+    return _handlers(s, p, handlers, ctx, notified)
+
+
+def _host_loop(
+    s: SessionView,
+    p: Prepared,
+    host: Host,
+    ctx: HostContext,
+    tasks: list[Task[Plan] | None],
+    broken: dict[int, str],
+    once: dict[int, _RunOnce],
+    batch: Batch | None,
+    deliver: Callable[[Task[Plan], TaskResult], bool],
+) -> bool | None:
+    """The play's tasks on one host; False when the host stops (a failure), None when
+    the run stopped."""
+    play = p.play
+    facts = ctx.facts
     for i, task in enumerate(tasks):
         if s.stop.is_set():
-            return True
+            return None
         orig = p.selected[i]
         if s.step is not None and not s.step.allow(id(p), i, play.name, orig.label):
             s.emit(
@@ -207,6 +251,8 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
             r = make_result(
                 play.name, host.name, orig.label, Status.FAILED, broken[i], origin=str(orig.origin)
             )
+            if batch is not None and not batch.flush():
+                return False
             s.emit(r)
             s.mark_dead(host.name)
             return False
@@ -220,26 +266,34 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
                 origin=str(orig.origin),
             )
             r.index = i
-            s.emit(r)
+            if batch is not None:
+                batch.deliver(orig, r)
+            else:
+                s.emit(r)
             continue
         facts.set_upcoming(f for t in tasks[i:] if t is not None for f in t.facts())
         after = next((t for t in tasks[i + 1 :] if t is not None), None)
         soon = after.facts() if after is not None else []
+        if batch is not None:
+            batch.soon = task.facts()
+            if (task.run_once or not task.batchable) and not batch.flush():
+                return False
         if task.run_once:
-            r = _run_once(play.name, task, ctx, once[i])
+            got: TaskResult | None = _run_once(play.name, task, ctx, once[i])
         else:
-            r = execute_task(play.name, task, ctx, soon=soon)
-        r.index = i
-        s.emit(r)
-        if r.status is Status.CHANGED:
-            notified.update(task.notify)
-        if r.status is Status.UNREACHABLE or (r.status is Status.FAILED and not task.ignore_errors):
-            s.mark_dead(host.name)
-            if play.any_errors_fatal:
-                s.result.aborted = f"any_errors_fatal: {r.task!r} failed on {host.name}"
-                s.stop.set()
+            got = execute_task(play.name, task, ctx, soon=soon, batch=batch)
+        if got is None:
+            if batch is not None:
+                batch.last.index = i  # held; delivered once its change ran
+            continue
+        got.index = i
+        ok = batch.deliver(task, got) if batch is not None else deliver(task, got)
+        if not ok:
             return False
-    return _handlers(s, p, handlers, ctx, notified)
+    if batch is not None:
+        facts.set_upcoming(())
+        batch.soon = ()
+    return True
 
 
 def _handlers(
@@ -262,7 +316,7 @@ def _handlers(
                 if task is None:
                     continue
                 ctx.facts.set_upcoming(task.facts())
-                r = execute_task(p.play.name, task, ctx, handler_name=hd.name)
+                r = _alone(execute_task(p.play.name, task, ctx, handler_name=hd.name))
                 r.index = n
                 s.emit(r)
                 if r.status is Status.CHANGED:
@@ -279,7 +333,7 @@ def _run_once(play: str, task: Task[Plan], ctx: HostContext, state: _RunOnce) ->
         state.started = True
     if mine:
         try:
-            state.result = execute_task(play, task, ctx)
+            state.result = _alone(execute_task(play, task, ctx))
         finally:
             state.done.set()
         return state.result
@@ -303,3 +357,9 @@ def _run_once(play: str, task: Task[Plan], ctx: HostContext, state: _RunOnce) ->
         f"run_once: ran on {first.host}",
         origin=str(task.origin),
     )
+
+
+def _alone(r: TaskResult | None) -> TaskResult:
+    # Without a batch, nothing is held: every task has its result.
+    assert r is not None
+    return r

@@ -85,6 +85,9 @@ class Plan:
     ok_msg: str = ""
     #: What the engine does next.
     then: Then = Then.APPLY
+    #: The change touches the :attr:`affects` paths themselves, not what is under them
+    #: (creating a directory, changing its mode): facts about other paths stay valid.
+    shallow: bool = False
 
     @property
     def changed(self) -> bool:
@@ -106,6 +109,10 @@ class Plan:
 P = TypeVar("P", bound=Plan, covariant=True)
 
 
+class DeferRefused(Exception):
+    """A batched ``apply`` did something a batch cannot hold (the engine then runs it alone)."""
+
+
 @dataclass
 class HostContext:
     """What a task sees while running on one host."""
@@ -119,6 +126,8 @@ class HostContext:
     redact: Redactor
     #: Changes predicted so far on this host in check mode (not made).
     predicted: int = 0
+    #: While the engine batches an ``apply``: its commands, as (command, stdin), in order.
+    recording: list[tuple[str, bytes | None]] | None = None
 
     def fact(self, f: Fact[T]) -> T:
         """A fact's value (cached for the run), typed as the fact parses it."""
@@ -134,6 +143,14 @@ class HostContext:
         timeout: float | None = None,
     ) -> CommandResult:
         """Run ``command``; with ``check`` a non-zero exit raises :class:`TaskFailed`."""
+        if self.recording is not None:
+            # Batched: the command runs later with its neighbours. Only a checked command
+            # whose output nobody reads can wait (its result here is a plain success).
+            if not check or env or timeout is not None:
+                raise DeferRefused(command)
+            self.recording.append((command, stdin))
+            return CommandResult(command, 0, "", "")
+        self.facts.sync()
         wrapped, marker = self.facts.wrap(command)
         res = self.conn.run(wrapped, stdin=stdin, env=env, timeout=timeout)
         if marker is not None:
@@ -244,6 +261,11 @@ class Task(Generic[P], metaclass=_TaskMeta):
 
     #: Short task type name used in default names and errors.
     kind: ClassVar[str] = "task"
+    #: ``apply`` only runs checked commands (``ctx.run``) and never reads their output,
+    #: so the engine may run them later in one command with the changes of the next
+    #: tasks (see docs/performance.md). A task that does anything else while applying
+    #: (a transfer, reading output) still works: the engine then runs it alone.
+    batchable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if isinstance(self.notify, str):
@@ -544,6 +566,7 @@ def unknown_option_error(exc: TypeError, origin: Origin, task_cls: type) -> Play
 
 __all__ = [
     "Affects",
+    "DeferRefused",
     "HostContext",
     "InvalidTask",
     "OptionCheck",

@@ -140,6 +140,8 @@ class Directory(_Attrs[DirectoryPlan]):
 
     kind = "directory"
 
+    batchable = True  # apply only runs checked commands, output unread
+
     def validate(self) -> None:
         """Valid mode (``path`` is checked by its option metadata)."""
         self._validate_attrs()
@@ -164,9 +166,14 @@ class Directory(_Attrs[DirectoryPlan]):
         if st.exists and st.kind != "directory":
             raise TaskFailed(f"{self.path} exists and is a {st.kind}, not a directory")
         if not st.exists:
-            return DirectoryPlan(changes=[f"create {self.path}"], affects=[self.path])
+            # mkdir -p makes the path and its missing parents, nothing under it.
+            return DirectoryPlan(
+                changes=[f"create {self.path}"], affects=_with_parents(self.path), shallow=True
+            )
         changes = self._attr_changes(st)
-        return DirectoryPlan(changes=changes, affects=[self.path], ok_msg="exists", before=st)
+        return DirectoryPlan(
+            changes=changes, affects=[self.path], ok_msg="exists", before=st, shallow=True
+        )
 
     def predict(self, plan: DirectoryPlan) -> list[Prediction] | None:
         """The directory as the plan leaves it."""
@@ -195,6 +202,13 @@ class Directory(_Attrs[DirectoryPlan]):
         attrs = attrs_command(self.path, self.mode, self.owner, self.group)  # type: ignore[arg-type]
         ctx.run(cmd + (" && " + attrs if attrs else ""))
         return None
+
+
+def _with_parents(path: str) -> list[str]:
+    out = [path.rstrip("/") or "/"]
+    while out[-1] != "/":
+        out.append(posixpath.dirname(out[-1]) or "/")
+    return out
 
 
 def content_diff(old: bytes | None, new: bytes | None, path: str, ctx: HostContext) -> str | None:
@@ -273,6 +287,7 @@ class ContentPlan(Plan):
 class _Content(_Attrs[ContentPlan]):
     """Shared plan/apply of tasks that manage a file's content (file, template)."""
 
+    batchable = True  # apply only runs checked commands, output unread
     state: Literal["present", "absent"] = "present"
     _data: bytes | None = field(default=None, init=False, repr=False)
 
@@ -481,6 +496,8 @@ class Symlink(Task[Plan]):
     force: bool = False
 
     kind = "symlink"
+
+    batchable = True  # apply only runs checked commands, output unread
 
     def describe(self) -> str:
         """``symlink path -> target``."""
