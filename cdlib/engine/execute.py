@@ -324,7 +324,8 @@ class Batch:
                     origin=h.result.origin,
                     exc=exc,
                 )
-                _finish(r, h.task, "", time.monotonic() - h.result.duration)
+                _finish(r, h.task, "", time.monotonic())
+                r.duration, r.index = h.result.duration, h.result.index
                 self._deliver(h.task, r)
                 return False
             if not self._deliver(h.task, h.result):
