@@ -3,10 +3,12 @@ about a run changes: per-task results, their order, failures, check mode."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cdlib
 from cdlib import Host, Inventory, Play, Status, tasks
+from cdlib.api import HostContext, Plan, Task
 from cdlib.engine.execute import _script, _split
 from cdlib.inventory.model import Group
 
@@ -146,3 +148,33 @@ def test_batch_script_frames_each_command() -> None:
     p = subprocess.run(["/bin/sh", "-c", script], input=stdin, capture_output=True)
     assert p.returncode == 3
     assert _split(p.stdout.decode(), marker) == [("", 3), ("", 0)]
+
+
+@dataclass
+class _Appends(Task[Plan]):
+    """Batchable, but its apply reads a command's exit code: it must run alone."""
+
+    path: str
+    batchable = True
+    kind = "appends"
+
+    def plan(self, ctx: HostContext) -> Plan:
+        return Plan(changes=["append"], affects=[self.path])
+
+    def apply(self, ctx: HostContext, plan: Plan) -> str | None:
+        res = ctx.run(f"echo appended >> {self.path}; cat {self.path}", check=False)
+        return res.stdout.strip().replace("\n", "|")
+
+
+def test_an_apply_a_batch_cannot_hold_runs_alone_after_the_held_changes(tmp_path: Path) -> None:
+    play = Play("p", hosts="all")
+    play.task(tasks.file(f"{tmp_path}/f", content="first\n"))
+    play.task(_Appends(f"{tmp_path}/f"))
+    play.task(tasks.file(f"{tmp_path}/g", content="g"))
+    res, conn = _run(play)
+    assert res.ok, [r.msg for r in res.results]
+    # the append ran after the held write, alone, and saw its output
+    assert res.results[1].msg == "first|appended"
+    assert (tmp_path / "f").read_text() == "first\nappended\n"
+    # fact read; the write (sent before the append); the append; the last write
+    assert conn.stats.round_trips == 4
