@@ -264,7 +264,7 @@ class Batch:
         try:
             self._facts.arm(stale, self.soon, shallow=shallow)
             wrapped, fmarker = self._facts.wrap(script)
-            res = self._conn.run(wrapped, stdin=stdin)
+            res = self._conn.run(wrapped, stdin=stdin or None)
             if fmarker is not None:
                 res = self._facts.unwrap(res, fmarker, script)
         except UnreachableError as exc:
