@@ -126,8 +126,9 @@ class HostContext:
     redact: Redactor
     #: Changes predicted so far on this host in check mode (not made).
     predicted: int = 0
-    #: While the engine batches an ``apply``: its commands, as (command, stdin), in order.
-    recording: list[tuple[str, bytes | None]] | None = None
+    #: While the engine batches an ``apply``: its commands, as (command, stdin,
+    #: exact_stdin), in order.
+    recording: list[tuple[str, bytes | None, bool]] | None = None
 
     def fact(self, f: Fact[T]) -> T:
         """A fact's value (cached for the run), typed as the fact parses it."""
@@ -141,14 +142,20 @@ class HostContext:
         env: Mapping[str, str] | None = None,
         check: bool = True,
         timeout: float | None = None,
+        exact_stdin: bool = False,
     ) -> CommandResult:
-        """Run ``command``; with ``check`` a non-zero exit raises :class:`TaskFailed`."""
+        """Run ``command``; with ``check`` a non-zero exit raises :class:`TaskFailed`.
+
+        ``exact_stdin``: whenever the command succeeds it has read exactly ``stdin``
+        (a sized ``head -c``, as ``atomic_write_command(size=...)`` does), so a batch can
+        hand it the rest of one shared stdin without framing it.
+        """
         if self.recording is not None:
             # Batched: the command runs later with its neighbours. Only a checked command
             # whose output nobody reads can wait (its result here is a plain success).
             if not check or env or timeout is not None:
                 raise DeferRefused(command)
-            self.recording.append((command, stdin))
+            self.recording.append((command, stdin, exact_stdin))
             return CommandResult(command, 0, "", "")
         self.facts.sync()
         wrapped, marker = self.facts.wrap(command)

@@ -374,7 +374,12 @@ class _Content(_Attrs[ContentPlan]):
         if self.state == "absent":
             ctx.run(f"rm -f -- {q(path)}")
         elif plan.write is not None:
-            ctx.run(atomic_write_command(path, mode, self.owner, self.group), stdin=plan.write)
+            size = len(plan.write)
+            ctx.run(
+                atomic_write_command(path, mode, self.owner, self.group, size=size),
+                stdin=plan.write,
+                exact_stdin=True,
+            )
         else:
             ctx.run(attrs_command(path, mode, self.owner, self.group))
         return None

@@ -136,7 +136,9 @@ def test_check_mode_holds_nothing_and_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_batch_script_frames_each_command() -> None:
-    script, stdin, marker = _script([("cat", b"ab"), ("true", None), ("head -c1", b"cd")])
+    script, stdin, marker = _script(
+        [("cat", b"ab", False), ("true", None, False), ("head -c1", b"cd", False)]
+    )
     assert stdin == b"abcd"
     import subprocess
 
@@ -144,10 +146,12 @@ def test_batch_script_frames_each_command() -> None:
     outs = _split(p.stdout.decode(), marker)
     assert [o for o, _ in outs] == ["ab", "", "c", ""]
     assert [c for _, c in outs] == [0, 0, 0, 0]
-    script, stdin, marker = _script([("exit 3", None), ("echo never", None)])
+    script, stdin, marker = _script(
+        [("head -c2", b"ef", True), ("exit 3", None, False), ("echo never", None, False)]
+    )
     p = subprocess.run(["/bin/sh", "-c", script], input=stdin, capture_output=True)
     assert p.returncode == 3
-    assert _split(p.stdout.decode(), marker) == [("", 3), ("", 0)]
+    assert _split(p.stdout.decode(), marker) == [("ef", 0), ("", 3), ("", 0)]
 
 
 @dataclass
