@@ -1,16 +1,17 @@
 """The floor: one plain ``ssh`` per host, all hosts at once, each running one shell script.
 
 ``python3 bench/floor.py SPEC.json`` where the spec (written by bench/run.py) names the
-tarball, the shared variables and, per host, its ``ssh`` argv and variables. The script does
-the benchmark deployment's steps in sh (same checks, same files); the tarball goes on the
-ssh's stdin and is only stored when its sha256 differs. Standard library only, so start-up
-costs what a plain Python costs.
+deployment, the tarball, the shared variables and, per host, its ``ssh`` argv and variables.
+The script does the deployment's steps in sh (same checks, same files); for the ``app``
+deployment the tarball goes on the ssh's stdin and is only stored when its sha256 differs.
+Standard library only, so start-up costs what a plain Python costs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -66,6 +67,54 @@ grep -qx "version = $V" "$R/shared/app.conf"
 """
 
 
+#: The many-small-steps deployment's components (as in deploy_steps_cdlib.py).
+COMPONENTS = [f"c{k:02d}" for k in range(1, 11)]
+
+
+def render_step(v: dict[str, Any], component: str, index: int) -> str:
+    """Same text as templates/step.conf.j2."""
+    return (
+        "# Managed by the many-small-steps benchmark.\n"
+        "[component]\n"
+        f"name = {component}\n"
+        f"host = {v['host_name']}\n"
+        f"version = {v['version']}\n"
+        f"port = {v['app_port'] + index}\n"
+        f"color = {v['app_color']}\n"
+    )
+
+
+def steps_script(v: dict[str, Any]) -> str:
+    """The many-small-steps deployment as one POSIX sh script for one host."""
+    s = shlex.quote(v["app_root"] + "/steps")
+    ver = shlex.quote(v["version"])
+    out = [f"set -e\nS={s}; V={ver}"]
+    out.append("mkdir -p -m 755 " + " ".join(f'"$S/{c}"' for c in COMPONENTS))
+    for i, c in enumerate(COMPONENTS):
+        tmp, dest = f'"$S/{c}/.{c}.conf.tmp"', f'"$S/{c}/{c}.conf"'
+        out.append(
+            f"cat > {tmp} <<'CDLIB_BENCH_EOF'\n{render_step(v, c, i)}CDLIB_BENCH_EOF\n"
+            f"if cmp -s {tmp} {dest}; then rm -f {tmp}\n"
+            f"else chmod 644 {tmp} && mv -f {tmp} {dest}; fi"
+        )
+    for c in COMPONENTS[:6]:
+        tmp, dest = f'"$S/{c}/.env.tmp"', f'"$S/{c}/env"'
+        out.append(
+            f'grep -qx "APP_VERSION=$V" {dest} 2>/dev/null || '
+            f'{{ printf "APP_VERSION=%s\\n" "$V" > {tmp} && mv -f {tmp} {dest}; }}'
+        )
+    out.append(
+        'if [ "$(cat "$S/VERSION" 2>/dev/null)" != "$V" ]; then\n'
+        '  printf \'%s\\n\' "$V" > "$S/.VERSION.tmp" && mv -f "$S/.VERSION.tmp" "$S/VERSION"\nfi'
+    )
+    out.append(
+        'if [ "$(readlink "$S/current")" != "$S/c01" ]; then\n'
+        '  ln -sfn "$S/c01" "$S/.current.tmp" && mv -T -f "$S/.current.tmp" "$S/current"\nfi'
+    )
+    out.append('grep -qx "version = $V" "$S/current/c01.conf"')
+    return "\n".join(out) + "\n"
+
+
 def main(spec_path: str) -> int:
     """Run the deployment on every host of the spec at once; non-zero when any host failed."""
     with open(spec_path, encoding="utf-8") as fh:
@@ -76,8 +125,12 @@ def main(spec_path: str) -> int:
     for h in spec["hosts"]:
         v = {**spec["vars"], **h["vars"]}
         stdin = open(spec["tarball"], "rb")  # noqa: SIM115 -- one per ssh, closed below
+        steps = spec.get("deployment") == "steps"
+        if steps:
+            stdin.close()
+            stdin = open(os.devnull, "rb")  # noqa: SIM115 -- closed below
         p = subprocess.Popen(
-            [*h["ssh"], host_script(v, sha)],
+            [*h["ssh"], steps_script(v) if steps else host_script(v, sha)],
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -11,6 +11,7 @@ host (files, link, config text) and a re-run must leave the deployed files untou
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -44,6 +45,19 @@ CDLIB = BENCH / ".venv-cdlib" / "bin" / "cdlib"
 ANSIBLE = BENCH / ".venv-ansible" / "bin" / "ansible-playbook"
 PYINFRA = BENCH / ".venv-pyinfra" / "bin" / "pyinfra"
 PHASES = ("first", "rerun")
+#: The deployments: ``app`` (bench's eight steps) and ``steps`` (many small steps).
+DEPLOYMENTS = ("app", "steps")
+PLAYBOOKS = {
+    ("cdlib", "app"): "deploy_cdlib.py",
+    ("cdlib", "steps"): "deploy_steps_cdlib.py",
+    ("pyinfra", "app"): "deploy_pyinfra.py",
+    ("pyinfra", "steps"): "deploy_steps_pyinfra.py",
+    ("ansible", "app"): "deploy_ansible.yml",
+    ("ansible", "steps"): "deploy_steps_ansible.yml",
+}
+#: The steps deployment's components and the ones whose env file gets a line edit.
+COMPONENTS = [f"c{k:02d}" for k in range(1, 11)]
+EDITED = COMPONENTS[:6]
 
 
 @dataclass
@@ -170,20 +184,25 @@ def write_inventories(fleet: Fleet, n: int, tarball: Path, d: Path) -> dict[str,
     }
     out["floor"] = d / "floor.json"
     out["floor"].write_text(json.dumps(spec))
+    out["floor-steps"] = d / "floor-steps.json"
+    out["floor-steps"].write_text(json.dumps({**spec, "deployment": "steps"}))
     return out
 
 
 # ---------------------------------------------------------------- commands
 
 
-def command(tool: str, inv: Path, n: int, rundir: Path) -> tuple[list[str], dict[str, str]]:
+def command(
+    tool: str, inv: Path, n: int, rundir: Path, deployment: str = "app"
+) -> tuple[list[str], dict[str, str]]:
     """The argv and environment that run ``tool`` over ``n`` hosts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PYINFRA_"))}
+    playbook = str(BENCH / PLAYBOOKS.get((tool, deployment), ""))
     if tool == "cdlib":
         return [
             str(CDLIB),
             "run",
-            str(BENCH / "deploy_cdlib.py"),
+            playbook,
             "-i",
             str(inv),
             "-f",
@@ -198,7 +217,7 @@ def command(tool: str, inv: Path, n: int, rundir: Path) -> tuple[list[str], dict
             "--parallel",
             str(n),
             str(inv),
-            str(BENCH / "deploy_pyinfra.py"),
+            playbook,
         ]
         return argv, env
     if tool == "ansible":
@@ -219,7 +238,7 @@ def command(tool: str, inv: Path, n: int, rundir: Path) -> tuple[list[str], dict
             }
         )
         del env["ANSIBLE_SSH_CONTROL_PATH"]
-        argv = [str(ANSIBLE), "-i", str(inv), "-f", str(n), str(BENCH / "deploy_ansible.yml")]
+        argv = [str(ANSIBLE), "-i", str(inv), "-f", str(n), playbook]
         return argv, env
     raise ValueError(tool)
 
@@ -268,20 +287,68 @@ def reset_hosts(fleet: Fleet, n: int) -> None:
                     child.unlink()
 
 
-def snapshot(fleet: Fleet, n: int) -> dict[str, tuple[int, int]]:
+def deployed(deployment: str) -> list[str]:
+    """The paths a deployment makes (a re-run must leave every one untouched)."""
+    if deployment == "steps":
+        s = f"{APP_ROOT}/steps"
+        return [
+            f"{s}/current",
+            f"{s}/VERSION",
+            *(f"{s}/{c}/{c}.conf" for c in COMPONENTS),
+            *(f"{s}/{c}/env" for c in EDITED),
+        ]
+    return [
+        f"{APP_ROOT}/current",
+        f"{APP_ROOT}/shared/app.conf",
+        f"{APP_ROOT}/shared/VERSION",
+        f"{APP_ROOT}/shared/app-{VERSION}.tar.gz",
+        f"{APP_ROOT}/releases/{VERSION}",
+    ]
+
+
+def snapshot(fleet: Fleet, n: int, deployment: str = "app") -> dict[str, tuple[int, int]]:
     """(inode, mtime) of every deployed file: a re-run must not rewrite any."""
     out = {}
     for k in range(1, n + 1):
-        for inside in (
-            f"{APP_ROOT}/current",
-            f"{APP_ROOT}/shared/app.conf",
-            f"{APP_ROOT}/shared/VERSION",
-            f"{APP_ROOT}/shared/app-{VERSION}.tar.gz",
-            f"{APP_ROOT}/releases/{VERSION}",
-        ):
+        for inside in deployed(deployment):
             st = fleet.path(k, inside).lstat()
             out[f"host{k}:{inside}"] = (st.st_ino, st.st_mtime_ns)
     return out
+
+
+def expected_steps(k: int, n: int) -> dict[str, str]:
+    """The step configs every tool must produce on host ``k``: component -> text."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(BENCH / "templates")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    t = env.get_template("step.conf.j2")
+    v = {"version": VERSION, **host_vars(k, n)}
+    return {c: t.render({**v, "component": c, "index": i}) for i, c in enumerate(COMPONENTS)}
+
+
+def verify_steps(fleet: Fleet, n: int, tool: str) -> None:
+    """Every host 1..n holds the many-small-steps deployment."""
+    s = f"{APP_ROOT}/steps"
+    for k in range(1, n + 1):
+        problems = []
+        link = fleet.path(k, f"{s}/current")
+        if not link.is_symlink() or os.readlink(link) != f"{s}/c01":
+            problems.append("current is not a link to c01")
+        for c, text in expected_steps(k, n).items():
+            conf = fleet.path(k, f"{s}/{c}/{c}.conf")
+            if not conf.is_file() or conf.read_text() != text:
+                problems.append(f"{c}.conf differs from the template's rendering")
+        for c in EDITED:
+            env = fleet.path(k, f"{s}/{c}/env")
+            if not env.is_file() or env.read_text() != f"APP_VERSION={VERSION}\n":
+                problems.append(f"{c}/env wrong")
+        ver = fleet.path(k, f"{s}/VERSION")
+        if not ver.is_file() or ver.read_text() != f"{VERSION}\n":
+            problems.append("VERSION file wrong")
+        if problems:
+            raise BenchError(f"{tool}: host{k}: {'; '.join(problems)}")
 
 
 def verify(fleet: Fleet, n: int, tarball: Path, configs: dict[int, str], tool: str) -> None:
@@ -326,10 +393,21 @@ def measure(
     progress: Callable[[str], None] = print,
     tool_runs: dict[str, int] | None = None,
     after_round: Callable[[dict[tuple[str, str], Cell]], None] | None = None,
+    deployment: str = "app",
 ) -> dict[tuple[str, str], Cell]:
     """Median-ready samples for each tool and phase at ``n`` hosts."""
     invs = write_inventories(fleet, n, tarball, WORK / f"inv-{n}")
+    if deployment == "steps":
+        invs["floor"] = invs["floor-steps"]
     configs = {k: expected_config(k, n, tarball) for k in range(1, n + 1)}
+    paths = deployed(deployment)
+
+    def check(tool: str) -> None:
+        if deployment == "steps":
+            verify_steps(fleet, n, tool)
+        else:
+            verify(fleet, n, tarball, configs, tool)
+
     cells: dict[tuple[str, str], Cell] = {(t, ph): Cell() for t in tools for ph in PHASES}
     for r in range(runs):
         # Rotate the order each round so no tool always runs right after another.
@@ -341,19 +419,20 @@ def measure(
             (rundir / "cp").mkdir()
             (rundir / "local-tmp").mkdir()
             (rundir / "ansible.cfg").write_text("# defaults; settings come from the environment\n")
-            argv, env = command(tool, invs[tool], n, rundir)
+            argv, env = command(tool, invs[tool], n, rundir, deployment)
             try:
-                if "first" in phases or not (fleet.path(1, f"{APP_ROOT}/current")).is_symlink():
+                if "first" in phases or not (fleet.path(1, paths[0])).is_symlink():
                     reset_hosts(fleet, n)
                     s = timed(argv, env, rundir / "first.log")
-                    verify(fleet, n, tarball, configs, tool)
+                    check(tool)
                     if "first" in phases:
                         cells[(tool, "first")].samples.append(s)
                 if "rerun" in phases:
-                    before = snapshot(fleet, n)
+                    before = snapshot(fleet, n, deployment)
                     s = timed(argv, env, rundir / "rerun.log")
-                    verify(fleet, n, tarball, configs, tool)
-                    touched = [k for k, v in snapshot(fleet, n).items() if before[k] != v]
+                    check(tool)
+                    after = snapshot(fleet, n, deployment)
+                    touched = [k for k, v in after.items() if before[k] != v]
                     if touched:
                         raise BenchError(f"{tool}: the no-change re-run rewrote {touched[:3]}")
                     cells[(tool, "rerun")].samples.append(s)
@@ -365,7 +444,7 @@ def measure(
                 for ph in phases
                 if cells[(tool, ph)].samples
             )
-            progress(f"  n={n:<3} round {r + 1}/{runs} {tool:<8} {got}")
+            progress(f"  {deployment:<5} n={n:<3} round {r + 1}/{runs} {tool:<8} {got}")
         if after_round is not None:
             after_round(cells)
     return cells
@@ -413,32 +492,39 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b > 0 else "-"
 
 
-def table(results: dict[int, dict[tuple[str, str], Cell]], tools: list[str]) -> str:
+Results = dict[tuple[str, int], dict[tuple[str, str], Cell]]
+
+
+def _phase(ph: str) -> str:
+    return "first" if ph == "first" else "no-change"
+
+
+def table(results: Results, tools: list[str]) -> str:
     """The Markdown table of medians and same-run ratios."""
-    head = ["hosts", "run"] + [f"{t} (s)" for t in tools]
+    head = ["deployment", "hosts", "run"] + [f"{t} (s)" for t in tools]
     others = [t for t in ("pyinfra", "ansible", "floor") if t in tools and "cdlib" in tools]
     head += [f"cdlib/{t}" for t in others]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for n, cells in results.items():
+    for (dep, n), cells in results.items():
         for ph in PHASES:
             if not all(cells.get((t, ph)) and cells[(t, ph)].samples for t in tools):
                 continue
-            row = [str(n), "first" if ph == "first" else "no-change"]
+            row = [dep, str(n), _phase(ph)]
             row += [f"{cells[(t, ph)].median:.2f}" for t in tools]
             row += [ratio(cells[("cdlib", ph)].median, cells[(t, ph)].median) for t in others]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def cpu_table(results: dict[int, dict[tuple[str, str], Cell]], tools: list[str]) -> str:
+def cpu_table(results: Results, tools: list[str]) -> str:
     """Median local CPU seconds (user+sys of the tool's processes, sshd not included)."""
-    head = ["hosts", "run"] + [f"{t} CPU (s)" for t in tools]
+    head = ["deployment", "hosts", "run"] + [f"{t} CPU (s)" for t in tools]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for n, cells in results.items():
+    for (dep, n), cells in results.items():
         for ph in PHASES:
             if not all(cells.get((t, ph)) and cells[(t, ph)].samples for t in tools):
                 continue
-            row = [str(n), "first" if ph == "first" else "no-change"]
+            row = [dep, str(n), _phase(ph)]
             row += [f"{cells[(t, ph)].cpu:.2f}" for t in tools]
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -446,23 +532,24 @@ def cpu_table(results: dict[int, dict[tuple[str, str], Cell]], tools: list[str])
 
 def scale_table(scale: dict[int, dict[tuple[str, str], Cell]], tools: list[str]) -> str:
     """Scale-out rows (fewer tools, more hosts)."""
-    head = ["hosts", "run"] + [f"{t} (s)" for t in tools] + ["cdlib per host (ms)"]
+    head = ["hosts", "run"] + [f"{t} (s)" for t in tools]
+    head += ["cdlib per host (ms)", "floor per host (ms)", "cdlib CPU per host (ms)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n, cells in sorted(scale.items()):
         for ph in PHASES:
             if not all(cells.get((t, ph)) and cells[(t, ph)].samples for t in tools):
                 continue
-            row = [str(n), "first" if ph == "first" else "no-change"]
+            row = [str(n), _phase(ph)]
             row += [f"{cells[(t, ph)].median:.2f}" for t in tools]
-            row.append(f"{cells[('cdlib', ph)].median / n * 1000:.0f}")
+            for t in ("cdlib", "floor"):
+                c = cells.get((t, ph))
+                row.append(f"{c.median / n * 1000:.0f}" if c and c.samples else "-")
+            row.append(f"{cells[('cdlib', ph)].cpu / n * 1000:.1f}")
             lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
-def targets(
-    results: dict[int, dict[tuple[str, str], Cell]],
-    scale: dict[int, dict[tuple[str, str], Cell]],
-) -> list[str]:
+def targets(results: Results, scale: dict[int, dict[tuple[str, str], Cell]]) -> list[str]:
     """The issue's targets, checked against this run's medians."""
     out = ["Targets, checked against the medians above:", ""]
 
@@ -470,35 +557,36 @@ def targets(
         c = cells.get((tool, ph))
         return c.median if c and c.samples else None
 
-    for n, cells in results.items():
+    def line(what: str, ok: bool) -> None:
+        out.append(f"- {what}: {'met' if ok else 'MISSED'}")
+
+    for (dep, n), cells in results.items():
         for ph in PHASES:
-            cd, py, fl = (med(cells, t, ph) for t in ("cdlib", "pyinfra", "floor"))
-            name = f"{n} host(s), {'first' if ph == 'first' else 'no-change'}"
-            if cd is not None and py is not None:
-                ok = "met" if cd < py else "MISSED"
-                out.append(f"- ahead of pyinfra, {name}: {cd:.2f} s vs {py:.2f} s: {ok}")
-            if n >= 10 and cd is not None and fl is not None:
-                ok = "met" if cd <= 1.3 * fl else "MISSED"
-                out.append(
-                    f"- at most 1.3x the floor, {name}: {cd / fl:.2f}x "
-                    f"({cd:.2f} s vs {fl:.2f} s): {ok}"
-                )
-    one = med(results.get(1, {}), "cdlib", "rerun")
-    first1 = med(results.get(1, {}), "cdlib", "first")
-    if one is not None and first1 is not None:
-        ok = "met" if max(one, first1) < 0.8 else "MISSED"
-        out.append(
-            f"- one host, whole command under 0.8 s: first {first1:.2f} s, "
-            f"no-change {one:.2f} s: {ok}"
-        )
-    if 30 in scale and 100 in scale:
-        a = med(scale[30], "cdlib", "rerun")
-        b = med(scale[100], "cdlib", "rerun")
-        if a is not None and b is not None:
-            ok = "met" if b / a <= 100 / 30 else "MISSED"
-            out.append(
-                f"- no-change run, 30 -> 100 hosts no worse than linear: {a:.2f} s -> "
-                f"{b:.2f} s, x{b / a:.2f} (linear: x3.33): {ok}"
+            cd, fl = med(cells, "cdlib", ph), med(cells, "floor", ph)
+            name = f"{dep}, {n} host(s), {_phase(ph)}"
+            for other in ("pyinfra", "ansible"):
+                o = med(cells, other, ph)
+                if cd is not None and o is not None:
+                    line(f"ahead of {other}, {name}: {cd:.2f} s vs {o:.2f} s", cd < o)
+            if cd is None or fl is None:
+                continue
+            ratio_ = f"{cd / fl:.2f}x ({cd:.2f} s vs {fl:.2f} s)"
+            if n == 1:
+                line(f"within 1.5x the floor, {name}: {ratio_}", cd <= 1.5 * fl)
+            elif ph == "first":
+                line(f"within 1.1x the floor, {name}: {ratio_}", cd <= 1.1 * fl)
+            else:
+                line(f"at or below the floor, {name}: {ratio_}", cd <= fl)
+    sizes = sorted(scale)
+    for a, b in itertools.pairwise(sizes):
+        for ph in PHASES:
+            x, y = med(scale[a], "cdlib", ph), med(scale[b], "cdlib", ph)
+            if x is None or y is None:
+                continue
+            pa, pb = x / a * 1000, y / b * 1000
+            line(
+                f"time per host, {a} -> {b} hosts, {_phase(ph)}: {pa:.0f} ms -> {pb:.0f} ms",
+                pb <= pa * 1.05,
             )
     return [*out, ""]
 
@@ -508,6 +596,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1,10,30", help="fleet sizes (default 1,10,30)")
     ap.add_argument("--runs", type=int, default=5, help="rounds per size (default 5)")
+    ap.add_argument(
+        "--deployments", default=",".join(DEPLOYMENTS), help="app, steps (default: both)"
+    )
     ap.add_argument("--tools", default=",".join(TOOLS), help="default: all four")
     ap.add_argument(
         "--tool-runs",
@@ -516,7 +607,9 @@ def main(argv: list[str] | None = None) -> int:
         help="fewer rounds for slow tools, e.g. ansible=1,pyinfra=3 (default: --runs for all)",
     )
     ap.add_argument(
-        "--scale", default="100", help="sizes of the scale-out check, cdlib and floor only"
+        "--scale",
+        default="100,240",
+        help="sizes of the scale-out check (app deployment), cdlib and floor only",
     )
     ap.add_argument("--scale-runs", type=int, default=3)
     ap.add_argument("--subnet", default=os.environ.get("CDLIB_FLEET_SUBNET", "127.0.8"))
@@ -541,7 +634,10 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     biggest = max(sizes + scale_sizes)
     print(f"bringing up {biggest} fleet hosts on {args.subnet}.*")
-    results: dict[int, dict[tuple[str, str], Cell]] = {}
+    deployments = [d for d in args.deployments.split(",") if d]
+    if any(d not in DEPLOYMENTS for d in deployments):
+        ap.error(f"unknown deployment in {deployments}; choose from {', '.join(DEPLOYMENTS)}")
+    results: Results = {}
     scale: dict[int, dict[tuple[str, str], Cell]] = {}
     scale_tools = [t for t in ("cdlib", "floor") if t in tools]
     fleet = Fleet.attach(args.attach) if args.attach else Fleet(biggest, subnet=args.subnet)
@@ -549,12 +645,22 @@ def main(argv: list[str] | None = None) -> int:
         raise BenchError(f"the attached fleet has {fleet.n} hosts, {biggest} are needed")
     try:
         for n in sizes:
+            for dep in deployments:
 
-            def partial(cells: dict[tuple[str, str], Cell], n: int = n) -> None:
-                results[n] = cells
-                report(args, results, scale, tools, scale_tools, started, load_before)
+                def partial(cells: dict[tuple[str, str], Cell], n: int = n, dep: str = dep) -> None:
+                    results[(dep, n)] = cells
+                    report(args, results, scale, tools, scale_tools, started, load_before)
 
-            measure(fleet, n, tools, args.runs, tarball, tool_runs=tool_runs, after_round=partial)
+                measure(
+                    fleet,
+                    n,
+                    tools,
+                    args.runs,
+                    tarball,
+                    tool_runs=tool_runs,
+                    after_round=partial,
+                    deployment=dep,
+                )
         for n in scale_sizes:
 
             def partial_scale(cells: dict[tuple[str, str], Cell], n: int = n) -> None:
@@ -570,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(
     args: argparse.Namespace,
-    results: dict[int, dict[tuple[str, str], Cell]],
+    results: Results,
     scale: dict[int, dict[tuple[str, str], Cell]],
     tools: list[str],
     scale_tools: list[str],
@@ -580,7 +686,10 @@ def report(
     """Print the tables and (re)write RESULTS.md; called after every round, so a long run
     that is cut short still leaves what it measured."""
     load_after = os.getloadavg()
-    scale = {**{n: c for n, c in results.items() if n >= 30 and scale}, **scale}
+    scale = {
+        **{n: c for (dep, n), c in results.items() if dep == "app" and n >= 30 and scale},
+        **scale,
+    }
     text = table(results, tools)
     print()
     print(text)

@@ -51,7 +51,8 @@ import yaml
 
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = "ssh-keygen"
-MAX_HOSTS = 100
+#: Addresses {subnet}.11 .. {subnet}.255 (a /24 holds 245 hosts at {subnet}.{10+k}).
+MAX_HOSTS = 245
 DEFAULT_SUBNET = "127.0.0"
 # Directories each host gets a private copy of; the key is the name of its dir in the work dir.
 PRIVATE_DIRS: dict[str, str] = {

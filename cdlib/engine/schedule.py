@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from cdlib.connections.base import Connection, UnreachableError
 from cdlib.engine.errors import PlaybookError
-from cdlib.engine.execute import execute_task, make_result
+from cdlib.engine.execute import Batch, BatchStopped, execute_task, make_result
 from cdlib.engine.factcache import FactCache
 from cdlib.engine.hostfacts import read_facts, with_facts
 from cdlib.engine.play import batches
@@ -196,6 +196,8 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
             if hd.name in p.deferred_handlers:
                 handlers[hd.name] = prepare_task(hd.task, hv, s.preparer.templar, host.name, [])
     ctx = HostContext(host.name, conn, facts, hv, s.check, s.diff, s.redact)
+    # Handlers whose marker is on the host (or queued in the batch) during this run.
+    marked: set[str] = set()
     if left:
         facts.set_upcoming([*left, *(f for t in tasks if t is not None for f in t.facts())])
         try:
@@ -206,6 +208,7 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
             return False
         if again:
             notified |= again
+            marked |= again  # their markers are on the host already
             s.emit(
                 make_result(
                     play.name,
@@ -216,9 +219,69 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
                     + ", ".join(h.name for h in play.handlers if h.name in again),
                 )
             )
+
+    def deliver(task: Task[Plan], r: TaskResult) -> bool:
+        s.emit(r)
+        if r.status is Status.CHANGED:
+            _notify(s, play.name, ctx, notified, marked, task.notify)
+        if r.status is Status.UNREACHABLE or (r.status is Status.FAILED and not task.ignore_errors):
+            if s.force_handlers and r.status is Status.FAILED:
+                # As Ansible's --force-handlers: what changed before the failure still
+                # gets its handlers (the restart a release notified).
+                _handlers(s, p, handlers, ctx, notified)
+            s.mark_dead(host.name)
+            if play.any_errors_fatal:
+                s.result.aborted = f"any_errors_fatal: {r.task!r} failed on {host.name}"
+                s.stop.set()
+            return False
+        return True
+
+    # Batching holds changes back (see engine/execute.py); check mode changes nothing and
+    # --step asks before each task, so neither batches.
+    batch = None if s.check or s.step is not None else Batch(conn, facts, deliver)
+    try:
+        run = _HostRun(ctx, tasks, broken, handlers, notified, marked, batch, deliver)
+        went = _host_loop(s, p, host, run, once)
+        if went is False or (batch is not None and not batch.flush()):
+            return False
+    except BatchStopped:
+        return False
+    finally:
+        facts.before_read = None
+    if went is None:
+        return True  # the run stopped: no handlers
+    return _handlers(s, p, handlers, ctx, notified)
+
+
+@dataclass
+class _HostRun:
+    """One host's state while it runs a play's tasks."""
+
+    ctx: HostContext
+    tasks: list[Task[Plan] | None]
+    #: Tasks that failed to render on this host, by index.
+    broken: dict[int, str]
+    handlers: dict[str, Task[Plan] | None]
+    notified: set[str]
+    #: Handlers whose marker is on the host (or queued in the batch).
+    marked: set[str]
+    batch: Batch | None
+    #: Takes a result in play order; False stops the host.
+    deliver: Callable[[Task[Plan], TaskResult], bool]
+
+
+def _host_loop(
+    s: SessionView, p: Prepared, host: Host, run: _HostRun, once: dict[int, _RunOnce]
+) -> bool | None:
+    """The play's tasks on one host; False when the host stops (a failure), None when
+    the run stopped."""
+    play = p.play
+    ctx, facts, batch = run.ctx, run.ctx.facts, run.batch
+    tasks, broken, handlers = run.tasks, run.broken, run.handlers
+    notified, marked, deliver = run.notified, run.marked, run.deliver
     for i, task in enumerate(tasks):
         if s.stop.is_set():
-            return True
+            return None
         orig = p.selected[i]
         if s.step is not None and not s.step.allow(id(p), i, play.name, orig.label):
             s.emit(
@@ -236,6 +299,8 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
             r = make_result(
                 play.name, host.name, orig.label, Status.FAILED, broken[i], origin=str(orig.origin)
             )
+            if batch is not None and not batch.flush():
+                return False
             s.emit(r)
             s.mark_dead(host.name)
             return False
@@ -249,35 +314,52 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
                 origin=str(orig.origin),
             )
             r.index = i
-            s.emit(r)
+            if batch is not None:
+                batch.deliver(orig, r)
+            else:
+                s.emit(r)
             continue
         if isinstance(task, FlushHandlers):
+            if batch is not None and not batch.flush():
+                return False
             if not _handlers(s, p, handlers, ctx, notified, flush=task.label):
                 return False
             notified.clear()
+            marked.clear()
             continue
         facts.set_upcoming(f for t in tasks[i:] if t is not None for f in t.facts())
         after = next((t for t in tasks[i + 1 :] if t is not None), None)
         soon = after.facts() if after is not None else []
+        if batch is not None:
+            batch.soon = task.facts()
+            if (task.run_once or not task.batchable) and not batch.flush():
+                return False
         if task.run_once:
-            r = _run_once(play.name, task, ctx, once[i])
+            got: TaskResult | None = _run_once(play.name, task, ctx, once[i])
         else:
-            r = execute_task(play.name, task, ctx, soon=soon)
-        r.index = i
-        s.emit(r)
-        if r.status is Status.CHANGED:
-            _notify(s, play.name, ctx, notified, task.notify)
-        if r.status is Status.UNREACHABLE or (r.status is Status.FAILED and not task.ignore_errors):
-            if s.force_handlers and r.status is Status.FAILED:
-                # As Ansible's --force-handlers: what changed before the failure still
-                # gets its handlers (the restart a release notified).
-                _handlers(s, p, handlers, ctx, notified)
-            s.mark_dead(host.name)
-            if play.any_errors_fatal:
-                s.result.aborted = f"any_errors_fatal: {r.task!r} failed on {host.name}"
-                s.stop.set()
+            got = execute_task(play.name, task, ctx, soon=soon, batch=batch)
+        if got is None:
+            if batch is not None:
+                batch.last.index = i  # held; delivered once its change ran
+                # The markers of the handlers it notifies run right after its change,
+                # in the same command (see _notify).
+                new = _names(task.notify) - marked
+                if new:
+                    marked |= new
+                    batch.also(f"{{ {mark_command(play.name, new)}; }} >/dev/null 2>&1 || :")
+            continue
+        got.index = i
+        ok = batch.deliver(task, got) if batch is not None else deliver(task, got)
+        if not ok:
             return False
-    return _handlers(s, p, handlers, ctx, notified)
+    if batch is not None:
+        facts.set_upcoming(())
+        batch.soon = ()
+    return True
+
+
+def _names(notify: str | tuple[str, ...] | list[str]) -> set[str]:
+    return {notify} if isinstance(notify, str) else set(notify)
 
 
 def _notify(
@@ -285,13 +367,16 @@ def _notify(
     play: str,
     ctx: HostContext,
     notified: set[str],
+    marked: set[str],
     notify: str | tuple[str, ...] | list[str],
 ) -> None:
     """Notify ``names``; a real run also leaves a marker on the host for each new one, so
-    a run that ends before the handler ran leaves it to the next run."""
-    names = {notify} if isinstance(notify, str) else set(notify)
-    new = names - notified
+    a run that ends before the handler ran leaves it to the next run. ``marked``: the
+    handlers whose marker is already there (or went with a batched change)."""
+    names = _names(notify)
+    new = names - notified - marked
     notified.update(names)
+    marked.update(names)
     if new and not s.check:
         # Best effort: a host that cannot keep the marker still runs the handler now.
         with contextlib.suppress(CdlibError):
@@ -323,11 +408,11 @@ def _handlers(
                     ran.add(hd.name)  # its condition is false on this host: nothing to run
                     continue
                 ctx.facts.set_upcoming(task.facts())
-                r = execute_task(p.play.name, task, ctx, handler_name=hd.name)
+                r = _alone(execute_task(p.play.name, task, ctx, handler_name=hd.name))
                 r.index = n
                 s.emit(r)
                 if r.status is Status.CHANGED:
-                    _notify(s, p.play.name, ctx, notified, task.notify)
+                    _notify(s, p.play.name, ctx, notified, set(), task.notify)
                 if r.status in (Status.FAILED, Status.UNREACHABLE) and not task.ignore_errors:
                     s.mark_dead(ctx.host)
                     ok = False
@@ -347,7 +432,7 @@ def _run_once(play: str, task: Task[Plan], ctx: HostContext, state: _RunOnce) ->
         state.started = True
     if mine:
         try:
-            state.result = execute_task(play, task, ctx)
+            state.result = _alone(execute_task(play, task, ctx))
         finally:
             state.done.set()
         return state.result
@@ -371,3 +456,9 @@ def _run_once(play: str, task: Task[Plan], ctx: HostContext, state: _RunOnce) ->
         f"run_once: ran on {first.host}",
         origin=str(task.origin),
     )
+
+
+def _alone(r: TaskResult | None) -> TaskResult:
+    # Without a batch, nothing is held: every task has its result.
+    assert r is not None
+    return r

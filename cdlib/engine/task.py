@@ -86,6 +86,9 @@ class Plan:
     ok_msg: str = ""
     #: What the engine does next.
     then: Then = Then.APPLY
+    #: The change touches the :attr:`affects` paths themselves, not what is under them
+    #: (creating a directory, changing its mode): facts about other paths stay valid.
+    shallow: bool = False
 
     @property
     def changed(self) -> bool:
@@ -107,6 +110,10 @@ class Plan:
 P = TypeVar("P", bound=Plan, covariant=True)
 
 
+class DeferRefused(Exception):
+    """A batched ``apply`` did something a batch cannot hold (the engine then runs it alone)."""
+
+
 @dataclass
 class HostContext:
     """What a task sees while running on one host."""
@@ -120,10 +127,18 @@ class HostContext:
     redact: Redactor
     #: Changes predicted so far on this host in check mode (not made).
     predicted: int = 0
+    #: While the engine batches an ``apply``: its commands, as (command, stdin,
+    #: exact_stdin), in order.
+    recording: list[tuple[str, bytes | None, bool]] | None = None
 
-    def fact(self, f: Fact[T]) -> T:
-        """A fact's value (cached for the run), typed as the fact parses it."""
-        return self.facts.get(f)
+    def fact(self, f: Fact[T], *, expected: bool = False) -> T:
+        """A fact's value (cached for the run), typed as the fact parses it.
+
+        ``expected``: the caller only looks at what kind of thing is there, so the state
+        that changes still held in the engine's batch will leave will do (no read of the
+        host before they ran). Without it a read always sees what is on the host.
+        """
+        return self.facts.get(f, expected=expected)
 
     def run(
         self,
@@ -133,8 +148,22 @@ class HostContext:
         env: Mapping[str, str] | None = None,
         check: bool = True,
         timeout: float | None = None,
+        exact_stdin: bool = False,
     ) -> CommandResult:
-        """Run ``command``; with ``check`` a non-zero exit raises :class:`TaskFailed`."""
+        """Run ``command``; with ``check`` a non-zero exit raises :class:`TaskFailed`.
+
+        ``exact_stdin``: whenever the command succeeds it has read exactly ``stdin``
+        (a sized ``head -c``, as ``atomic_write_command(size=...)`` does), so a batch can
+        hand it the rest of one shared stdin without framing it.
+        """
+        if self.recording is not None:
+            # Batched: the command runs later with its neighbours. Only a checked command
+            # whose output nobody reads can wait (its result here is a plain success).
+            if not check or env or timeout is not None:
+                raise DeferRefused(command)
+            self.recording.append((command, stdin, exact_stdin))
+            return CommandResult(command, 0, "", "")
+        self.facts.sync()
         wrapped, marker = self.facts.wrap(command)
         res = self.conn.run(wrapped, stdin=stdin, env=env, timeout=timeout)
         if marker is not None:
@@ -256,6 +285,11 @@ class Task(Generic[P], metaclass=_TaskMeta):
 
     #: Short task type name used in default names and errors.
     kind: ClassVar[str] = "task"
+    #: ``apply`` only runs checked commands (``ctx.run``) and never reads their output,
+    #: so the engine may run them later in one command with the changes of the next
+    #: tasks (see docs/performance.md). A task that does anything else while applying
+    #: (a transfer, reading output) still works: the engine then runs it alone.
+    batchable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if isinstance(self.notify, str):
@@ -585,6 +619,7 @@ def unknown_option_error(exc: TypeError, origin: Origin, task_cls: type) -> Play
 
 __all__ = [
     "Affects",
+    "DeferRefused",
     "FlushHandlers",
     "HostContext",
     "InvalidTask",

@@ -37,7 +37,11 @@ def install(
     if size <= STDIN_LIMIT:
         data = content.read_bytes() if isinstance(content, Path) else content
         # Sized: if this run dies midway, the short input installs nothing.
-        ctx.run(atomic_write_command(path, mode, owner, group, size=len(data)), stdin=data)
+        ctx.run(
+            atomic_write_command(path, mode, owner, group, size=len(data)),
+            stdin=data,
+            exact_stdin=True,
+        )
         return
     tmp = temp_name(path)
     data = content.read_bytes() if isinstance(content, Path) else content

@@ -78,6 +78,8 @@ class Absent(Task[AbsentPlan]):
 
     kind = "absent"
 
+    batchable = True  # apply only runs checked commands, output unread
+
     def describe(self) -> str:
         """``absent path``."""
         return f"absent {self.path}"

@@ -107,6 +107,8 @@ class Unarchive(_Attrs[UnarchivePlan]):
 
     kind = "unarchive"
 
+    batchable = True  # apply only runs checked commands, output unread
+
     _local: Path | None = field(default=None, init=False, repr=False)
     _sha: str = field(default="", init=False, repr=False)
 

@@ -59,6 +59,8 @@ class Copy(_Attrs[CopyPlan]):
 
     kind = "copy"
 
+    batchable = True  # apply only runs checked commands, output unread
+
     _local: Path | None = field(default=None, init=False, repr=False)
     _sha: str = field(default="", init=False, repr=False)
 

@@ -140,7 +140,7 @@ def require_parent(ctx: HostContext, path: str, st: FileState) -> None:
     parent = posixpath.dirname(path) or "/"
     if st.base == parent:
         return
-    found: FileState = ctx.fact(PathFact(parent))
+    found: FileState = ctx.fact(PathFact(parent), expected=True)
     if found.kind in ("directory", "link"):
         return
     if found.exists:
@@ -185,6 +185,8 @@ class Directory(_Attrs[DirectoryPlan]):
 
     kind = "directory"
 
+    batchable = True  # apply only runs checked commands, output unread
+
     def validate(self) -> None:
         """Valid mode (``path`` is checked by its option metadata)."""
         self._validate_attrs()
@@ -210,15 +212,21 @@ class Directory(_Attrs[DirectoryPlan]):
             raise TaskFailed(f"{self.path} exists and is a {st.kind}, not a directory")
         if not st.exists:
             self._require_accounts(ctx, None)
+            parents = _created_parents(self.path, st.base)
+            # mkdir -p makes the path and its missing parents, nothing under them: facts
+            # about other paths stay valid (shallow).
             return DirectoryPlan(
                 changes=[f"create {self.path}"],
-                affects=[self.path],
-                parents=_created_parents(self.path, st.base),
+                affects=[self.path, *parents],
+                parents=parents,
+                shallow=True,
             )
         changes = self._attr_changes(st)
         if changes:
             self._require_accounts(ctx, st)
-        return DirectoryPlan(changes=changes, affects=[self.path], ok_msg="exists", before=st)
+        return DirectoryPlan(
+            changes=changes, affects=[self.path], ok_msg="exists", before=st, shallow=True
+        )
 
     def predict(self, plan: DirectoryPlan) -> list[Prediction] | None:
         """The directory as the plan leaves it."""
@@ -338,6 +346,7 @@ class ContentPlan(Plan):
 class _Content(_Attrs[ContentPlan]):
     """Shared plan/apply of tasks that manage a file's content (file, template)."""
 
+    batchable = True  # apply only runs checked commands, output unread
     state: Literal["present", "absent"] = "present"
     _data: bytes | None = field(default=None, init=False, repr=False)
 
@@ -428,7 +437,12 @@ class _Content(_Attrs[ContentPlan]):
         if self.state == "absent":
             ctx.run(f"rm -f -- {q(path)}")
         elif plan.write is not None:
-            ctx.run(atomic_write_command(path, mode, self.owner, self.group), stdin=plan.write)
+            size = len(plan.write)
+            ctx.run(
+                atomic_write_command(path, mode, self.owner, self.group, size=size),
+                stdin=plan.write,
+                exact_stdin=True,
+            )
         else:
             ctx.run(attrs_command(path, mode, self.owner, self.group))
         return None
@@ -550,6 +564,8 @@ class Symlink(Task[Plan]):
     force: bool = False
 
     kind = "symlink"
+
+    batchable = True  # apply only runs checked commands, output unread
 
     def describe(self) -> str:
         """``symlink path -> target``."""

@@ -136,6 +136,7 @@ def edit_block(
 class _Edit(_Attrs[ContentPlan]):
     """Shared plan/apply: read content, edit it, write it back atomically."""
 
+    batchable = True  # apply only runs checked commands, output unread
     state: Literal["present", "absent"] = "present"
     insertafter: str | None = None
     insertbefore: str | None = None
