@@ -608,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--scale",
-        default="100,240",
+        default="100,300",
         help="sizes of the scale-out check (app deployment), cdlib and floor only",
     )
     ap.add_argument("--scale-runs", type=int, default=3)

@@ -1,6 +1,7 @@
 """The SSH test fleet: N real sshd hosts on loopback addresses, each with private directories.
 
-Host ``k`` (1-based) is an OpenSSH server listening on ``{subnet}.{10+k}:22``. It runs in its
+Host ``k`` (1-based) is an OpenSSH server listening on ``{subnet}.{10+k}:22`` (past 245 hosts,
+on the next /24: see :func:`host_address`). It runs in its
 own mount namespace where per-host directories from the fleet's work dir are bind-mounted over
 ``/srv``, ``/opt``, ``/var/lib/cdlib``, ``/etc/cdlib-host``, ``/run``, ``/var/log/supervisor``,
 copies of ``/etc/supervisor`` and ``/etc/haproxy`` (and ``/tmp`` when the work dir is not itself
@@ -51,8 +52,10 @@ import yaml
 
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = "ssh-keygen"
-#: Addresses {subnet}.11 .. {subnet}.255 (a /24 holds 245 hosts at {subnet}.{10+k}).
-MAX_HOSTS = 245
+#: Hosts per /24: addresses {subnet}.11 .. {subnet}.255.
+PER_SUBNET = 245
+#: A fleet bigger than one /24 goes on in the next ones (127.X.Y+1 ...): four at most.
+MAX_HOSTS = 4 * PER_SUBNET
 DEFAULT_SUBNET = "127.0.0"
 # Directories each host gets a private copy of; the key is the name of its dir in the work dir.
 PRIVATE_DIRS: dict[str, str] = {
@@ -148,7 +151,9 @@ class Fleet:
         base = Path(workdir) if workdir is not None else Path(_mkdtemp())
         base.mkdir(parents=True, exist_ok=True)
         self.workdir = base.resolve()
-        self.hosts = [FleetHost(f"host{k}", k, f"{subnet}.{10 + k}") for k in range(1, n + 1)]
+        if int(subnet.split(".")[2]) + (n - 1) // PER_SUBNET > 255:
+            raise FleetError(f"{n} hosts do not fit in the /24s from {subnet} on")
+        self.hosts = [FleetHost(f"host{k}", k, host_address(subnet, k)) for k in range(1, n + 1)]
         self.key_file = self.workdir / "client_key"
         self.known_hosts = self.workdir / "known_hosts"
         self.authorized_keys = self.workdir / "authorized_keys"
@@ -626,7 +631,8 @@ class Fleet:
         Only fleets whose recorded owner process is gone are touched; a live fleet (or one
         started by the CLI) is left alone and its address clash is reported by _spawn.
         """
-        for pid, cfg in _stale_sshd_pids(self.subnet):
+        subnets = sorted({h.address.rsplit(".", 1)[0] for h in self.hosts})
+        for pid, cfg in (found for net in subnets for found in _stale_sshd_pids(net)):
             wd = cfg.parent.parent
             if wd == self.workdir:
                 continue
@@ -678,6 +684,13 @@ class Fleet:
 def _mkdtemp() -> str:
     root = Path("/var/tmp")
     return tempfile.mkdtemp(prefix="cdlib-fleet-", dir=root if root.is_dir() else None)
+
+
+def host_address(subnet: str, k: int) -> str:
+    """Host ``k``'s address: ``{subnet}.{10+k}`` for the first 245, then on in the next /24s."""
+    a, b, c = subnet.split(".")
+    spill, at = divmod(k - 1, PER_SUBNET)
+    return f"{a}.{b}.{int(c) + spill}.{11 + at}"
 
 
 def _check_subnet(subnet: str) -> None:

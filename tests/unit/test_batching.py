@@ -183,3 +183,37 @@ def test_an_apply_a_batch_cannot_hold_runs_alone_after_the_held_changes(tmp_path
     assert (tmp_path / "f").read_text() == "first\nappended\n"
     # fact read; the write (sent before the append); the append; the last write
     assert conn.stats.round_trips == 4
+
+
+def test_a_later_task_compares_with_the_host_not_with_a_guess(tmp_path: Path) -> None:
+    """A held change's prediction only answers 'what kind of thing is there': a task that
+    compares attributes reads the host once the batch ran."""
+    play = Play("p", hosts="all")
+    play.task(tasks.directory(f"{tmp_path}/d"))
+    play.task(tasks.file(f"{tmp_path}/d/f", content="x"))
+    play.task(tasks.directory(f"{tmp_path}/d", mode="0700"))
+    res, conn = _run(play)
+    assert res.ok, [(r.task, r.msg) for r in res.results]
+    # The mode found is the one mkdir left (umask), never an unknown stand-in.
+    assert res.results[2].changes == ["mode 0755 -> 0700"], res.results[2].changes
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o700
+    # the fact read, the first two changes, then the third after reading the host again
+    assert conn.stats.round_trips == 3
+
+
+def test_a_notified_handler_survives_a_failure_later_in_the_same_batch(tmp_path: Path) -> None:
+    """The handler's marker runs right after the batched change that notified it, so a
+    failure further on in the same command leaves the handler to the next run."""
+    # Markers live in a directory of the host, keyed by play: a play of its own.
+    play = Play(f"marker {tmp_path}", hosts="all")
+    play.task(tasks.file(f"{tmp_path}/conf", content="1", notify="reload"))
+    play.task(tasks.directory("/proc/cdlib-batch-test", when="fail | default(true)"))
+    play.handler("reload", tasks.file(f"{tmp_path}/reloaded", content="yes"))
+    res, conn = _run(play, extra_vars={"fail": True})
+    assert not res.ok and not (tmp_path / "reloaded").exists()
+    assert [r.status for r in res.results] == [Status.CHANGED, Status.FAILED]
+    assert conn.stats.round_trips == 2  # the marker cost nothing of its own
+    again, _ = _run(play, extra_vars={"fail": False})
+    assert again.ok, [(r.task, r.msg) for r in again.results]
+    assert (tmp_path / "reloaded").read_text() == "yes"
+    assert any(r.task == "pending handlers" for r in again.results)

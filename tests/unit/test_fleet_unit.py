@@ -25,7 +25,20 @@ def test_non_loopback_or_malformed_subnet_is_refused(subnet: str) -> None:
         Fleet(1, subnet=subnet, start=False)
 
 
-@pytest.mark.parametrize("n", [0, 246])
+@pytest.mark.parametrize("n", [0, 981])
 def test_size_bounds(n: int) -> None:
-    with pytest.raises(FleetError, match=r"1\.\.245"):
+    with pytest.raises(FleetError, match=r"1\.\.980"):
         Fleet(n, start=False)
+
+
+def test_a_fleet_past_245_hosts_goes_on_in_the_next_subnet() -> None:
+    f = Fleet(300, subnet="127.0.8", start=False)
+    assert [h.address for h in f.hosts[:1] + f.hosts[244:246] + f.hosts[-1:]] == [
+        "127.0.8.11",
+        "127.0.8.255",
+        "127.0.9.11",
+        "127.0.9.65",
+    ]
+    assert len({h.address for h in f.hosts}) == 300
+    with pytest.raises(FleetError, match="do not fit"):
+        Fleet(246, subnet="127.0.255", start=False)
