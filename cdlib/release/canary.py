@@ -158,6 +158,12 @@ class Canary(Strategy):
             run.rec.previous_version = router.tagged_release(stable)
             run.weights(state.weights)
             st.detail = f"stable: {stable} ({run.rec.previous_version}); canary: {canary}"
+            if self.sticky is not None:
+                # Before the deploy: a router that cannot hold the split stops the
+                # release here, with nothing deployed and traffic untouched.
+                problem = router.sticky_problem(self.sticky)
+                if problem is not None:
+                    raise ReleaseFailed(f"sticky canary: {problem}")
         run.require_whole(canary)
         run.deploy(canary)
         run.ensure_targets(router, canary)

@@ -336,6 +336,15 @@ class Router(ABC):
     # A router that cannot do these keeps the defaults below, which raise
     # RouterFeatureError (close_preview and preview_route: nothing to close or read).
 
+    def sticky_problem(self, sticky: StickySpec) -> str | None:
+        """Why :meth:`set_sticky_weights` with ``sticky`` would be refused now, or ``None``.
+
+        Read-only: a sticky canary asks before it deploys anything, so a router that
+        cannot hold the split stops the release with nothing touched. The default: a
+        router without sticky weights.
+        """
+        return f"{type(self).__name__} does not support sticky weights"
+
     def set_sticky_weights(self, weights: Mapping[str, int], sticky: StickySpec) -> RouterState:
         """Split traffic by weight so that a client keeps its group while weights change.
 

@@ -201,6 +201,10 @@ class ElbV2Router(Router):
         return self._read()
 
     # -- sticky splits and preview rules ----------------------------------------------
+    def sticky_problem(self, sticky: StickySpec) -> str | None:
+        """None: target-group stickiness holds any sticky canary (its own cookie)."""
+        return None
+
     def set_sticky_weights(self, weights: Mapping[str, int], sticky: StickySpec) -> RouterState:
         """Weighted forward with target-group stickiness for ``sticky.seconds``.
 

@@ -420,6 +420,24 @@ class HAProxyRouter(Router):
             "(LocalHAProxySpec(sticky_cookie=...)), or use a non-sticky canary"
         )
 
+    def sticky_problem(self, sticky: StickySpec) -> str | None:
+        """What keeps this backend from a sticky split on ``sticky``'s key: no route map,
+        no sticky rules in the config, or rules keyed on another cookie/header."""
+        if self.route_map() is None:
+            return (
+                f"HAProxy backend {self.backend}: sticky weights need the route map "
+                "(HAProxySite.route_map_dir; LocalHAProxy sets it)"
+            )
+        configured = self._features.sticky_key
+        if configured is None:
+            return self._no_sticky_rules()
+        if configured != sticky.key:
+            return (
+                f"HAProxy backend {self.backend}: the config's sticky rules key on "
+                f"{configured}, not {sticky.key}; change one to match (and reload)"
+            )
+        return None
+
     def set_sticky_weights(self, weights: Mapping[str, int], sticky: StickySpec) -> RouterState:
         """Split between two groups so that each client (by ``sticky``'s cookie or header)
         stays on one group while the canary's share grows.
@@ -432,19 +450,9 @@ class HAProxyRouter(Router):
         client to one group. The canary is the group not live before the first sticky
         split (then the one ``sticky.canary`` names).
         """
-        if self.route_map() is None:
-            raise RouterFeatureError(
-                f"HAProxy backend {self.backend}: sticky weights need the route map "
-                "(HAProxySite.route_map_dir; LocalHAProxy sets it)"
-            )
-        configured = self._features.sticky_key
-        if configured is None:
-            raise RouterFeatureError(self._no_sticky_rules())
-        if configured != sticky.key:
-            raise RouterFeatureError(
-                f"HAProxy backend {self.backend}: the config's sticky rules key on "
-                f"{configured}, not {sticky.key}; change one to match (and reload)"
-            )
+        problem = self.sticky_problem(sticky)
+        if problem is not None:
+            raise RouterFeatureError(problem)
         wanted = check_weights(weights, self._groups, maximum=self.max_weight)
         positive = [g for g, w in wanted.items() if w > 0]
         if len(positive) == 1:

@@ -324,6 +324,14 @@ class NginxRouter(BasicRouter):
         return state
 
     # -- sticky splits and preview routes --------------------------------------------
+    def sticky_problem(self, sticky: StickySpec) -> str | None:
+        """A cookie or header name nginx cannot read; any other key can be split on."""
+        try:
+            StickyRoute.of(sticky, "a", "b", 1)
+        except (RouterInputError, RouterFeatureError) as exc:
+            return str(exc)
+        return None
+
     def set_sticky_weights(self, weights: Mapping[str, int], sticky: StickySpec) -> RouterState:
         """Split between two groups so that each client (by ``sticky``'s cookie or header)
         stays on one group while the canary's share grows; one reload.

@@ -126,6 +126,10 @@ def test_canary_refuses_sticky_without_rules_and_stays_on_stable(env: Env) -> No
     res = canary.run(str(env.inventory))
     assert not res.ok
     assert any("no sticky rules" in m for m in _release_failed(res)), _release_failed(res)
+    # Refused when the router was read, before the deploy: nothing ran on any host.
+    assert {r.host for r in res.results} == {"release:demo"}, [
+        (r.host, r.task) for r in res.results
+    ]
     assert env.spec.build().state().live == "blue"
     latest = History("demo", state_dir=env.state).latest()
-    assert latest is not None and latest.outcome == "rolled_back"
+    assert latest is not None and latest.outcome == "failed", latest.outcome
