@@ -92,10 +92,12 @@ def connection_for(host: Host, opts: ConnectionOptions | None = None) -> Connect
         )
     known = host.setting("cdlib_known_hosts_file")
     pw = host.setting("ansible_password", "ansible_ssh_pass")
+    # Without ansible_port, the ssh config's Port applies (as ssh without -p).
+    given_port = host.setting("ansible_port", "ansible_ssh_port") is not None
     return SSHConnection(
         host.name,
         address=host.address,
-        port=host.port,
+        port=host.port if given_port else None,
         user=host.user or opts.user,
         key_file=key_file,
         password=str(pw) if pw is not None else None,

@@ -1,4 +1,4 @@
-"""The ``ssh`` transport, through fabric (paramiko underneath).
+"""The ``ssh`` transport, through paramiko.
 
 One connection per host for the whole run. Commands go through one resident shell
 per host (:mod:`cdlib.connections.resident`), so the login shell starts once, not once
@@ -22,9 +22,11 @@ import paramiko
 from paramiko import sftp as sftp_const
 
 from cdlib.connections import known_hosts as kh
+from cdlib.connections import ssh_config
 from cdlib.connections.base import Become, CommandResult, Connection, UnreachableError
 from cdlib.connections.keepalive import Keepalive
 from cdlib.connections.resident import ResidentShell, ShellGone
+from cdlib.connections.ssh_config import HostConfig, SSHConfigError
 
 # paramiko logs a failed handshake as an ERROR with its traceback; with no handler set
 # that reaches stderr through logging's last resort. cdlib reports the failure itself
@@ -151,8 +153,8 @@ class SSHConnection(Connection):
     Args:
         host: inventory name (used in messages).
         address: where to connect; defaults to ``host``.
-        port: SSH port.
-        user: login user (default: fabric/ssh config, then the local user).
+        port: SSH port (default: ``Port`` in the ssh config, then 22).
+        user: login user (default: ``User`` in the ssh config, then the local user).
         key_file: private key path.
         password: login password (prefer keys).
         known_hosts: the user known_hosts file, instead of ``UserKnownHostsFile`` from
@@ -182,7 +184,7 @@ class SSHConnection(Connection):
         host: str,
         *,
         address: str | None = None,
-        port: int = 22,
+        port: int | None = None,
         user: str | None = None,
         key_file: str | None = None,
         password: str | None = None,
@@ -212,41 +214,29 @@ class SSHConnection(Connection):
         self.keepalive_count = keepalive_count
         self._keepalive: Keepalive | None = None
         self._lost: str | None = None
-        self._fabric: Any = None
+        self._client: paramiko.SSHClient | None = None
+        #: How the host was reached (inventory settings over the ssh config), once connected.
+        self.target: HostConfig | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._sftp_lock = threading.Lock()
 
     def login_user(self) -> str:
         """The SSH login user."""
-        if self._fabric is not None:
-            return str(self._fabric.user)
+        if self.target is not None:
+            return self.target.user
         return self.user or os.environ.get("USER", "")
 
-    def _connect(self) -> None:
-        from fabric import Config
-        from fabric import Connection as FabricConnection
+    def _resolve(self) -> HostConfig:
+        try:
+            return ssh_config.resolve(self.address, port=self.port, user=self.user)
+        except SSHConfigError as exc:
+            raise UnreachableError(self.host, str(exc)) from None
 
-        connect_kwargs: dict[str, Any] = {
-            "banner_timeout": self.connect_timeout,
-            "auth_timeout": self.connect_timeout,
-        }
-        if self.key_file:
-            connect_kwargs["key_filename"] = os.path.expanduser(self.key_file)
-            connect_kwargs["look_for_keys"] = False
-        if self._password is not None:
-            connect_kwargs["password"] = self._password
-        # An empty Config: no ~/.fabric.yaml surprises; ~/.ssh/config is still honoured.
-        fc = FabricConnection(
-            host=self.address,
-            user=self.user,
-            port=self.port,
-            connect_timeout=self.connect_timeout,
-            connect_kwargs=connect_kwargs,
-            config=Config(),
-        )
-        client: paramiko.SSHClient = fc.client
-        # fabric trusts unknown hosts by default; cdlib checks as OpenSSH does.
-        checker = self._host_key_check(fc)
+    def _connect(self) -> None:
+        target = self._resolve()
+        client = paramiko.SSHClient()
+        # The client is given no known keys: every key goes to the check, as OpenSSH's.
+        checker = self._host_key_check(target)
         client.set_missing_host_key_policy(checker)
         preferred = checker.preferred_types()
 
@@ -259,30 +249,78 @@ class SSHConnection(Connection):
             opts.key_types = first + [k for k in opts.key_types if k not in first]
             return t
 
-        connect_kwargs["transport_factory"] = transport
+        kwargs: dict[str, Any] = {
+            "hostname": target.hostname,
+            "port": target.port,
+            "username": target.user,
+            "timeout": self.connect_timeout,
+            "banner_timeout": self.connect_timeout,
+            "auth_timeout": self.connect_timeout,
+            "transport_factory": transport,
+        }
+        if self.key_file:
+            kwargs["key_filename"] = [os.path.expanduser(self.key_file)]
+            kwargs["look_for_keys"] = False
+        elif target.identity_files:
+            kwargs["key_filename"] = list(target.identity_files)
+        if self._password is not None:
+            kwargs["password"] = self._password
         try:
-            self._open(fc)
+            kwargs["sock"] = self._proxy(target)
+            self._open(client, target, kwargs)
         except BaseException:
             # A handshake that timed out leaves paramiko's transport thread running.
             with contextlib.suppress(Exception):
-                fc.close()
+                client.close()
             raise
         # paramiko leaves Nagle's algorithm on: a small request sent while the previous
         # one is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
-        with contextlib.suppress(OSError, AttributeError):
-            fc.client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._fabric = fc
+        t = client.get_transport()
+        if t is not None and isinstance(t.sock, socket.socket):  # not through a proxy
+            with contextlib.suppress(OSError):
+                t.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._client = client
+        self.target = target
         self._lost = None
-        if self.keepalive_interval > 0:
+        if self.keepalive_interval > 0 and t is not None:
             self._keepalive = Keepalive(
-                fc.client.get_transport(), self.keepalive_interval, self.keepalive_count, self._dead
+                t, self.keepalive_interval, self.keepalive_count, self._dead
             )
 
-    def _open(self, fc: Any) -> None:
-        """Open fabric connection ``fc``; every failure becomes :class:`UnreachableError`."""
+    def _proxy(self, target: HostConfig) -> paramiko.ProxyCommand | None:
+        """The process that carries the connection (``ProxyCommand``/``ProxyJump``), if any."""
+        argv = target.proxy_argv(self.connect_timeout)
+        if argv is None:
+            return None
+        try:
+            return paramiko.ProxyCommand(shlex.join(argv))
+        except paramiko.SSHException as exc:
+            raise UnreachableError(
+                self.host, f"cannot start the proxy command {argv[0]!r}: {exc}"
+            ) from None
+
+    def _open(self, client: paramiko.SSHClient, target: HostConfig, kwargs: dict[str, Any]) -> None:
+        """Connect ``client``; every failure becomes :class:`UnreachableError`."""
+        where = f"{target.hostname}:{target.port}"
+        if kwargs.get("sock") is not None:
+            where += (
+                " (through "
+                + (
+                    "ProxyJump " + ",".join(target.proxy_jump)
+                    if target.proxy_jump
+                    else "ProxyCommand"
+                )
+                + ")"
+            )
         t0 = time.monotonic()
         try:
-            fc.open()
+            client.connect(**kwargs)
+        except paramiko.ProxyCommandFailure as exc:
+            raise UnreachableError(self.host, f"{where}: the proxy command ended: {exc}") from None
+        except paramiko.AuthenticationException as exc:
+            raise UnreachableError(
+                self.host, f"authentication failed for {target.user}@{target.hostname}: {exc}"
+            ) from None
         except paramiko.SSHException as exc:
             text = str(exc)
             no_handshake = text == "No existing session" or "protocol banner" in text
@@ -294,49 +332,48 @@ class SSHConnection(Connection):
             )
             if no_handshake and hung_up:
                 text = (
-                    f"{self.address}:{self.port} closed the connection without an SSH "
+                    f"{where} closed the connection without an SSH "
                     "greeting: is an SSH server listening on that port?"
                 )
             elif no_handshake:
                 # paramiko's words for a handshake that did not finish in time.
                 text = (
-                    f"no SSH handshake from {self.address}:{self.port} within "
+                    f"no SSH handshake from {where} within "
                     f"{self.connect_timeout:g}s (sshd hung or overloaded?)"
                 )
-            elif isinstance(exc, paramiko.AuthenticationException):
-                text = f"authentication failed for {fc.user}@{self.address}: {exc}"
             raise UnreachableError(self.host, text) from None
         except TimeoutError:
             raise UnreachableError(
                 self.host,
-                f"connect to {self.address}:{self.port} timed out after {self.connect_timeout:g}s",
+                f"connect to {where} timed out after {self.connect_timeout:g}s",
             ) from None
         except OSError as exc:
             raise UnreachableError(
-                self.host, f"cannot connect to {self.address}:{self.port}: {exc.strerror or exc}"
+                self.host, f"cannot connect to {where}: {exc.strerror or exc}"
             ) from None
 
     def _dead(self, reason: str) -> None:
         self._lost = reason
 
-    def _host_key_check(self, fc: Any) -> _HostKeyCheck:
-        """The host key check for fabric connection ``fc`` (its ssh_config lookup done)."""
-        cfg: dict[str, Any] = dict(fc.ssh_config)
-        user_files, global_files = kh.files_from_config(cfg, user=str(fc.user), host=fc.host)
+    def _host_key_check(self, target: HostConfig) -> _HostKeyCheck:
+        """The host key check for ``target`` (its ssh config looked up)."""
+        user_files, global_files = kh.files_from_config(
+            target.options, user=target.user, host=target.hostname
+        )
         if self.known_hosts:
             user_files = [os.path.expanduser(self.known_hosts)]
-        alias = cfg.get("hostkeyalias")
-        name = str(alias) if alias else kh.host_name(fc.host, int(fc.port))
-        hashed = str(cfg.get("hashknownhosts", "no")).lower() == "yes"
+        alias = target.options.get("hostkeyalias")
+        name = str(alias) if alias else kh.host_name(target.hostname, target.port)
+        hashed = str(target.options.get("hashknownhosts", "no")).lower() == "yes"
         return _HostKeyCheck(
             self.host, name, self.host_key_policy, user_files, global_files, hashed
         )
 
     def _transport(self) -> paramiko.Transport:
-        t = self._fabric.client.get_transport() if self._fabric else None
+        t = self._client.get_transport() if self._client else None
         if t is None or not t.is_active():
             raise UnreachableError(self.host, self._lost or "connection lost")
-        return t  # type: ignore[no-any-return]
+        return t
 
     def _run(
         self, command: str, *, stdin: bytes | None, timeout: float | None, display: str
@@ -431,7 +468,8 @@ class SSHConnection(Connection):
     def _sftp_client(self) -> paramiko.SFTPClient:
         with self._sftp_lock:
             if self._sftp is None:
-                self._sftp = self._fabric.client.open_sftp()
+                assert self._client is not None
+                self._sftp = self._client.open_sftp()
             return self._sftp
 
     def _put(self, data: bytes, remote_path: str) -> None:
@@ -470,8 +508,8 @@ class SSHConnection(Connection):
             with contextlib.suppress(Exception):
                 self._sftp.close()
             self._sftp = None
-        if self._fabric is not None:
+        if self._client is not None:
             with contextlib.suppress(Exception):
-                self._fabric.close()
-            self._fabric = None
+                self._client.close()
+            self._client = None
         self._connected = False

@@ -163,9 +163,7 @@ def test_fingerprint_is_openssh_sha256() -> None:
 def test_ssh_config_chooses_the_name_and_files(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from fabric import Config
-    from fabric import Connection as FabricConnection
-
+    from cdlib.connections import ssh_config
     from cdlib.connections.ssh import SSHConnection, _HostKeyCheck
 
     monkeypatch.setenv("HOME", str(tmp_path))
@@ -177,7 +175,7 @@ def test_ssh_config_chooses_the_name_and_files(
 
     def checker(name: str, known_hosts: str | None = None) -> _HostKeyCheck:
         conn = SSHConnection(name, known_hosts=known_hosts)
-        return conn._host_key_check(FabricConnection(name, config=Config()))
+        return conn._host_key_check(ssh_config.resolve(name))
 
     one = checker("web1")
     assert one.name == "[10.1.1.1]:2222"
