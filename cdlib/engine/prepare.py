@@ -75,6 +75,9 @@ class Preparer:
             if not self.limited:
                 raise PlaybookError(f"--limit {limit!r} matches no host in the inventory")
         self.prepared: dict[int, Prepared] = {}
+        #: Hosts of plays an item will run later (a release's deploy plays, checked
+        #: with :meth:`check_plays`): their connection settings are checked up front too.
+        self.later_hosts: list[Host] = []
         self.reported = 0
 
     @property
@@ -111,7 +114,7 @@ class Preparer:
         """Errors ``plays`` would raise when run with ``limit`` and ``extra_vars``."""
         where = plays_path(plays)
         try:
-            prepare_plays(
+            done = prepare_plays(
                 plays,
                 self._inventory,
                 limit,
@@ -124,6 +127,7 @@ class Preparer:
             return [exc]
         except PlaybookErrors as exc:
             return list(exc.errors)
+        self.later_hosts += [h for p in done for h in p.hosts]
         return []
 
     def render(self, play: Play, errors: list[PlaybookError]) -> Prepared:

@@ -166,17 +166,18 @@ def outline(
 
 
 def _open_settings(shared: Shared, scope: Preparer) -> None:
-    """Make the connection of every host the plays select, connecting none: wrong
-    connection settings are bad input, reported together before any host is touched."""
+    """Make the connection of every host the plays select (and the deploy plays of
+    releases may reach), connecting none: wrong connection settings are bad input,
+    reported together before any host is touched."""
     errors: list[PlaybookError] = []
-    for p in scope.prepared.values():
-        for h in p.hosts:
-            if h.name in shared.conns:
-                continue
-            try:
-                shared.conns[h.name] = shared.factory(h)
-            except (ConnectionSettingsError, InventoryError) as exc:
-                errors.append(PlaybookError(str(exc)))
+    hosts = [h for p in scope.prepared.values() for h in p.hosts]
+    for h in [*hosts, *scope.later_hosts]:
+        if h.name in shared.conns:
+            continue
+        try:
+            shared.conns[h.name] = shared.factory(h)
+        except (ConnectionSettingsError, InventoryError) as exc:
+            errors.append(PlaybookError(str(exc)))
     raise_errors(errors)
 
 

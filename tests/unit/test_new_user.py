@@ -189,3 +189,27 @@ def test_bad_input_of_a_playbook_file_is_reported_at_once(tmp_path: Path) -> Non
     # load_playbook alone still raises what it found.
     with pytest.raises(cdlib.PlaybookErrors, match="modee"):
         cdlib.load_playbook(pb)
+
+
+class _ChecksDeploy(_Deploys):
+    """A release-like item that checks its deploy play up front, as strategies do."""
+
+    def validate(self, scope: object) -> list[cdlib.PlaybookError]:
+        return scope.check_plays([self.deploy], limit=None, extra_vars={})  # type: ignore[attr-defined,no-any-return]
+
+
+def test_bad_connection_settings_of_deploy_only_hosts_are_bad_input(tmp_path: Path) -> None:
+    """A host only a release's deploy play reaches is checked with the others: exit 4
+    before anything runs, not a failed task once the release is under way."""
+    first = Play("first", hosts="h1")
+    first.task(tasks.directory("{{ dir }}/first"))
+    deploy = Play("deploy", hosts="h2")
+    deploy.task(tasks.directory("{{ dir }}/deployed"))
+    item = _ChecksDeploy(deploy, Play("later", hosts="h1"))
+    inv = _local(tmp_path, "h1", "h2")
+    inv.hosts["h2"].vars["ansible_connection"] = "telnet"
+    with pytest.raises(cdlib.PlaybookError) as err:
+        cdlib.run([first, item], inv)  # type: ignore[list-item]
+    assert "host h2: unknown ansible_connection 'telnet'" in str(err.value)
+    assert err.value.exit_code == 4
+    assert item.results == [] and not (tmp_path / "h1" / "first").exists()
