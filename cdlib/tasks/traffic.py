@@ -46,11 +46,23 @@ def _validated_install_command(path: str, haproxy: str) -> str:
     )
 
 
+def _route_map_command(path: str) -> str:
+    """Create the route map ``path`` empty (with its directory) unless it exists.
+
+    Never truncates: an existing map holds which group is live.
+    """
+    d = posixpath.dirname(path) or "/"
+    return f"mkdir -p -- {q(d)} && {{ [ -e {q(path)} ] || (umask 022; set -C; : > {q(path)}); }}"
+
+
 @dataclass(kw_only=True)
 class HAProxyPlan(Plan):
     """The rendered configuration to install."""
 
     config: bytes = b""
+    #: The route map file to create empty first (the config reads it; ``haproxy -c``
+    #: fails without it).
+    create_map: str | None = None
 
 
 @dataclass
@@ -68,7 +80,10 @@ class HAProxyConfig(Task[HAProxyPlan]):
             maintenance state the router gave them, so re-provisioning does not undo
             a switch (default True).
 
-    Check mode reports the change with a diff; nothing is written or reloaded.
+    A site with a route map (``route_map_dir``) gets its map file created empty when it
+    is missing (HAProxy cannot start without it); an existing map, which says which
+    group is live, is left as it is. Check mode reports the change with a diff; nothing
+    is written or reloaded.
 
     Example:
         ```python
@@ -95,8 +110,18 @@ class HAProxyConfig(Task[HAProxyPlan]):
         return f"haproxy_config {self.dest}"
 
     def facts(self) -> list[Fact[object]]:
-        """The config file."""
-        return [PathFact(self.dest)]
+        """The config file, and the route map file when the site has one."""
+        route_map = self.site.route_map
+        return [PathFact(self.dest), *([PathFact(route_map)] if route_map else [])]
+
+    def _missing_map(self, ctx: HostContext) -> str | None:
+        route_map = self.site.route_map
+        if route_map is None:
+            return None
+        st: FileState = ctx.fact(PathFact(route_map))
+        if st.exists and st.kind != "file":
+            raise TaskFailed(f"route map {route_map} exists and is a {st.kind}, not a file")
+        return None if st.exists else route_map
 
     def plan(self, ctx: HostContext) -> HAProxyPlan:
         """Render and compare with the file on the host."""
@@ -109,9 +134,13 @@ class HAProxyConfig(Task[HAProxyPlan]):
         site = carry_runtime_state(self.site, current) if self.keep_runtime_weights else self.site
         text = render_config(site)
         data = text.encode()
+        missing_map = self._missing_map(ctx)
+        made = [f"create empty route map {missing_map}"] if missing_map else []
         if st.exists and hashlib.sha256(data).hexdigest() == st.sha256:
+            if missing_map:
+                return HAProxyPlan(changes=made, affects=[missing_map], create_map=missing_map)
             return HAProxyPlan(ok_msg="in place")
-        changes = ["create" if not st.exists else "content"]
+        changes = [*made, "create" if not st.exists else "content"]
         if self.reload_command:
             changes.append("reload")
         diff = None
@@ -123,10 +152,17 @@ class HAProxyConfig(Task[HAProxyPlan]):
                 tofile=f"{self.dest} (after)",
             )
             diff = "".join(lines) or None
-        return HAProxyPlan(changes=changes, diff=diff, affects=[self.dest], config=data)
+        affects = [self.dest, *([missing_map] if missing_map else [])]
+        return HAProxyPlan(
+            changes=changes, diff=diff, affects=affects, config=data, create_map=missing_map
+        )
 
     def apply(self, ctx: HostContext, plan: HAProxyPlan) -> str | None:
-        """Install after ``haproxy -c`` passed, then reload gracefully."""
+        """Create a missing route map; install after ``haproxy -c`` passed; reload."""
+        if plan.create_map:
+            ctx.run(_route_map_command(plan.create_map))
+        if not plan.config:
+            return f"created empty route map {plan.create_map}"
         ctx.run(_validated_install_command(self.dest, self.haproxy), stdin=plan.config)
         if self.reload_command:
             ctx.run(self.reload_command)

@@ -193,7 +193,8 @@ class HAProxySite:
     timeout_keepalive_ms: int = 10000
     timeout_check_ms: int = 2000
     #: Directory of the route map (``cdlib-<backend>-route.map``, created empty when
-    #: missing by :class:`~cdlib.traffic.local.LocalHAProxy`; by you otherwise). With it,
+    #: missing by :class:`~cdlib.traffic.local.LocalHAProxy` and by the
+    #: ``haproxy_config`` task; an existing one is never emptied). With it,
     #: each group also gets a backend of its own and a switch is one ``set map``.
     route_map_dir: str | None = None
     #: With a route map: requests carrying this header with a group's name as value go to

@@ -60,6 +60,36 @@ def test_haproxy_config_task_reloads_only_on_change_and_keeps_runtime_weights(
     assert router.state().live == "blue"
 
 
+def test_haproxy_config_task_creates_a_missing_route_map_and_never_empties_one(
+    haproxy: HAProxyEnv, tmp_path: Path
+) -> None:
+    maps = tmp_path / "maps"
+    site = dataclasses.replace(haproxy.site, route_map_dir=str(maps))
+    assert site.route_map is not None
+    route_map = Path(site.route_map)
+    dest = tmp_path / "provisioned.cfg"
+    play = Play("lb", hosts="lb")
+    play.task(haproxy_config(site, dest=str(dest), reload_command=None))
+    predicted = cdlib.run(play, _local(), check=True)
+    (change,) = [r for r in predicted.results if r.changed]
+    assert f"create empty route map {route_map}" in change.changes
+    assert not maps.exists() and not dest.exists()
+    # haproxy -c reads the map the config names: it passes only because the map is made.
+    first = cdlib.run(play, _local())
+    assert first.ok, [r.msg for r in first.results]
+    assert route_map.read_text() == "" and dest.is_file()
+    # A map that routes somewhere is live state: a lost map file is made again, a
+    # filled one is left as it is.
+    route_map.write_text("live demo_green\n")
+    again = cdlib.run(play, _local())
+    assert again.ok and again.changed() == set()
+    assert route_map.read_text() == "live demo_green\n"
+    route_map.unlink()
+    mended = cdlib.run(play, _local())
+    assert mended.ok and [r.msg for r in mended.results] == [f"created empty route map {route_map}"]
+    assert route_map.read_text() == ""
+
+
 def test_haproxy_config_task_never_installs_a_rejected_config(
     haproxy: HAProxyEnv, tmp_path: Path
 ) -> None:
