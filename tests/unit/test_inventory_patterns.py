@@ -183,3 +183,32 @@ def test_inventory_built_in_code_gets_all_and_ungrouped() -> None:
     assert inv.groups["ungrouped"].hosts == ["a"]
     assert _names(inv.select("all")) == ["a", "b"]
     assert _names(inv.select("all:!web")) == ["a"]
+
+
+def test_group_names_come_from_the_group_table_of_a_code_built_inventory(tmp_path: Path) -> None:
+    """Hosts listed in groups given in full, with no groups on the Host objects."""
+    from cdlib import Play, tasks
+    from cdlib.inventory.model import Group, Inventory
+
+    inv = Inventory(
+        [
+            Host("web1", {"ansible_connection": "local"}),
+            Host("db1", {"ansible_connection": "local"}),
+        ],
+        {
+            "all": Group("all", children=["prod"]),
+            "prod": Group("prod", children=["web"], hosts=["db1"]),
+            "web": Group("web", hosts=["web1"]),
+        },
+    )
+    play = Play("p", hosts="all")
+    play.task(
+        tasks.file(
+            f"{tmp_path}/{{{{ inventory_hostname }}}}", content="{{ group_names | join(',') }}"
+        )
+    )
+    import cdlib
+
+    assert cdlib.run(play, inv).ok
+    assert (tmp_path / "web1").read_text() == "prod,web"
+    assert (tmp_path / "db1").read_text() == "prod"
