@@ -18,7 +18,7 @@ from typing import Any
 
 from cdlib.engine.errors import PlaybookError
 from cdlib.engine.factcache import FactCache
-from cdlib.engine.task import Plan, Task
+from cdlib.engine.task import Plan, Task, strings_in
 from cdlib.engine.templating import Templar
 from cdlib.facts.base import Fact
 from cdlib.facts.host import FACT_VARIABLES, PLACEHOLDER, HostFactsFact, fact_vars
@@ -36,18 +36,7 @@ def _templates(task: Task[Plan]) -> Iterator[str]:
     if task.name:
         yield task.name
     for name in task.templated_options():
-        yield from _strings(getattr(task, name))
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
+        yield from strings_in(getattr(task, name))
 
 
 def with_facts(

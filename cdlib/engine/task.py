@@ -384,7 +384,7 @@ class Task(Generic[P], metaclass=_TaskMeta):
         spec = dict(_option_specs(type(self))).get(option_name)
         if spec is None or not spec.templated:
             return False
-        return any(is_template(s) for s in _strings(getattr(self, option_name)))
+        return any(is_template(s) for s in strings_in(getattr(self, option_name)))
 
     @property
     def label(self) -> str:
@@ -412,7 +412,7 @@ class Task(Generic[P], metaclass=_TaskMeta):
         for fname, spec in _option_specs(type(self)):
             if spec.check is None:
                 continue
-            for s in _strings(getattr(self, fname)):
+            for s in strings_in(getattr(self, fname)):
                 if spec.templated and not self._per_host and is_template(s):
                     continue  # checked on each host once rendered
                 problem = spec.check(fname, s)
@@ -480,15 +480,17 @@ def _option_specs(cls: type) -> list[tuple[str, OptionSpec]]:
     return found
 
 
-def _strings(value: object) -> Iterator[str]:
+def strings_in(value: object) -> Iterator[str]:
+    """Every string in ``value``, looking into lists, tuples and mapping values (the
+    strings of an option that may hold templates)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, list | tuple):
         for v in value:
-            yield from _strings(v)
+            yield from strings_in(v)
     elif isinstance(value, Mapping):
         for v in value.values():
-            yield from _strings(v)
+            yield from strings_in(v)
 
 
 def _render_value(
@@ -635,4 +637,5 @@ __all__ = [
     "absolute_path",
     "collect_task_errors",
     "option",
+    "strings_in",
 ]
