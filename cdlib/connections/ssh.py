@@ -302,16 +302,10 @@ class SSHConnection(Connection):
     def _open(self, client: paramiko.SSHClient, target: HostConfig, kwargs: dict[str, Any]) -> None:
         """Connect ``client``; every failure becomes :class:`UnreachableError`."""
         where = f"{target.hostname}:{target.port}"
-        if kwargs.get("sock") is not None:
-            where += (
-                " (through "
-                + (
-                    "ProxyJump " + ",".join(target.proxy_jump)
-                    if target.proxy_jump
-                    else "ProxyCommand"
-                )
-                + ")"
-            )
+        if target.proxy_jump:
+            where += f" (through ProxyJump {','.join(target.proxy_jump)})"
+        elif target.proxy_command:
+            where += " (through ProxyCommand)"
         t0 = time.monotonic()
         try:
             client.connect(**kwargs)

@@ -118,10 +118,9 @@ def resolve(
 ) -> HostConfig:
     """How to reach ``name``: the inventory's ``port`` and ``user`` when given, else the
     client configuration's, else port 22 and the local user."""
+    cfg = _config(paths)
     try:
-        opts = dict(_config(paths).lookup(name))
-    except SSHConfigError:
-        raise
+        opts = dict(cfg.lookup(name))
     except ImportError:
         # paramiko runs `Match exec` through invoke, which cdlib does not install.
         raise SSHConfigError(
