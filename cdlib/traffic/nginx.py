@@ -29,6 +29,8 @@ from typing import Any, ClassVar
 
 from cdlib.connections.base import Connection
 from cdlib.connections.shell import atomic_write_command, q
+from cdlib.inventory.export import is_secret_name
+from cdlib.secret import Secret, SecretText
 from cdlib.traffic.base import (
     DEFAULT_PREVIEW_HEADER,
     BasicRouter,
@@ -580,7 +582,9 @@ class NginxSpec(RouterSpec):
 
     def __post_init__(self) -> None:
         for k, v in self.host_vars.items():
-            if "pass" in k or not isinstance(v, str | int | float | bool):
+            # Stored in the history: no password, token or key by name, no Secret by type.
+            secret = "pass" in k or is_secret_name(k) or isinstance(v, Secret | SecretText)
+            if secret or not isinstance(v, str | int | float | bool):
                 raise RouterInputError(
                     f"nginx spec: host_vars[{k!r}] cannot be stored in the release history"
                 )
