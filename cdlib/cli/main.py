@@ -52,20 +52,20 @@ def build_parser(only: str | None = None) -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cdlib`` with ``argv``; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # Words after "--" are a command for the hosts (``cdlib exec``), never options here.
-    rest: list[str] = []
-    if "--" in argv:
-        cut = argv.index("--")
-        argv, rest = argv[:cut], argv[cut + 1 :]
-    first = next((a for a in argv if not a.startswith("-")), None)
+    given = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in given if not a.startswith("-")), None)
     parser = build_parser(first)
-    args, extras = parser.parse_known_args(argv)
+    args, extras = parser.parse_known_args(given)
     if args.command is None:
         parser.print_help()
         return 0
-    if rest and not getattr(args, "takes_rest", False):
-        extras += ["--", *rest]
+    rest: list[str] = []
+    if getattr(args, "takes_rest", False) and "--" in given:
+        # ``cdlib exec``: the words after "--" are a command for the hosts, never options
+        # here; every other command reads "--" as argparse does (the end of options).
+        cut = given.index("--")
+        args, extras = parser.parse_known_args(given[:cut])
+        rest = given[cut + 1 :]
     args.rest = rest
     if extras:
         sub = _subparser(parser, args.command)

@@ -41,3 +41,17 @@ def test_exec_failure_and_check_mode(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not marker.exists()
     assert "skipped" in capsys.readouterr().out
     assert cli_main(["exec", "all", "-i", inv]) == 5
+
+
+def test_other_commands_read_double_dash_as_the_end_of_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only ``exec`` takes the words after ``--`` for the hosts; ``run`` gets its
+    playbook there, and a value after it is never echoed in an error."""
+    pb = tmp_path / "-site.py"
+    pb.write_text(
+        "from cdlib import Play, tasks\nPlay('p', hosts='web').task(tasks.command('true'))\n"
+    )
+    assert cli_main(["run", "-i", _inv(tmp_path), "--", str(pb)]) == 0
+    code = cli_main(["vault", "encrypt-string", "--", "-s3cret-value"])
+    assert code != 0 and "s3cret" not in capsys.readouterr().err
