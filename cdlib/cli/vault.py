@@ -29,7 +29,7 @@ from typing import Any
 from cdlib.atomicfile import write_atomic
 from cdlib.engine.results import EXIT_BAD_INPUT, EXIT_OK
 from cdlib.vault.envelope import VaultError, is_encrypted
-from cdlib.vault.keyring import Keyring, parse_vault_id, read_password_source
+from cdlib.vault.keyring import Keyring, VaultPassword, parse_vault_id, read_password_source
 from cdlib.vault.options import add_vault_arguments, keyring_from_args
 
 HELP = "encrypt, decrypt, view and edit Ansible Vault files and values"
@@ -127,15 +127,17 @@ def _encrypt(args: argparse.Namespace, keyring: Keyring) -> None:
         print(f"Encryption successful: {output or path}", file=sys.stderr)
 
 
-def _decrypt_all(args: argparse.Namespace, keyring: Keyring) -> list[tuple[Path, bytes, str]]:
+def _decrypt_all(
+    args: argparse.Namespace, keyring: Keyring
+) -> list[tuple[Path, bytes, VaultPassword]]:
     out = []
     for name in args.files:
         path = Path(name)
         data = _read(path)
         if not is_encrypted(data):
             raise _Refused(f"{path}: not vault-encrypted")
-        plain, label = keyring.decrypt(data, str(path))
-        out.append((path, plain, label))
+        plain, pw = keyring.open(data, str(path))
+        out.append((path, plain, pw))
     return out
 
 
@@ -194,11 +196,10 @@ def _edit_text(initial: bytes, suffix: str) -> bytes:
 
 
 def _edit(args: argparse.Namespace, keyring: Keyring) -> None:
-    for path, plain, label in _decrypt_all(args, keyring):
+    for path, plain, pw in _decrypt_all(args, keyring):
         edited = _edit_text(plain, path.suffix)
         if edited == plain:
             continue  # unchanged: keep the file (and its salt) as it was
-        pw = next(p for p in keyring.passwords if p.label == label)
         _write(path, Keyring([pw]).encrypt(edited).encode(), keep_mode_of=path)
 
 

@@ -115,6 +115,12 @@ class Keyring:
         Passwords whose label matches the header's vault id are tried first. Errors
         name ``what`` (a file, ``file:line``) and the vault ids, never a password.
         """
+        plain, pw = self.open(text, what)
+        return plain, pw.label
+
+    def open(self, text: str | bytes, what: str) -> tuple[bytes, VaultPassword]:
+        """As :meth:`decrypt`, with the password that opened ``text`` itself (two
+        passwords may share a vault id: re-encrypting must use the one that worked)."""
         envelope = parse(text)
         if not self.passwords:
             raise VaultPasswordError(
@@ -126,7 +132,7 @@ class Keyring:
         for pw in ordered:
             plain = try_decrypt(envelope, pw.password)
             if plain is not None:
-                return plain, pw.label
+                return plain, pw
         wanted = f" (encrypted for vault id {envelope.label!r})" if envelope.label else ""
         tried = ", ".join(repr(lb) for lb in dict.fromkeys(self.labels()))
         raise VaultPasswordError(

@@ -241,3 +241,23 @@ def test_edit_uses_a_private_temp_file_and_ansible_reads_the_result(
     before = src.read_bytes()
     assert _cdlib("vault", "edit", str(src), "--vault-id", f"dev@{DEV_SCRIPT}")[0] == 4
     assert src.read_bytes() == before
+
+
+def test_edit_reencrypts_with_the_password_that_opened_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two passwords under the same vault id: edit keeps the one that worked."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_text("one\n")
+    second.write_text("two\n")
+    src = tmp_path / "vault.yml"
+    src.write_text("a: 1\n")
+    assert _cdlib("vault", "encrypt", str(src), "--vault-password-file", str(second))[0] == 0
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\nprintf "b: 2\\n" >> "$1"\n')
+    editor.chmod(0o700)
+    monkeypatch.setenv("EDITOR", str(editor))
+    both = ["--vault-password-file", str(first), "--vault-password-file", str(second)]
+    assert _cdlib("vault", "edit", str(src), *both)[0] == 0
+    rc, out = _cdlib("vault", "view", str(src), "--vault-password-file", str(second))
+    assert rc == 0 and out == "a: 1\nb: 2\n"
