@@ -38,12 +38,10 @@ def _client(service: str, region: str | None) -> Any:
 
 
 def _aws_reason(exc: Exception) -> str:
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import ClientError
 
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", "error"))
-    if isinstance(exc, BotoCoreError):
-        return type(exc).__name__
     return type(exc).__name__
 
 

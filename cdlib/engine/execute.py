@@ -17,11 +17,10 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, cast
 
 from cdlib.connections.base import Connection, UnreachableError
-from cdlib.engine.errors import CdlibError, PlaybookError, TaskFailed
+from cdlib.engine.errors import CdlibError, TaskFailed
 from cdlib.engine.factcache import FactCache
 from cdlib.engine.results import TaskResult
 from cdlib.engine.task import Affects, DeferRefused, HostContext, Plan, Status, Task, Then
-from cdlib.engine.templating import TemplateError
 from cdlib.facts.base import Fact
 
 
@@ -124,7 +123,7 @@ def execute_task(
         r = make_result(
             play, host, label, Status.UNREACHABLE, exc.reason, exc=exc, origin=str(task.origin)
         )
-    except (TaskFailed, PlaybookError, TemplateError, CdlibError) as exc:
+    except CdlibError as exc:
         # cdlib's own errors (a router refusing an unknown group ...) are the task's
         # failure as they say it; only other exceptions are internal errors.
         r = make_result(

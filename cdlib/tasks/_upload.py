@@ -44,11 +44,13 @@ def install(
         )
         return
     tmp = temp_name(path)
+    # Looked up before the content is read: a batched apply is refused here, at no cost.
+    put = ctx.conn.put
     data = content.read_bytes() if isinstance(content, Path) else content
     try:
         # The upload is created 0600 (see Connection.put); the mode asked for is set at
         # install, so the content is never readable by others on the way.
-        ctx.conn.put(data, tmp)
+        put(data, tmp)
         ctx.run(
             sweep_command(path, STALE_MINUTES) + install_temp_command(tmp, path, mode, owner, group)
         )
