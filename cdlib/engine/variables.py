@@ -19,11 +19,8 @@ def host_vars(
     v.update(play.vars)
     v.update(extra)
     v["inventory_hostname"] = host.name
-    groups = {g: inv.group_hosts(g) for g in inv.groups}
-    # From the group table too: a code-built Host may not list the groups that list it.
-    member = {g for g, names in groups.items() if host.name in names}
-    v["group_names"] = sorted((set(host.groups) | member) - {"all", "ungrouped"})
-    v["groups"] = groups
+    v["group_names"] = sorted(g for g in host.groups if g not in ("all", "ungrouped"))
+    v["groups"] = {g: inv.group_hosts(g) for g in inv.groups}
     v["playbook_dir"] = str(playbook_dir)
     return v
 

@@ -132,6 +132,7 @@ class Inventory:
             self._add_implicit_groups()
         else:
             self._check_host_groups()
+        self._fill_host_groups()
         #: Extra vars (``-e``) already merged into every host; kept for implicit hosts.
         self.extra_vars: dict[str, Any] = {}
         self._implicit: dict[str, Host] = {}
@@ -151,6 +152,27 @@ class Inventory:
                 g = self.groups.setdefault(name, Group(name))
                 if h.name not in g.hosts:
                     g.hosts.append(h.name)
+
+    def _fill_host_groups(self) -> None:
+        # An inventory built in code may list a host in groups only (``Group(hosts=...)``)
+        # and leave ``Host.groups`` empty: such a host gets a copy that names every group
+        # it is in, directly or through a child group, as the loaders' hosts do.
+        bare = {n for n, h in self.hosts.items() if not h.groups}
+        if not bare:
+            return
+        member: dict[str, list[Group]] = {n: [] for n in bare}
+        for g in self.groups.values():
+            if g.name == "all":
+                continue
+            for name in self.group_hosts(g.name):
+                if name in member:
+                    member[name].append(g)
+        for name, found in member.items():
+            if found:
+                found.sort(key=lambda g: (g.depth, g.priority, g.name))
+                self.hosts[name] = dataclasses.replace(
+                    self.hosts[name], groups=[g.name for g in found]
+                )
 
     def _check_host_groups(self) -> None:
         # With the groups given in full (as the loaders give them), a group a host
