@@ -174,7 +174,7 @@ class _Loader:
 
 
 def load_inventory(
-    sources: Sequence[str | Path],
+    sources: str | Path | Sequence[str | Path],
     extra_vars: Mapping[str, Any] | None = None,
     *,
     playbook_dir: str | Path | None = None,
@@ -190,7 +190,8 @@ def load_inventory(
     :mod:`cdlib.vault`); ``!ssm`` and ``!secretsmanager`` values are fetched as they load.
     """
     loader = _Loader(extra_vars or {}, vault)
-    for src in sources:
+    # One path given alone (a str is a sequence too: never walk it character by character).
+    for src in [sources] if isinstance(sources, str | Path) else sources:
         loader.source(src)
     data = loader.data
     data.reconcile()

@@ -212,3 +212,11 @@ def test_group_names_come_from_the_group_table_of_a_code_built_inventory(tmp_pat
     assert cdlib.run(play, inv).ok
     assert (tmp_path / "web1").read_text() == "prod,web"
     assert (tmp_path / "db1").read_text() == "prod"
+
+
+def test_one_inventory_path_may_be_given_alone(tmp_path: Path) -> None:
+    from cdlib.inventory import load_inventory
+
+    ini = tmp_path / "hosts.ini"
+    ini.write_text("u1\n[web]\nw1\n")
+    assert list(load_inventory(str(ini)).hosts) == list(load_inventory([ini]).hosts) == ["u1", "w1"]
