@@ -177,6 +177,8 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
     hv = p.vars[host.name]
     handlers = p.handlers[host.name]
     broken: dict[int, str] = {}
+    #: Handlers that failed to render with the host's facts: they fail when notified.
+    handler_errors: dict[str, str] = {}
     # Handlers an earlier run notified but never ran: read with the first batch of facts.
     left = [PendingHandlersFact(play.name)] if play.handlers else []
     if p.gather:
@@ -194,7 +196,10 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
                 broken[i] = str(errs[0])
         for hd in p.play.handlers:
             if hd.name in p.deferred_handlers:
-                handlers[hd.name] = prepare_task(hd.task, hv, s.preparer.templar, host.name, [])
+                errs = []
+                handlers[hd.name] = prepare_task(hd.task, hv, s.preparer.templar, host.name, errs)
+                if errs:
+                    handler_errors[hd.name] = str(errs[0])
     ctx = HostContext(host.name, conn, facts, hv, s.check, s.diff, s.redact)
     # Handlers whose marker is on the host (or queued in the batch) during this run.
     marked: set[str] = set()
@@ -228,7 +233,7 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
             if s.force_handlers and r.status is Status.FAILED:
                 # As Ansible's --force-handlers: what changed before the failure still
                 # gets its handlers (the restart a release notified).
-                _handlers(s, p, handlers, ctx, notified)
+                _handlers(s, p, handlers, ctx, notified, handler_errors)
             s.mark_dead(host.name)
             if play.any_errors_fatal:
                 s.result.aborted = f"any_errors_fatal: {r.task!r} failed on {host.name}"
@@ -240,7 +245,9 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
     # --step asks before each task, so neither batches.
     batch = None if s.check or s.step is not None else Batch(conn, facts, deliver)
     try:
-        run = _HostRun(ctx, tasks, broken, handlers, notified, marked, batch, deliver)
+        run = _HostRun(
+            ctx, tasks, broken, handlers, handler_errors, notified, marked, batch, deliver
+        )
         went = _host_loop(s, p, host, run, once)
         if went is False or (batch is not None and not batch.flush()):
             return False
@@ -250,7 +257,7 @@ def _host_tasks(s: SessionView, p: Prepared, host: Host, once: dict[int, _RunOnc
         facts.before_read = None
     if went is None:
         return True  # the run stopped: no handlers
-    return _handlers(s, p, handlers, ctx, notified)
+    return _handlers(s, p, handlers, ctx, notified, handler_errors)
 
 
 @dataclass
@@ -262,6 +269,8 @@ class _HostRun:
     #: Tasks that failed to render on this host, by index.
     broken: dict[int, str]
     handlers: dict[str, Task[Plan] | None]
+    #: Handlers that failed to render on this host, by name.
+    handler_errors: dict[str, str]
     notified: set[str]
     #: Handlers whose marker is on the host (or queued in the batch).
     marked: set[str]
@@ -322,7 +331,7 @@ def _host_loop(
         if isinstance(task, FlushHandlers):
             if batch is not None and not batch.flush():
                 return False
-            if not _handlers(s, p, handlers, ctx, notified, flush=task.label):
+            if not _handlers(s, p, handlers, ctx, notified, run.handler_errors, task.label):
                 return False
             notified.clear()
             marked.clear()
@@ -389,9 +398,11 @@ def _handlers(
     rendered: dict[str, Task[Plan] | None],
     ctx: HostContext,
     notified: set[str],
+    errors: Mapping[str, str],
     flush: str = "",
 ) -> bool:
-    """Run the notified handlers; ``flush`` is the label of a ``flush_handlers`` task."""
+    """Run the notified handlers; ``errors``: those that failed to render on the host
+    (they fail when notified); ``flush`` is the label of a ``flush_handlers`` task."""
     # Handlers may notify further handlers; run in definition order, once each.
     done: set[str] = set()
     ran: set[str] = set()
@@ -403,6 +414,20 @@ def _handlers(
             if hd.name in notified and hd.name not in done:
                 done.add(hd.name)
                 progress = True
+                if hd.name in errors:
+                    r = make_result(
+                        p.play.name,
+                        ctx.host,
+                        hd.name,
+                        Status.FAILED,
+                        errors[hd.name],
+                        origin=str(hd.task.origin),
+                    )
+                    r.handler, r.index = True, n
+                    s.emit(r)
+                    s.mark_dead(ctx.host)
+                    ok = False
+                    break
                 task = rendered[hd.name]
                 if task is None:
                     ran.add(hd.name)  # its condition is false on this host: nothing to run

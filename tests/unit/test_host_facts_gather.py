@@ -172,3 +172,26 @@ def test_plays_without_facts_do_not_read_them(tmp_path: Path) -> None:
     seen.clear()
     assert cdlib.run(play2, _inv(tmp_path), connection_factory=lambda h: Spy(h.name)).ok
     assert sum("/proc/meminfo" in c for c in seen) == 1
+
+
+def test_a_handler_that_fails_to_render_with_the_facts_fails_when_notified(
+    tmp_path: Path,
+) -> None:
+    """Rendered again with the host's facts (it uses them), a handler that fails there
+    is a failed handler, never one silently skipped and forgotten."""
+
+    broken = Play(f"deferred handler {tmp_path}")  # markers are keyed by play
+    broken.task(tasks.file("{{ dir }}/conf", content="1", notify="reload"))
+    broken.handler(
+        "reload", tasks.file("{{ dir }}/reloaded", content="{{ 1 // (facts.memtotal_mb * 0) }}")
+    )
+    res = cdlib.run(broken, _inv(tmp_path))
+    assert not res.ok
+    failed = [r for r in res.results if r.status is cdlib.Status.FAILED]
+    assert [(r.task, r.handler) for r in failed] == [("reload", True)]
+    assert "ZeroDivisionError" in failed[0].msg and not (tmp_path / "reloaded").exists()
+    # Still pending: a fixed handler runs on the next run (and clears its marker).
+    fixed = Play(f"deferred handler {tmp_path}")
+    fixed.task(tasks.file("{{ dir }}/conf", content="1", notify="reload"))
+    fixed.handler("reload", tasks.file("{{ dir }}/reloaded", content="{{ facts.hostname }}"))
+    assert cdlib.run(fixed, _inv(tmp_path)).ok and (tmp_path / "reloaded").exists()
