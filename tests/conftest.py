@@ -6,9 +6,12 @@ writes its inventory into the test's ``tmp_path`` after resetting the hosts to a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +97,21 @@ def sampleapp_account() -> None:
         subprocess.run(["useradd", *args], check=False)
 
 
+#: Held shared by a test whose markers must survive from one run to the next, and
+#: exclusively while markers are wiped (xdist workers wipe them at every test's start).
+_MARKERS_LOCK = Path(tempfile.gettempdir()) / "cdlib-test-handler-markers.lock"
+
+
+@contextlib.contextmanager
+def _markers_locked(mode: int) -> Iterator[None]:
+    with open(_MARKERS_LOCK, "a") as fh:
+        fcntl.flock(fh, mode)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @pytest.fixture(autouse=True)
 def _no_pending_handler_markers() -> None:
     """Start each test without handler markers left on this machine by another test.
@@ -104,5 +122,14 @@ def _no_pending_handler_markers() -> None:
     """
     d = Path("/var/lib/cdlib/handlers")
     if d.is_dir():
-        for f in d.iterdir():
-            f.unlink(missing_ok=True)
+        with _markers_locked(fcntl.LOCK_EX):
+            for f in d.iterdir():
+                f.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def keep_handler_markers() -> Iterator[None]:
+    """For a test that needs a marker to outlive a run: no other test's start (in
+    another xdist worker) wipes the markers while it runs. Use a play name of its own."""
+    with _markers_locked(fcntl.LOCK_SH):
+        yield

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Tag put on everything cdlib creates (the same tag as the ELBv2 provisioning's).
-MANAGED_TAG = "cdlib:managed"
+from cdlib.traffic.aws_api import MANAGED_TAG, tag_list
+
 #: AWS limit on raw user data.
 MAX_USER_DATA = 16 * 1024
 
@@ -268,7 +268,7 @@ class LaunchTemplateSpec:
             out["IamInstanceProfile"] = {"Name": self.iam_instance_profile}
         if self.key_name:
             out["KeyName"] = self.key_name
-        tags = [{"Key": k, "Value": v} for k, v in sorted(managed_tags(self.tags).items())]
+        tags = tag_list(managed_tags(self.tags))
         out["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tags}]
         return out
 

@@ -25,6 +25,7 @@ from cdlib.aws.compute import (
     NotInServiceError,
     Readiness,
     SecurityGroupSpec,
+    canonical_template_data,
     decide_auto_scaling_group,
     decide_launch_template,
     decide_security_group,
@@ -37,7 +38,7 @@ from cdlib.aws.compute import (
     read_target_health,
     readiness,
 )
-from cdlib.traffic.aws_api import call, error_code
+from cdlib.traffic.aws_api import call, error_code, tag_list
 
 _DENIED = frozenset(
     {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "AuthFailure"}
@@ -87,8 +88,18 @@ def _code_of(fn: Callable[..., Any], **kwargs: Any) -> tuple[Any, str]:
         return None, code
 
 
-def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+def _asg_tags(name: str, tags: Mapping[str, str]) -> list[dict[str, object]]:
+    """Tags of Auto Scaling group ``name``, passed on to the instances it launches."""
+    return [
+        {
+            "ResourceId": name,
+            "ResourceType": "auto-scaling-group",
+            "Key": k,
+            "Value": v,
+            "PropagateAtLaunch": True,
+        }
+        for k, v in sorted(tags.items())
+    ]
 
 
 def security_group_ids(ec2: Any, vpc_id: str, names: list[str], *, what: str) -> dict[str, str]:
@@ -152,7 +163,7 @@ def ensure_security_group(
             GroupName=spec.name,
             Description=spec.description,
             VpcId=spec.vpc_id,
-            TagSpecifications=[{"ResourceType": "security-group", "Tags": _tag_list(changes.tags)}],
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": tag_list(changes.tags)}],
         )
         group_id = str(out["GroupId"])
         # A rule naming the group itself can be resolved only now.
@@ -163,7 +174,7 @@ def ensure_security_group(
     else:
         group_id = state.group_id
         if changes.tags:
-            aws_call(what, ec2.create_tags, Resources=[group_id], Tags=_tag_list(changes.tags))
+            aws_call(what, ec2.create_tags, Resources=[group_id], Tags=tag_list(changes.tags))
     if changes.authorize:
         aws_call(
             what,
@@ -183,7 +194,7 @@ def ensure_security_group(
 
 def _empty_group(spec: SecurityGroupSpec, group_id: str) -> dict[str, Any]:
     tags = managed_tags(spec.tags)
-    return {"GroupId": group_id, "Description": spec.description, "Tags": _tag_list(tags)}
+    return {"GroupId": group_id, "Description": spec.description, "Tags": tag_list(tags)}
 
 
 # -- launch template ---------------------------------------------------------------
@@ -250,15 +261,15 @@ def ensure_launch_template(
     if state is not None and state.data.get("UserData"):
         before = base64.b64decode(str(state.data["UserData"])).decode("utf-8", "replace")
     changes = tuple(decide_launch_template(spec, state, ids))
+    data = spec.data(ids)
     if state is None:
         version, template_id = 1, ""
-    elif changes and "default version" not in changes[0]:
+    elif canonical_template_data(data) != state.data:  # a new version, as decided above
         version, template_id = state.latest + 1, state.template_id
     else:
         version, template_id = state.latest, state.template_id
     if dry_run or not changes:
         return LaunchTemplateResult(template_id, version, changes, before)
-    data = spec.data(ids)
     if state is None:
         out = aws_call(
             what,
@@ -266,7 +277,7 @@ def ensure_launch_template(
             LaunchTemplateName=spec.name,
             LaunchTemplateData=data,
             TagSpecifications=[
-                {"ResourceType": "launch-template", "Tags": _tag_list(managed_tags(spec.tags))}
+                {"ResourceType": "launch-template", "Tags": tag_list(managed_tags(spec.tags))}
             ],
         )
         tpl = out["LaunchTemplate"]
@@ -402,16 +413,7 @@ def ensure_auto_scaling_group(
             HealthCheckType=spec.health_check_type,
             HealthCheckGracePeriod=spec.health_check_grace_period,
             TargetGroupARNs=list(arns.values()),
-            Tags=[
-                {
-                    "ResourceId": spec.name,
-                    "ResourceType": "auto-scaling-group",
-                    "Key": k,
-                    "Value": v,
-                    "PropagateAtLaunch": True,
-                }
-                for k, v in sorted(tags.items())
-            ],
+            Tags=_asg_tags(spec.name, tags),
         )
     else:
         decided = decide_auto_scaling_group(spec, state, arns)
@@ -442,16 +444,7 @@ def ensure_auto_scaling_group(
                 aws_call(
                     what,
                     autoscaling.create_or_update_tags,
-                    Tags=[
-                        {
-                            "ResourceId": spec.name,
-                            "ResourceType": "auto-scaling-group",
-                            "Key": k,
-                            "Value": v,
-                            "PropagateAtLaunch": True,
-                        }
-                        for k, v in sorted(decided.tags.items())
-                    ],
+                    Tags=_asg_tags(spec.name, decided.tags),
                 )
         changes += deregister_departed(ec2, elbv2, state, arns, dry_run=dry_run, name=spec.name)
         if dry_run:

@@ -7,7 +7,7 @@ without AWS never pays for importing it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenacity import (
@@ -117,7 +117,17 @@ def cloudwatch_client(
     return session.client("cloudwatch", endpoint_url=endpoint_url)
 
 
+#: Tag on every AWS resource cdlib creates (load balancers, target groups, compute).
+MANAGED_TAG = "cdlib:managed"
+
+
+def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """``tags`` as AWS's ``[{"Key": ..., "Value": ...}]``, sorted by key."""
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
 __all__ = [
+    "MANAGED_TAG",
     "AwsError",
     "call",
     "check_arn",
@@ -125,5 +135,6 @@ __all__ = [
     "elbv2_client",
     "error_code",
     "is_throttle",
+    "tag_list",
     "until",
 ]

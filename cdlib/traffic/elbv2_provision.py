@@ -12,14 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cdlib.traffic.aws_api import call, error_code
+from cdlib.traffic.aws_api import MANAGED_TAG, call, error_code, tag_list
 from cdlib.traffic.base import RouterInputError, TrafficError, check_group_name
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
 #: Tag put on everything cdlib creates, and the tag naming a target group's group.
-MANAGED_TAG = "cdlib:managed"
 GROUP_TAG = "cdlib:group"
 
 
@@ -138,10 +137,6 @@ def _tags(base: Mapping[str, str], **extra: str) -> dict[str, str]:
     return {MANAGED_TAG: "true", **base, **extra}
 
 
-def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-
-
 def ensure_load_balancer(
     client: ElasticLoadBalancingv2Client, spec: LoadBalancerSpec, *, dry_run: bool = False
 ) -> LoadBalancerHandles:
@@ -177,7 +172,7 @@ def ensure_load_balancer(
             "Subnets": list(spec.subnets),
             "Scheme": spec.scheme,
             "Type": "application",
-            "Tags": _tag_list(_tags(spec.tags)),
+            "Tags": tag_list(_tags(spec.tags)),
         }
         if spec.security_groups:
             kwargs["SecurityGroups"] = list(spec.security_groups)
@@ -224,7 +219,7 @@ def ensure_load_balancer(
                 VpcId=spec.vpc_id,
                 TargetType=tg.target_type,
                 HealthCheckPath=tg.health_check_path,
-                Tags=_tag_list(_tags(spec.tags, **{GROUP_TAG: tg.group})),
+                Tags=tag_list(_tags(spec.tags, **{GROUP_TAG: tg.group})),
             )
             cur = out["TargetGroups"][0] if out else {"TargetGroupArn": ""}
         tg_arns[tg.group] = str(cur["TargetGroupArn"])
@@ -251,7 +246,7 @@ def ensure_load_balancer(
                 f"tags on {arn.rsplit(':', 1)[1]}: {', '.join(sorted(diff))}",
                 c.add_tags,
                 ResourceArns=[arn],
-                Tags=_tag_list(diff),
+                Tags=tag_list(diff),
             )
 
     # Listener: created forwarding to the default group; an existing one keeps its action.
@@ -265,7 +260,7 @@ def ensure_load_balancer(
             Protocol=spec.listener_protocol,
             Port=spec.listener_port,
             DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arns[spec.default_group]}],
-            Tags=_tag_list(_tags(spec.tags)),
+            Tags=tag_list(_tags(spec.tags)),
         )
         if out is None:
             changed += [f"created rule {r.priority}" for r in spec.rules]
@@ -292,7 +287,7 @@ def ensure_load_balancer(
                 Priority=rule.priority,
                 Conditions=rule.conditions(),
                 Actions=[{"Type": "forward", "TargetGroupArn": tg_arns[rule.group]}],
-                Tags=_tag_list(_tags(spec.tags)),
+                Tags=tag_list(_tags(spec.tags)),
             )
             cur_rule = out["Rules"][0] if out else {"RuleArn": ""}
         elif _conditions(cur_rule) != rule.conditions():

@@ -201,7 +201,9 @@ def test_a_later_task_compares_with_the_host_not_with_a_guess(tmp_path: Path) ->
     assert conn.stats.round_trips == 3
 
 
-def test_a_notified_handler_survives_a_failure_later_in_the_same_batch(tmp_path: Path) -> None:
+def test_a_notified_handler_survives_a_failure_later_in_the_same_batch(
+    tmp_path: Path, keep_handler_markers: None
+) -> None:
     """The handler's marker runs right after the batched change that notified it, so a
     failure further on in the same command leaves the handler to the next run."""
     # Markers live in a directory of the host, keyed by play: a play of its own.

@@ -176,6 +176,7 @@ def test_plays_without_facts_do_not_read_them(tmp_path: Path) -> None:
 
 def test_a_handler_that_fails_to_render_with_the_facts_fails_when_notified(
     tmp_path: Path,
+    keep_handler_markers: None,
 ) -> None:
     """Rendered again with the host's facts (it uses them), a handler that fails there
     is a failed handler, never one silently skipped and forgotten."""
