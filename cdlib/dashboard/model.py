@@ -18,7 +18,7 @@ from cdlib.release.history import SUCCEEDED, History, ReleaseRecord
 from cdlib.release.ops import AppStatus, status
 from cdlib.release.sampling import Sample
 from cdlib.release.state import app_name_ok
-from cdlib.report.html import weight_points
+from cdlib.report.html import is_gate, weight_points
 from cdlib.state import Store
 
 #: Samples of the release in progress sent to the page (the newest).
@@ -118,13 +118,7 @@ def current_release(rec: ReleaseRecord) -> dict[str, Any]:
     """The release in progress: step N of M, the step it is at, weights, latest samples."""
     n, m = _progress(rec.plan, [s.name for s in rec.steps])
     step = rec.steps[-1] if rec.steps else None
-    waiting = (
-        step.name
-        if step is not None
-        and step.duration is None
-        and (step.name.startswith("gate ") or step.name.startswith("paused at"))
-        else None
-    )
+    waiting = step.name if step is not None and step.duration is None and is_gate(step) else None
     samples = [s for s in (Sample.from_json(d) for d in rec.samples) if s is not None]
     latest = {s.metric: s for s in samples}
     return {

@@ -146,7 +146,8 @@ class Gate:
                 frm = f" from {by}" if isinstance(by, str) and by else ""
                 raise Aborted(f"gate {self.name!r}: aborted by 'cdlib abort'{frm}")
             if sig == PROMOTE:
-                who = sender(app, release_id, state_dir=state_dir)
+                by = entry.get("by")
+                who = by if isinstance(by, str) else ""
                 clear(app, release_id, state_dir=state_dir)
                 return Approval(self.name, PROMOTE, who, time.time())
             if self.approve is not None:

@@ -245,7 +245,7 @@ def _metrics(rec: ReleaseRecord, samples: list[Sample], t0: float, end: float) -
 
 
 def _gates(rec: ReleaseRecord, t0: float) -> str:
-    gates = [s for s in rec.steps if _is_gate(s)]
+    gates = [s for s in rec.steps if is_gate(s)]
     if not gates:
         return ""
     rows = "".join(
@@ -260,7 +260,8 @@ def _gates(rec: ReleaseRecord, t0: float) -> str:
     )
 
 
-def _is_gate(s: StepRecord) -> bool:
+def is_gate(s: StepRecord) -> bool:
+    """Whether step ``s`` waits for a person (a gate, a paused canary step)."""
     return s.name.startswith("gate ") or s.name.startswith("paused at")
 
 
