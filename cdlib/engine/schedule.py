@@ -355,7 +355,8 @@ def _host_loop(
                 new = _names(task.notify) - marked
                 if new:
                     marked |= new
-                    batch.also(f"{{ {mark_command(play.name, new)}; }} >/dev/null 2>&1 || :")
+                    # In a subshell of its own: nothing in it can stop the batch.
+                    batch.also(f"( {mark_command(play.name, new)}\n) >/dev/null 2>&1 || :")
             continue
         got.index = i
         ok = batch.deliver(task, got) if batch is not None else deliver(task, got)

@@ -23,7 +23,8 @@ from cdlib.facts.base import Fact
 #: Sets ``$d`` to the marker directory (builtins only: no process when nothing is left).
 _DIR = (
     "if [ -w /var/lib/cdlib/handlers ] || [ -w /var/lib ]; then d=/var/lib/cdlib/handlers; "
-    'else d="${HOME:-/tmp}/.cache/cdlib/handlers"; fi'
+    # Never a shared /tmp: without a HOME there are no markers (they are best effort).
+    'else d="${HOME:?}/.cache/cdlib/handlers"; fi'
 )
 
 
