@@ -194,6 +194,19 @@ def parse_meta(items: list[str]) -> dict[str, str]:
 
 def main(args: argparse.Namespace) -> int:
     """Run the playbook; print events; return the exit code."""
+    # --state reaches strategies as $CDLIB_STATE for this run only: an embedding process
+    # may call main again with other options.
+    before = os.environ.get("CDLIB_STATE")
+    try:
+        return _main(args)
+    finally:
+        if before is None:
+            os.environ.pop("CDLIB_STATE", None)
+        else:
+            os.environ["CDLIB_STATE"] = before
+
+
+def _main(args: argparse.Namespace) -> int:
     from cdlib.cli.controls import print_outline, split_tags, step_prompt, write_retry_file
     from cdlib.connections.factory import ConnectionOptions
     from cdlib.engine.console import ConsoleSink

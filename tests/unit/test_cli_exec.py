@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,15 @@ def test_other_commands_read_double_dash_as_the_end_of_options(
     assert cli_main(["run", "-i", _inv(tmp_path), "--", str(pb)]) == 0
     code = cli_main(["vault", "encrypt-string", "--", "-s3cret-value"])
     assert code != 0 and "s3cret" not in capsys.readouterr().err
+
+
+def test_run_state_is_set_for_that_run_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CDLIB_STATE", raising=False)
+    pb = tmp_path / "site.py"
+    pb.write_text(
+        "from cdlib import Play, tasks\nPlay('p', hosts='web').task(tasks.command('true'))\n"
+    )
+    assert cli_main(["run", str(pb), "-i", _inv(tmp_path), "--state", str(tmp_path / "st")]) == 0
+    assert "CDLIB_STATE" not in os.environ
