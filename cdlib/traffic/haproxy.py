@@ -393,7 +393,7 @@ class HAProxyRouter(Router):
             # use unless a canary runs) is set to match first: were a request routed to
             # it while the map changes, it gets the new group too.
             self._wait_group_backend(only[0])
-            self._apply(wanted, servers)
+            self._apply(wanted, servers, persist=False)
             self._set_route(group_backend(self.backend, only[0]))
             # Now that "live" names one group the sticky rules match nobody: stuck clients
             # went to that group with everyone else. Drop their entries.
@@ -402,7 +402,7 @@ class HAProxyRouter(Router):
             # A split: weights on the weighted backend first (not in use while a group's
             # own backend is), then route to it in one step. Not sticky: the sticky rules
             # go first (deleting "sticky.canary" turns them off in one step).
-            self._apply(wanted, servers)
+            self._apply(wanted, servers, persist=False)
             self._clear_sticky()
             self._set_route(self.backend)
         state = self._read_back(
@@ -475,7 +475,7 @@ class HAProxyRouter(Router):
         percent = min(99, max(1, round(100 * wanted[canary] / total)))
         for g in (stable, canary):
             self._wait_group_backend(g)
-        self._apply(wanted, servers)  # clients without the key: the weighted split
+        self._apply(wanted, servers, persist=False)  # clients without the key: the weighted split
         # The rules act only while "live" is the weighted backend and "sticky.canary" is
         # set: fill the entries in, then turn them on in one step.
         self._map_put(STICKY_STABLE, group_backend(self.backend, stable))
@@ -556,9 +556,17 @@ class HAProxyRouter(Router):
         return None
 
     def _apply(
-        self, wanted: Mapping[str, int], servers: list[tuple[str, Target, ServerState]]
+        self,
+        wanted: Mapping[str, int],
+        servers: list[tuple[str, Target, ServerState]],
+        *,
+        persist: bool = True,
     ) -> RouterState:
-        """Set every active server's weight for the group shares ``wanted``; read back."""
+        """Set every active server's weight for the group shares ``wanted``; read back.
+
+        ``persist=False``: the caller changes the route map next and saves the state
+        once, whole (never the weights without their route).
+        """
         counts = self._counts(servers)
         per_server = _server_weights(wanted, counts)
         current = {g: 0 for g in self._groups}
@@ -578,7 +586,8 @@ class HAProxyRouter(Router):
             f"shares {expected}",
             read=lambda: RouterState.from_weights(self._shares(self._servers())),
         )
-        self._persist()
+        if persist:
+            self._persist()
         return state
 
     def register(self, group: str, targets: Iterable[Target], *, timeout: float = 30.0) -> None:
