@@ -25,7 +25,6 @@ from cdlib.facts.base import Fact
 from cdlib.facts.files import CONTENT_LIMIT, FileState, PathFact
 from cdlib.facts.pip import VenvFact, VenvState, canonical_name
 from cdlib.tasks._local import local_path
-from cdlib.tasks.files import check_abs_path
 
 #: Where the venv keeps the requirements file it was last installed from.
 REQUIREMENTS_COPY = ".cdlib-requirements.txt"
@@ -142,8 +141,7 @@ class Pip(Task[PipPlan]):
 
     def prepare(self, variables: Mapping[str, object], templar: Templar) -> Self:
         """Read (and render) the requirements file and find the wheel, before any host."""
-        t = super().prepare(variables, templar)
-        check_abs_path(t, t.venv, "venv")
+        t = super().prepare(variables, templar)  # checks the rendered venv path too
         if t.requirements:
             path = local_path(templar, t.requirements)
             try:
