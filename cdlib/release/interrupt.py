@@ -28,11 +28,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from typing import TypeVar
 
 from cdlib.engine.errors import CdlibError
 from cdlib.release.state import Location, app_key, store_for
 from cdlib.state import StateError, lost
-from cdlib.traffic.base import Router, RouterState
+from cdlib.traffic.base import Router
+
+_T = TypeVar("_T")
 
 #: Seconds a rollback waits for a release's router call in flight to end.
 TRAFFIC_LOCK_TIMEOUT = 60.0
@@ -98,11 +101,11 @@ def change_traffic(
     app: str,
     release_id: str,
     router: Router,
-    apply: Callable[[], RouterState],
+    apply: Callable[[], _T],
     *,
     expected: Mapping[str, int] | None,
     state_dir: Location = None,
-) -> RouterState:
+) -> _T:
     """Run one traffic change of a release, unless it was interrupted.
 
     Under the traffic lock: stop with :class:`Interrupted` when an interrupt marker is

@@ -9,8 +9,9 @@ from functools import partial
 from cdlib.checks.suite import Suite, run_suite
 from cdlib.engine.play import batches
 from cdlib.release.history import SUCCEEDED
-from cdlib.release.interrupt import check, traffic_lock
+from cdlib.release.interrupt import change_traffic
 from cdlib.release.strategy import ReleaseFailed, ReleaseRun, Strategy
+from cdlib.traffic.base import Router
 
 
 @dataclass(kw_only=True)
@@ -45,7 +46,7 @@ class Rolling(Strategy):
 
     def _execute(self, run: ReleaseRun) -> None:
         router = self._router(run)
-        group = self.group or next(iter(self.group_patterns()))
+        group = self._updated_groups()[0]
         pattern = self.group_patterns()[group]
         only = run.limited(group)  # with --limit, the limited hosts alone are updated
         hosts = [h for h in run.ctx.inventory.select(pattern) if only is None or h.name in only]
@@ -62,8 +63,8 @@ class Rolling(Strategy):
                     st.detail = f"would drain {names}"
                 else:
                     drain = partial(router.drain, group, targets, timeout=self.drain_timeout)
-                    self._change(run, drain)
-                    self._change(run, partial(router.deregister, group, targets))
+                    self._change(run, router, drain)
+                    self._change(run, router, partial(router.deregister, group, targets))
                     st.detail = names
             try:
                 run.deploy(group, limit=names)
@@ -87,7 +88,7 @@ class Rolling(Strategy):
                 if run.ctx.check:
                     st.detail = f"would register {names}"
                     continue
-                self._change(run, partial(router.register, group, targets))
+                self._change(run, router, partial(router.register, group, targets))
                 health = router.wait_healthy(group, timeout=self.health_timeout)
                 if not health.healthy:
                     raise ReleaseFailed(health.describe())
@@ -99,8 +100,9 @@ class Rolling(Strategy):
         run.bake()
         run.finish(SUCCEEDED, f"{len(failed)} host(s) failed" if failed else "")
 
-    def _change(self, run: ReleaseRun, apply: Callable[[], object]) -> None:
-        """One traffic change, unless the release was interrupted (then :class:`Interrupted`)."""
-        with traffic_lock(self.app, state_dir=self.state_dir):
-            check(self.app, run.rec.id, state_dir=self.state_dir)
-            apply()
+    def _change(self, run: ReleaseRun, router: Router, apply: Callable[[], object]) -> None:
+        """One traffic change, unless the release was interrupted (then :class:`Interrupted`).
+
+        Hosts leave and join one group: no weights of the release's own to compare with.
+        """
+        change_traffic(self.app, run.rec.id, router, apply, expected=None, state_dir=self.state_dir)
