@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cdlib.checks.suite import Suite
+from cdlib.engine.errors import PlaybookError
+from cdlib.engine.templating import is_template
 from cdlib.release.analysis import Analysis, Measurement, Thresholds
 from cdlib.release.bluegreen import live_and_idle
 from cdlib.release.gates import Aborted, Gate
@@ -112,7 +114,6 @@ class Canary(Strategy):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from cdlib.engine.errors import PlaybookError
 
         try:
             self.steps = _steps(self.steps)
@@ -127,10 +128,12 @@ class Canary(Strategy):
         if self.sticky_cookie is not None:
             if self.sticky is not None:
                 raise PlaybookError("give sticky= or sticky_cookie=, not both", origin=self.origin)
-            try:
-                self.sticky = StickySpec(cookie=self.sticky_cookie)
-            except RouterInputError as exc:
-                raise PlaybookError(str(exc), origin=self.origin) from None
+            # A template is checked once rendered (the run's copy comes through here too).
+            if not is_template(self.sticky_cookie):
+                try:
+                    StickySpec(cookie=self.sticky_cookie)
+                except RouterInputError as exc:
+                    raise PlaybookError(str(exc), origin=self.origin) from None
         if self.sticky is not None and not isinstance(self.sticky, StickySpec):
             raise PlaybookError(
                 f"sticky must be a StickySpec, got {type(self.sticky).__name__}",
@@ -141,6 +144,22 @@ class Canary(Strategy):
                 f"on_inconclusive must be pause, fail or continue, got {self.on_inconclusive!r}",
                 origin=self.origin,
             )
+
+    def _check_options(self) -> list[PlaybookError]:
+        """The base checks, and the sticky cookie's name once rendered."""
+        errors = super()._check_options()
+        if self.sticky_cookie is not None:
+            try:
+                StickySpec(cookie=self.sticky_cookie)
+            except RouterInputError as exc:
+                errors.append(PlaybookError(f"release {self.app}: {exc}", origin=self.origin))
+        return errors
+
+    def _sticky(self) -> StickySpec | None:
+        """The sticky split of this (rendered) canary: ``sticky``, or ``sticky_cookie``'s."""
+        if self.sticky_cookie is not None:
+            return StickySpec(cookie=self.sticky_cookie)
+        return self.sticky
 
     def _execute(self, run: ReleaseRun) -> None:
         router = self._router(run)
@@ -158,10 +177,11 @@ class Canary(Strategy):
             run.rec.previous_version = router.tagged_release(stable)
             run.weights(state.weights)
             st.detail = f"stable: {stable} ({run.rec.previous_version}); canary: {canary}"
-            if self.sticky is not None:
+            sticky = self._sticky()
+            if sticky is not None:
                 # Before the deploy: a router that cannot hold the split stops the
                 # release here, with nothing deployed and traffic untouched.
-                problem = router.sticky_problem(self.sticky)
+                problem = router.sticky_problem(sticky)
                 if problem is not None:
                     raise ReleaseFailed(f"sticky canary: {problem}")
         run.require_whole(canary)
@@ -228,10 +248,11 @@ class Canary(Strategy):
     ) -> RouterState:
         if percent == 100:
             return router.switch(canary)
-        if self.sticky is None:
+        sticky = self._sticky()
+        if sticky is None:
             return router.set_weights(weights)
         try:
-            return router.set_sticky_weights(weights, self.sticky)
+            return router.set_sticky_weights(weights, sticky)
         except RouterFeatureError as exc:
             # Refused before anything changed: traffic is as the last step left it.
             raise ReleaseFailed(f"sticky canary: {exc}") from exc

@@ -391,3 +391,19 @@ def test_status_without_app_lists_every_app(
     assert "web [production]: live 1.0.0; latest release: failed 1.1.0" in out
     assert main(["status", "--state-dir", str(tmp_path / "empty")]) == 0
     assert "no app has a release recorded" in capsys.readouterr().out
+
+
+def test_sticky_cookie_is_an_option_like_any_other_string(tmp_path: Path) -> None:
+    """Rendered from variables before it is checked; a bad name is still refused."""
+    from cdlib import Host, Inventory
+    from cdlib.traffic import StickySpec
+
+    canary = Canary(
+        app="demo", version="1", router=MemorySpec("t"), deploy=_deploy,
+        state_dir=str(tmp_path), sticky_cookie="{{ cookie }}",
+    )  # fmt: skip
+    inv = Inventory([Host("h1", {"ansible_connection": "local"}, ["blue", "green"])])
+    run, errors = canary.for_run(inv, {"cookie": "uid"})
+    assert errors == [] and run._sticky() == StickySpec(cookie="uid")
+    _, errors = canary.for_run(inv, {"cookie": "no spaces"})
+    assert errors and "sticky cookie 'no spaces' is invalid" in str(errors[0])
